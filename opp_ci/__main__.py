@@ -1,0 +1,3 @@
+from opp_ci.cli import main
+
+main()
