@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from pathlib import Path
 
 import click
 
-from opp_ci import __version__
+from opp_ci import __version__, campaign, spec
+from opp_ci.backends import get_backend
 from opp_ci.errors import UserError
+from opp_ci.omnetpp import Simulation
+from opp_ci.progress import make_display
+from opp_ci.queue import connect_redis
 
 
 class _Group(click.Group):
@@ -37,6 +43,114 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 # --- campaign commands: run, worker, report ---
+
+
+@cli.command()
+@click.argument("project_dir", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--backend", type=click.Choice(["local", "ecs"]), help="Where runs execute (default: local).")
+@click.option("--command", "command", metavar="CMD",
+              help="Simulation command, e.g. './aloha' or 'opp_run -l lib -n .'.")
+@click.option("-c", "--config", "configs", multiple=True, metavar="NAME",
+              help="OMNeT++ config to run (repeatable); default: the [configs.*] tables of opp-ci.toml.")
+@click.option("-r", "--runs", metavar="FILTER",
+              help="Run filter in OMNeT++'s -r syntax, e.g. '0..3' or '$numHosts==10'.")
+@click.option("-f", "--ini", "ini", multiple=True, metavar="FILE", help="Ini file (repeatable; default omnetpp.ini).")
+@click.option("--arg", "args", multiple=True, metavar="ARG",
+              help="Extra OMNeT++ option passed to every run, e.g. '--**.vector-recording=false' (repeatable).")
+@click.option("--sim-time-limit", metavar="T", help="Simulation time limit, e.g. '100s' or '10min'.")
+@click.option("--cpu-time-limit", metavar="T", help="CPU time limit per run, e.g. '60s'.")
+@click.option("--timeout", metavar="DURATION", help="Wall-clock timeout per run, e.g. '10m' (default 1h).")
+@click.option("--retries", type=int, metavar="N", help="Retries for infrastructure failures (default 1); "
+              "a run whose simulation failed is never retried.")
+@click.option("-j", "--workers", type=int, metavar="N",
+              help="Local worker processes (default: one per core; 0: none, use workers started elsewhere).")
+@click.option("--redis-url", metavar="URL", help="Use this Redis instead of starting a private one.")
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory (default opp-ci-out).")
+@click.option("--resume", is_flag=True, help="Skip runs that already have a record in the output directory.")
+def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_limit, cpu_time_limit,
+        timeout, retries, workers, redis_url, out, resume) -> None:
+    """Run a campaign: every run of the chosen configs, in parallel, with reports.
+
+    Reads PROJECT_DIR/opp-ci.toml (flags win over it), asks the simulation for its runs, runs them
+    through a Redis queue and writes campaign.json, results/, logs/, junit.xml and summary.md.
+    Exit status: 0 all runs passed, 1 some did not, 2 bad input or environment.
+    """
+    flags = {
+        "backend": backend, "command": command, "config": configs, "runs": runs, "ini": list(ini) or None,
+        "arg": args, "sim-time-limit": sim_time_limit, "cpu-time-limit": cpu_time_limit, "timeout": timeout,
+        "retries": retries, "workers": workers, "redis-url": redis_url,
+        "out": str(out) if out else None, "resume": resume,
+    }
+    campaign_spec = spec.resolve(project_dir, flags)
+    if campaign_spec.out == Path(spec.CAMPAIGN_DEFAULTS["out"]) and not out:
+        campaign_spec.out = Path.cwd() / campaign_spec.out
+    chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec))
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        result = campaign.run_campaign(campaign_spec, chosen, make_display)
+    except KeyboardInterrupt:
+        click.secho("opp-ci: interrupted; everything it started has been stopped", fg="yellow", err=True)
+        sys.exit(130)
+    totals = result.totals()
+    click.echo(f"opp-ci: {totals['passed']}/{totals['total']} runs passed ({totals['failed']} failed, "
+               f"{totals['timeout']} timed out, {totals['error']} errors) in {result.wall_seconds:.1f}s; "
+               f"outputs in {campaign_spec.out.resolve()}")
+    sys.exit(0 if result.all_passed else 1)
+
+
+def _backend_options(campaign_spec: spec.CampaignSpec) -> dict:
+    if campaign_spec.backend == "local":
+        return {"workers": campaign_spec.workers, "redis_url": campaign_spec.redis_url}
+    return {}
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@cli.command()
+@click.option("--redis-url", envvar="OPP_CI_REDIS_URL", required=True, metavar="URL",
+              help="Redis to take jobs from (env OPP_CI_REDIS_URL; password also from OPP_CI_REDIS_PASSWORD).")
+@click.option("--project", "project_dir", default=".", type=click.Path(file_okay=False, path_type=Path),
+              help="Simulation project with opp-ci.toml (default: current directory).")
+@click.option("--command", "command", metavar="CMD", help="Simulation command (default: from opp-ci.toml).")
+@click.option("--working-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory the simulation runs in (default: from opp-ci.toml).")
+@click.option("--store", envvar="OPP_CI_STORE", default="opp-ci-store", show_default=True, metavar="URL",
+              help="Where result files go: a directory or s3://bucket/prefix (env OPP_CI_STORE).")
+@click.option("--queue", "queue_name", default="opp-ci", show_default=True, help="Queue to listen on.")
+@click.option("--name", help="Worker name (default: RQ's own).")
+@click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@click.option("--scratch", type=click.Path(file_okay=False, path_type=Path),
+              help="Where runs execute before their files go to the store (default: the temp directory).")
+def worker(redis_url, project_dir, command, working_dir, store, queue_name, name, burst, scratch) -> None:
+    """Take runs from a Redis queue and execute them (runs nothing but opp-ci's own run function)."""
+    from opp_ci.worker import start_worker, worker_settings
+
+    flags = {"command": command, "config": ("_worker",)}
+    worker_spec = spec.resolve(project_dir, flags)
+    simulation = Simulation(tuple(worker_spec.command), (working_dir or worker_spec.working_dir).resolve())
+    connection = connect_redis(redis_url)
+    start_worker(connection, worker_settings(simulation, store, scratch), queue_name=queue_name, name=name,
+                 burst=burst)
+
+
+@cli.command()
+@click.argument("out_dir", default="opp-ci-out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report(out_dir: Path) -> None:
+    """Rebuild junit.xml and summary.md from OUT_DIR/campaign.json."""
+    from opp_ci.records import Campaign
+    from opp_ci.report import write_reports
+
+    try:
+        result = Campaign.read(out_dir)
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read {out_dir / 'campaign.json'}: {error}") from None
+    write_reports(result, out_dir)
+    click.echo(f"opp-ci: wrote {out_dir / 'junit.xml'} and {out_dir / 'summary.md'}")
+    sys.exit(0 if result.all_passed else 1)
+
 
 
 # --- result files and regression: export, compare, baseline ---

@@ -1,0 +1,45 @@
+"""Backends provide the infrastructure a campaign runs on: a Redis server, workers, a result store.
+
+Each backend is a `provision` context manager: entering creates everything, leaving (also on an
+exception or Ctrl-C) removes everything it created.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from opp_ci.errors import UserError
+from opp_ci.spec import CampaignSpec
+
+
+@dataclass
+class Infrastructure:
+    """What the orchestrator needs from a backend while the campaign runs."""
+
+    redis_url: str  # with the password: for the orchestrator only, never printed
+    store_url: str
+    description: str
+    #: Returns the names of workers known to have died since the last call (their jobs are swept
+    #: at once instead of waiting for a heartbeat to expire), replacing them where it can.
+    check_workers: Callable[[], set[str]] = field(default=lambda: set())
+    extra: dict[str, Any] = field(default_factory=dict)  # merged into campaign.json, e.g. {"cost": ...}
+
+
+class Backend(Protocol):
+    def provision(self, spec: CampaignSpec, out_dir: Path) -> contextlib.AbstractContextManager[Infrastructure]:
+        ...
+
+
+BACKENDS = {"local": ("opp_ci.backends.local", "LocalBackend"), "ecs": ("opp_ci.backends.ecs", "EcsBackend")}
+
+
+def get_backend(name: str, **options: Any) -> Backend:
+    if name not in BACKENDS:
+        raise UserError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    module_name, class_name = BACKENDS[name]
+    return getattr(importlib.import_module(module_name), class_name)(**options)

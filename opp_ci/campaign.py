@@ -1,0 +1,309 @@
+"""The orchestrator: plan the runs, enqueue them, wait, sweep jobs of dead workers, collect records.
+
+The orchestrator is the only writer of campaign state that matters: the runs it planned and the
+records it collected (campaign.json, rewritten as records arrive). Redis is only a work queue: with
+`--resume`, runs that already have a record are not run again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+from rq.job import JobStatus
+
+from opp_ci.backends import Infrastructure
+from opp_ci.errors import UserError
+from opp_ci.omnetpp import RunInfo, Simulation, list_runs
+from opp_ci.progress import Counts, ProgressDisplay
+from opp_ci.queue import RunJob, RunPayload, enqueue_runs, job_id, make_queue
+from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus
+from opp_ci.spec import CampaignSpec, ConfigSpec
+from opp_ci.store import Store, open_store
+from opp_ci.worker import JOB_MONITORING_INTERVAL, LOG_NAME, RESULTS_DIR
+
+POLL_INTERVAL = 0.25
+#: A started job whose heartbeat is older than this was abandoned by a dead worker.
+STALE_HEARTBEAT = 4 * JOB_MONITORING_INTERVAL + 10
+#: Records that are not re-run by --resume: the run itself decided them.
+DECIDED = {RunStatus.PASSED, RunStatus.FAILED, RunStatus.TIMEOUT}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    info: RunInfo
+    config: ConfigSpec
+    job_id: str
+    payload: RunPayload
+
+    @property
+    def description(self) -> str:
+        return f"{self.info.config} #{self.info.number}"
+
+
+def simulation_of(spec: CampaignSpec) -> Simulation:
+    return Simulation(tuple(spec.command), spec.working_dir, tuple(spec.ini))
+
+
+def plan(spec: CampaignSpec) -> list[PlannedRun]:
+    """Asks the simulation for the runs of every config; fails before anything is queued."""
+    simulation = simulation_of(spec)
+    digest = simulation.digest()
+    planned = []
+    for config in spec.configs:
+        for info in list_runs(simulation, config.name, config.runs, config.args):
+            planned.append(_planned(spec, config, info, digest))
+    return planned
+
+
+def _planned(spec: CampaignSpec, config: ConfigSpec, info: RunInfo, digest: str) -> PlannedRun:
+    determinants = {
+        "command": spec.command, "ini": spec.ini, "config": config.name, "run": info.number,
+        "args": list(config.args), "sim_time_limit": config.sim_time_limit,
+        "cpu_time_limit": config.cpu_time_limit, "digest": digest,
+    }
+    identifier = job_id(determinants)
+    payload = RunPayload(
+        config=config.name, run=info.number, prefix=identifier, ini=tuple(spec.ini), args=config.args,
+        sim_time_limit=config.sim_time_limit, cpu_time_limit=config.cpu_time_limit, timeout=config.timeout,
+    )
+    return PlannedRun(info, config, identifier, payload)
+
+
+class Orchestrator:
+    """Enqueues planned runs on an infrastructure and waits for every one of them to have a record."""
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        planned: list[PlannedRun],
+        infrastructure: Infrastructure,
+        out_dir: Path,
+        display: ProgressDisplay,
+    ) -> None:
+        self.campaign = campaign
+        self.planned = {p.job_id: p for p in planned}
+        self.infrastructure = infrastructure
+        self.out_dir = out_dir
+        self.display = display
+        self.connection = Redis.from_url(infrastructure.redis_url)
+        self.queue = make_queue(self.connection)
+        self.store: Store = open_store(infrastructure.store_url)
+        self.records: dict[str, RunRecord] = {r.job_id: r for r in campaign.runs}
+        self.running = 0
+
+    def run(self) -> Campaign:
+        self._check_redis()
+        self._enqueue_missing()
+        try:
+            while len(self.records) < len(self.planned):
+                self._poll()
+                time.sleep(POLL_INTERVAL)
+        finally:
+            self._save()
+        return self.campaign
+
+    def _check_redis(self) -> None:
+        try:
+            self.connection.ping()
+        except Exception as error:  # redis raises several kinds; each means the same to the user
+            raise UserError(f"cannot reach Redis at {_redacted(self.infrastructure.redis_url)}: {error}") from None
+
+    def _enqueue_missing(self) -> None:
+        """Enqueues runs without a record; a job that already exists and is not failed is adopted,
+        so enqueueing the same campaign twice runs nothing twice."""
+        missing = [p for p in self.planned.values() if p.job_id not in self.records]
+        existing = RunJob.fetch_many([p.job_id for p in missing], self.connection, serializer=self.queue.serializer)
+        fresh = []
+        for planned, job in zip(missing, existing, strict=True):
+            if job is not None and job.get_status(refresh=False) in (
+                    JobStatus.QUEUED, JobStatus.STARTED, JobStatus.FINISHED):
+                continue
+            if job is not None:
+                job.delete()
+            fresh.append((planned.job_id, planned.payload, planned.config.retries, planned.description))
+        enqueue_runs(self.queue, fresh)
+
+    def _poll(self) -> None:
+        dead_workers = self.infrastructure.check_workers()
+        waiting = [i for i in self.planned if i not in self.records]
+        jobs = RunJob.fetch_many(waiting, self.connection, serializer=self.queue.serializer)
+        running = 0
+        for identifier, job in zip(waiting, jobs, strict=True):
+            planned = self.planned[identifier]
+            if job is None:  # lost (Redis restarted without its data): run it again
+                enqueue_runs(self.queue, [(identifier, planned.payload, planned.config.retries, planned.description)])
+                continue
+            status = job.get_status(refresh=False)
+            if status == JobStatus.FINISHED:
+                self._collect(planned, job)
+            elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+                self._add(self._error_record(planned, job, _failure_text(job)))
+            elif status == JobStatus.STARTED:
+                if job.worker_name in dead_workers or _heartbeat_is_stale(job):
+                    self._sweep(planned, job)
+                else:
+                    running += 1
+        self.running = running
+        self._show()
+
+    def _collect(self, planned: PlannedRun, job: RunJob) -> None:
+        returned = job.return_value()
+        if not isinstance(returned, dict):
+            self._add(self._error_record(planned, job, f"the worker returned {type(returned).__name__}, not a record"))
+            return
+        record = self._base_record(planned, job)
+        for key in ("status", "exit_code", "wall_seconds", "cpu_seconds", "error", "fingerprint",
+                    "fingerprint_calculated", "fingerprint_expected", "sim_time", "events", "worker", "log_tail"):
+            if key in returned:
+                setattr(record, key, returned[key])
+        record = RunRecord.from_json(record.to_json())
+        record.result_files = self._download_results(planned, returned.get("result_files", []))
+        record.log = self._download_log(planned)
+        self._add(record)
+
+    def _download_results(self, planned: PlannedRun, names: list[str]) -> list[str]:
+        """Result files go flat into results/, as OMNeT++ puts them (its names already carry the
+        config, iteration variables and repetition)."""
+        destination = self.out_dir / RESULTS_DIR
+        self.store.download(f"{planned.job_id}/{RESULTS_DIR}", names, destination)
+        return [f"{RESULTS_DIR}/{name}" for name in names]
+
+    def _download_log(self, planned: PlannedRun) -> str:
+        name = f"{planned.info.config}-{planned.info.number}.log"
+        self.store.download(planned.job_id, [LOG_NAME], self.out_dir / "logs" / ".incoming")
+        incoming = self.out_dir / "logs" / ".incoming" / LOG_NAME
+        incoming.replace(self.out_dir / "logs" / name)
+        return f"logs/{name}"
+
+    def _sweep(self, planned: PlannedRun, job: RunJob) -> None:
+        """Re-enqueues (within its retry budget) a job whose worker died; RQ itself would only notice
+        after the heartbeat expires, and only if some worker ran its maintenance."""
+        exhausted = not job.retries_left
+        with self.connection.pipeline() as pipeline:
+            self.queue.started_job_registry.remove_executions(job, pipeline=pipeline)
+            if exhausted:
+                job.set_status(JobStatus.FAILED, pipeline=pipeline)
+            else:
+                job.retry(self.queue, pipeline)
+            pipeline.execute()
+        if exhausted:
+            self._add(self._error_record(planned, job, f"worker {job.worker_name} died while running this run"))
+
+    def _base_record(self, planned: PlannedRun, job: RunJob) -> RunRecord:
+        retries = planned.config.retries
+        attempts = 1 + retries - (job.retries_left or 0) if retries else 1
+        return RunRecord(
+            config=planned.info.config, run=planned.info.number, job_id=planned.job_id,
+            itervars=dict(planned.info.itervars), repetition=planned.info.repetition,
+            attempts=attempts, worker=job.worker_name or "",
+        )
+
+    def _error_record(self, planned: PlannedRun, job: RunJob, reason: str) -> RunRecord:
+        record = self._base_record(planned, job)
+        record.attempts = 1 + planned.config.retries
+        record.status, record.error = RunStatus.ERROR, reason
+        return record
+
+    def _add(self, record: RunRecord) -> None:
+        self.records[record.job_id] = record
+        self.campaign.runs = list(self.records.values())
+        self._save()
+
+    def _save(self) -> None:
+        self.campaign.write(self.out_dir)
+
+    def _show(self) -> None:
+        done = len(self.records)
+        failed = sum(r.status is not RunStatus.PASSED for r in self.records.values())
+        self.display.update(Counts(total=len(self.planned), done=done, failed=failed, running=self.running))
+
+
+def previous_records(out_dir: Path, planned: list[PlannedRun]) -> list[RunRecord]:
+    """Records of an earlier campaign in `out_dir` for runs planned again (same job id) that the run
+    itself decided; infrastructure errors are run again."""
+    path = out_dir / CAMPAIGN_FILE
+    if not path.exists():
+        return []
+    try:
+        earlier = Campaign.read(out_dir)
+    except (ValueError, TypeError, KeyError) as error:
+        raise UserError(f"{path} is not a campaign file opp-ci can resume from: {error}") from None
+    ids = {p.job_id for p in planned}
+    return [r for r in earlier.runs if r.job_id in ids and r.status in DECIDED]
+
+
+def _failure_text(job: RunJob) -> str:
+    result = job.latest_result()
+    text = (result.exc_string if result is not None else "") or "the job failed"
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return f"infrastructure error: {lines[-1] if lines else text}"
+
+
+def _heartbeat_is_stale(job: RunJob) -> bool:
+    beat = job.last_heartbeat
+    if beat is None:
+        return False
+    if beat.tzinfo is None:
+        beat = beat.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - beat).total_seconds() > STALE_HEARTBEAT
+
+
+def _redacted(url: str) -> str:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url
+
+
+def new_campaign(spec: CampaignSpec, identifier: str, runs: list[RunRecord]) -> Campaign:
+    return Campaign(
+        campaign=identifier, runs=runs, backend=spec.backend, command=spec.command,
+        started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def finish(campaign: Campaign, started: float, extra: dict[str, Any]) -> None:
+    campaign.finished_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    campaign.wall_seconds = round(time.monotonic() - started, 3)
+    campaign.extra.update(extra)
+
+
+def new_campaign_id() -> str:
+    import secrets
+
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Campaign:
+    """Plans, provisions, runs and collects a whole campaign; returns it with every record.
+
+    Nothing is started before the plan succeeded, and the backend's context manager removes what it
+    started whatever happens next.
+    """
+    from opp_ci.report import write_reports
+
+    started = time.monotonic()
+    planned = plan(spec)
+    out_dir = spec.out.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    earlier = previous_records(out_dir, planned) if spec.resume else []
+    campaign = new_campaign(spec, new_campaign_id(), earlier)
+    display = display_factory(len(planned))
+    try:
+        with backend.provision(spec, out_dir) as infrastructure:
+            orchestrator = Orchestrator(campaign, planned, infrastructure, out_dir, display)
+            orchestrator.run()
+            extra = infrastructure.extra
+    finally:
+        display.close()
+    finish(campaign, started, extra)
+    campaign.write(out_dir)
+    write_reports(campaign, out_dir)
+    return campaign

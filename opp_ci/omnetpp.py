@@ -1,0 +1,191 @@
+"""Talking to an OMNeT++ simulation: asking it for its runs, building a run's command line, and
+reading what it printed.
+
+We never re-implement OMNeT++: the runs of a config come from the simulation itself
+(`-s -q runs`), and its errors are reported in its own words (`<!> Error: ...`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from opp_ci.errors import UserError
+from opp_ci.records import FingerprintVerdict
+
+#: How long enumerating the runs of one config may take (loading NED files of a big model is slow).
+ENUMERATION_TIMEOUT = 300
+
+_RUN_LINE = re.compile(r"^Run (\d+): ?(.*)$")
+_ERROR_LINE = re.compile(r"<!> Error: (.*)")
+_FINGERPRINT_OK = re.compile(r"<!> Fingerprint successfully verified: (\S+)")
+_FINGERPRINT_BAD = re.compile(r"<!> Fingerprint mismatch! calculated: (\S+), expected: (\S+)")
+_LIMIT_REACHED = re.compile(r"<!> .*limit reached -- at t=(\S+?)s?, event #(\d+)")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run as the simulation describes it: number, iteration variables, repetition."""
+
+    config: str
+    number: int
+    itervars: dict[str, str] = field(default_factory=dict)
+    repetition: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run's output says: its error, the fingerprint verdict, where it stopped."""
+
+    error: str | None = None
+    fingerprint: FingerprintVerdict = FingerprintVerdict.NONE
+    fingerprint_calculated: str | None = None
+    fingerprint_expected: str | None = None
+    sim_time: str | None = None
+    events: int | None = None
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """How to start the simulation: its command, where, and with which ini files."""
+
+    command: tuple[str, ...]
+    working_dir: Path
+    ini: tuple[str, ...] = ("omnetpp.ini",)
+
+    def base_argv(self) -> list[str]:
+        argv = [*self.command, "-u", "Cmdenv"]
+        for ini in self.ini:
+            argv += ["-f", ini]
+        return argv
+
+    def query_argv(self, config: str, run_filter: str | None, args: tuple[str, ...] = ()) -> list[str]:
+        argv = [*self.base_argv(), "-c", config]
+        if run_filter is not None:
+            argv += ["-r", run_filter]
+        return [*argv, *args, "-s", "-q", "runs"]
+
+    def run_argv(
+        self,
+        config: str,
+        run: int,
+        result_dir: Path,
+        *,
+        sim_time_limit: str | None = None,
+        cpu_time_limit: str | None = None,
+        fingerprint: str | None = None,
+        args: tuple[str, ...] = (),
+    ) -> list[str]:
+        argv = [*self.base_argv(), "-c", config, "-r", str(run), "-s", f"--result-dir={result_dir}"]
+        if sim_time_limit:
+            argv.append(f"--sim-time-limit={sim_time_limit}")
+        if cpu_time_limit:
+            argv.append(f"--cpu-time-limit={cpu_time_limit}")
+        if fingerprint:
+            argv.append(f"--fingerprint={fingerprint}")
+        return [*argv, *args]
+
+    def executable(self) -> Path | None:
+        """The program file, when the command names one we can find (for the build digest)."""
+        program = self.command[0]
+        candidate = self.working_dir / program
+        if "/" in program and candidate.is_file():
+            return candidate
+        from shutil import which
+
+        found = which(program, path=os.environ.get("PATH"))
+        return Path(found) if found else None
+
+    def digest(self) -> str:
+        """A digest of the executable and the ini files: part of every job id, so a rebuilt model
+        or an edited ini makes new jobs instead of reusing old records."""
+        sha = hashlib.sha256()
+        executable = self.executable()
+        for path in [executable] + [self.working_dir / ini for ini in self.ini]:
+            if path is not None and path.is_file():
+                sha.update(path.name.encode())
+                sha.update(path.read_bytes())
+        return sha.hexdigest()
+
+
+def list_runs(simulation: Simulation, config: str, run_filter: str | None, args: tuple[str, ...] = ()) -> list[RunInfo]:
+    """The runs of `config` that match `run_filter`, asked from the simulation itself."""
+    argv = simulation.query_argv(config, run_filter, args)
+    stdout = _query(simulation, argv, config)
+    runs = parse_runs(config, stdout)
+    if not runs:
+        what = f"the run filter {run_filter!r}" if run_filter else "it"
+        raise UserError(f"config {config}: {what} selects no runs; check the filter with `-q runs`")
+    return runs
+
+
+def _query(simulation: Simulation, argv: list[str], config: str) -> str:
+    try:
+        completed = subprocess.run(
+            argv, cwd=simulation.working_dir, capture_output=True, text=True, timeout=ENUMERATION_TIMEOUT
+        )
+    except FileNotFoundError:
+        raise UserError(
+            f"simulation command {argv[0]!r} not found (working directory {simulation.working_dir}); "
+            "build the simulation first, or set `command` in opp-ci.toml / --command"
+        ) from None
+    except PermissionError:
+        raise UserError(f"simulation command {argv[0]!r} is not executable; chmod +x it or fix `command`") from None
+    except subprocess.TimeoutExpired:
+        raise UserError(f"asking the simulation for the runs of {config} took over {ENUMERATION_TIMEOUT}s") from None
+    if completed.returncode != 0:
+        message = simulation_error(completed.stderr + completed.stdout) or (
+            f"exit status {completed.returncode}: {(completed.stderr or completed.stdout).strip()[-300:]}"
+        )
+        raise UserError(f"config {config}: the simulation says: {message}")
+    return completed.stdout
+
+
+def parse_runs(config: str, stdout: str) -> list[RunInfo]:
+    """Parses `-s -q runs` output: `Run 3: $numHosts=10, $iaMean=2, $repetition=1`."""
+    runs = []
+    for line in stdout.splitlines():
+        match = _RUN_LINE.match(line.strip())
+        if match:
+            itervars = parse_itervars(match.group(2))
+            repetition = itervars.pop("repetition", None)
+            runs.append(RunInfo(config, int(match.group(1)), itervars,
+                                int(repetition) if repetition is not None and repetition.isdigit() else None))
+    return runs
+
+
+def parse_itervars(text: str) -> dict[str, str]:
+    """`$numHosts=10, $iaMean=2, $repetition=1` -> {"numHosts": "10", ...}; values may be quoted."""
+    itervars: dict[str, str] = {}
+    for match in re.finditer(r'\$(\w+)=("(?:[^"\\]|\\.)*"|[^,]*)', text):
+        itervars[match.group(1)] = match.group(2).strip()
+    return itervars
+
+
+def simulation_error(output: str) -> str | None:
+    """The `<!> Error: ...` text of a run or a query, if there is one (the first: the cause)."""
+    errors = _ERROR_LINE.findall(output)
+    return errors[0].strip() if errors else None
+
+
+def read_outcome(output: str) -> Outcome:
+    """Reads the verdicts from a run's output. A fingerprint mismatch exits 0 in OMNeT++, so this
+    line is the only place the verdict appears."""
+    fingerprint, calculated, expected = FingerprintVerdict.NONE, None, None
+    if match := _FINGERPRINT_BAD.search(output):
+        fingerprint, calculated, expected = FingerprintVerdict.MISMATCH, match.group(1), match.group(2)
+    elif match := _FINGERPRINT_OK.search(output):
+        fingerprint, calculated, expected = FingerprintVerdict.VERIFIED, match.group(1), match.group(1)
+    limit = _LIMIT_REACHED.search(output)
+    return Outcome(
+        error=simulation_error(output),
+        fingerprint=fingerprint,
+        fingerprint_calculated=calculated,
+        fingerprint_expected=expected,
+        sim_time=limit.group(1) if limit else None,
+        events=int(limit.group(2)) if limit else None,
+    )

@@ -1,0 +1,87 @@
+"""Where result files go: a directory for the local backend, S3 in the cloud.
+
+Workers upload each run's files under a prefix (the job id); the orchestrator downloads them into
+the output directory. Result files never travel through Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+from opp_ci.errors import UserError
+
+
+class Store(Protocol):
+    url: str
+
+    def upload_dir(self, local_dir: Path, prefix: str) -> list[str]:
+        """Copies every file under `local_dir` to `prefix/`; returns their names relative to it."""
+        ...
+
+    def download(self, prefix: str, names: list[str], dest: Path) -> None:
+        """Copies `prefix/NAME` for each name to `dest/NAME`."""
+        ...
+
+
+class DirectoryStore:
+    """A store in a local (or shared, e.g. NFS) directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self.url = self.root.as_uri()
+
+    def upload_dir(self, local_dir: Path, prefix: str) -> list[str]:
+        target = self.root / safe_prefix(prefix)
+        names = relative_files(local_dir)
+        for name in names:
+            destination = target / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(local_dir / name, destination)
+        return names
+
+    def download(self, prefix: str, names: list[str], dest: Path) -> None:
+        source = self.root / safe_prefix(prefix)
+        for name in names:
+            destination = dest / safe_prefix(name)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            link_or_copy(source / name, destination)
+
+
+def open_store(url: str) -> Store:
+    """A store from its URL: `s3://bucket/prefix`, `file:///path`, or a plain directory path."""
+    parsed = urlparse(url)
+    if parsed.scheme == "s3":
+        from opp_ci.s3store import S3Store
+
+        return S3Store(url)
+    if parsed.scheme == "file":
+        return DirectoryStore(Path(parsed.path))
+    if parsed.scheme in ("", None) or len(parsed.scheme) == 1:  # a path (or a Windows drive letter)
+        return DirectoryStore(Path(url))
+    raise UserError(f"store {url!r}: unknown scheme {parsed.scheme!r}; use a directory or s3://bucket/prefix")
+
+
+def relative_files(directory: Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in Path(directory).rglob("*") if p.is_file())
+
+
+def safe_prefix(prefix: str) -> str:
+    """Refuses absolute paths and `..`, so a job payload cannot make a worker write elsewhere."""
+    parts = Path(prefix).parts
+    if Path(prefix).is_absolute() or ".." in parts or not parts:
+        raise ValueError(f"unsafe store path {prefix!r}")
+    return prefix
+
+
+def link_or_copy(source: Path, destination: Path) -> None:
+    """A hard link where possible (vector files are large), else a copy."""
+    if destination.exists():
+        destination.unlink()
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copyfile(source, destination)
