@@ -24,10 +24,11 @@ from typing import Any
 
 from redis import Redis
 from rq import Worker
+from rq.exceptions import DeserializationError
 from rq.serializers import JSONSerializer
 
 from opp_ci.omnetpp import Simulation, read_outcome
-from opp_ci.queue import QUEUE_NAME, RUN_FUNCTION, ForeignJobError, RunJob, RunPayload
+from opp_ci.queue import QUEUE_NAME, RUN_FUNCTION, RunJob, RunPayload
 from opp_ci.records import FingerprintVerdict, RunStatus
 from opp_ci.store import Store, open_store
 
@@ -191,11 +192,23 @@ class RunWorker(Worker):
     job_class = RunJob
 
     def execute_job(self, job, queue):
-        if job.func_name != RUN_FUNCTION:
-            self.log.warning("refusing job %s: it calls %r, not %s", job.id, job.func_name, RUN_FUNCTION)
-            self.handle_job_failure(job, queue, exc_string=str(ForeignJobError(job.func_name)))
-            return
+        refusal = _refusal(job)
+        if refusal:
+            self.log.warning("refusing job %s: %s", job.id, refusal)
+            self.handle_job_failure(job, queue, exc_string=f"ForeignJobError: {refusal}")
+            return None
         return super().execute_job(job, queue)
+
+
+def _refusal(job) -> str | None:
+    """Why a job must not run (not JSON, or not opp-ci's run function), or None."""
+    try:
+        name = job.func_name
+    except DeserializationError:
+        return "its data is not JSON (pickled jobs are never loaded)"
+    if name != RUN_FUNCTION or job.instance is not None:
+        return f"it calls {name!r}, and an opp-ci worker only runs {RUN_FUNCTION}"
+    return None
 
 
 def start_worker(
