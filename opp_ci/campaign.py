@@ -13,14 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from redis import Redis
 from rq.job import JobStatus
 
 from opp_ci.backends import Infrastructure
 from opp_ci.errors import UserError
 from opp_ci.omnetpp import RunInfo, Simulation, list_runs
 from opp_ci.progress import Counts, ProgressDisplay
-from opp_ci.queue import RunJob, RunPayload, enqueue_runs, job_id, make_queue
+from opp_ci.queue import RunJob, RunPayload, connect_redis, enqueue_runs, job_id, make_queue, redacted
 from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus
 from opp_ci.spec import CampaignSpec, ConfigSpec
 from opp_ci.store import Store, open_store
@@ -90,7 +89,7 @@ class Orchestrator:
         self.infrastructure = infrastructure
         self.out_dir = out_dir
         self.display = display
-        self.connection = Redis.from_url(infrastructure.redis_url)
+        self.connection = connect_redis(infrastructure.redis_url)
         self.queue = make_queue(self.connection)
         self.store: Store = open_store(infrastructure.store_url)
         self.records: dict[str, RunRecord] = {r.job_id: r for r in campaign.runs}
@@ -111,7 +110,7 @@ class Orchestrator:
         try:
             self.connection.ping()
         except Exception as error:  # redis raises several kinds; each means the same to the user
-            raise UserError(f"cannot reach Redis at {_redacted(self.infrastructure.redis_url)}: {error}") from None
+            raise UserError(f"cannot reach Redis at {redacted(self.infrastructure.redis_url)}: {error}") from None
 
     def _enqueue_missing(self) -> None:
         """Enqueues runs without a record; a job that already exists and is not failed is adopted,
@@ -162,20 +161,30 @@ class Orchestrator:
             if key in returned:
                 setattr(record, key, returned[key])
         record = RunRecord.from_json(record.to_json())
-        record.result_files = self._download_results(planned, returned.get("result_files", []))
-        record.log = self._download_log(planned)
+        try:
+            store = self._store_of(returned.get("store"))
+            record.result_files = self._download_results(store, planned, returned.get("result_files", []))
+            record.log = self._download_log(store, planned)
+        except (OSError, ValueError, UserError) as error:
+            record.status, record.error = RunStatus.ERROR, f"could not collect the run's files: {error}"
         self._add(record)
 
-    def _download_results(self, planned: PlannedRun, names: list[str]) -> list[str]:
+    def _store_of(self, url: str | None) -> Store:
+        """The store the worker says it used (workers started elsewhere may have their own)."""
+        if not url or url == self.store.url:
+            return self.store
+        return open_store(url)
+
+    def _download_results(self, store: Store, planned: PlannedRun, names: list[str]) -> list[str]:
         """Result files go flat into results/, as OMNeT++ puts them (its names already carry the
         config, iteration variables and repetition)."""
         destination = self.out_dir / RESULTS_DIR
-        self.store.download(f"{planned.job_id}/{RESULTS_DIR}", names, destination)
+        store.download(f"{planned.job_id}/{RESULTS_DIR}", names, destination)
         return [f"{RESULTS_DIR}/{name}" for name in names]
 
-    def _download_log(self, planned: PlannedRun) -> str:
+    def _download_log(self, store: Store, planned: PlannedRun) -> str:
         name = f"{planned.info.config}-{planned.info.number}.log"
-        self.store.download(planned.job_id, [LOG_NAME], self.out_dir / "logs" / ".incoming")
+        store.download(planned.job_id, [LOG_NAME], self.out_dir / "logs" / ".incoming")
         incoming = self.out_dir / "logs" / ".incoming" / LOG_NAME
         incoming.replace(self.out_dir / "logs" / name)
         return f"logs/{name}"
@@ -253,15 +262,6 @@ def _heartbeat_is_stale(job: RunJob) -> bool:
     return (datetime.now(UTC) - beat).total_seconds() > STALE_HEARTBEAT
 
 
-def _redacted(url: str) -> str:
-    from urllib.parse import urlparse
-
-    parsed = urlparse(url)
-    if parsed.password:
-        return url.replace(f":{parsed.password}@", ":***@")
-    return url
-
-
 def new_campaign(spec: CampaignSpec, identifier: str, runs: list[RunRecord]) -> Campaign:
     return Campaign(
         campaign=identifier, runs=runs, backend=spec.backend, command=spec.command,
@@ -295,14 +295,13 @@ def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Camp
     out_dir.mkdir(parents=True, exist_ok=True)
     earlier = previous_records(out_dir, planned) if spec.resume else []
     campaign = new_campaign(spec, new_campaign_id(), earlier)
-    display = display_factory(len(planned))
-    try:
-        with backend.provision(spec, out_dir) as infrastructure:
-            orchestrator = Orchestrator(campaign, planned, infrastructure, out_dir, display)
-            orchestrator.run()
-            extra = infrastructure.extra
-    finally:
-        display.close()
+    with backend.provision(spec, out_dir) as infrastructure:
+        display = display_factory(len(planned))
+        try:
+            Orchestrator(campaign, planned, infrastructure, out_dir, display).run()
+        finally:
+            display.close()
+        extra = infrastructure.extra
     finish(campaign, started, extra)
     campaign.write(out_dir)
     write_reports(campaign, out_dir)

@@ -169,7 +169,7 @@ def enqueue_runs(queue: Queue, jobs: list[tuple[str, RunPayload, int, str]]) -> 
             pipeline.execute()
 
 
-def connect_redis(url: str, password: str | None = None):
+def connect_redis(url: str, password: str | None = None, **options):
     """A Redis client from a URL; the password may come separately (OPP_CI_REDIS_PASSWORD), so that
     a task definition can inject it as a secret and the URL carries none."""
     import os
@@ -177,4 +177,14 @@ def connect_redis(url: str, password: str | None = None):
     from redis import Redis
 
     password = password or os.environ.get("OPP_CI_REDIS_PASSWORD") or None
-    return Redis.from_url(url, password=password) if password else Redis.from_url(url)
+    if password:
+        options["password"] = password
+    return Redis.from_url(url, **options)
+
+
+def redacted(url: str) -> str:
+    """A Redis URL fit to print: the password replaced by ***."""
+    from urllib.parse import urlparse
+
+    password = urlparse(url).password
+    return url.replace(f":{password}@", ":***@") if password else url

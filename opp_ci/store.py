@@ -46,7 +46,7 @@ class DirectoryStore:
     def download(self, prefix: str, names: list[str], dest: Path) -> None:
         source = self.root / safe_prefix(prefix)
         for name in names:
-            destination = dest / safe_prefix(name)
+            destination = dest / safe_prefix(name)  # a name from a record: never outside dest
             destination.parent.mkdir(parents=True, exist_ok=True)
             link_or_copy(source / name, destination)
 

@@ -79,6 +79,7 @@ def perform(run: RunPayload, settings: WorkerSettings, scratch: Path) -> dict[st
     record["result_files"] = settings.store.upload_dir(result_dir, f"{run.prefix}/{RESULTS_DIR}")
     settings.store.upload_dir(_only(log_path, scratch / "log"), run.prefix)
     record["log"] = LOG_NAME
+    record["store"] = settings.store.url
     return record
 
 
@@ -103,7 +104,7 @@ def run_process(argv: list[str], cwd: Path, log_path: Path, timeout: float) -> E
         try:
             process = subprocess.Popen(
                 argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=_die_with_parent,
+                start_new_session=True, preexec_fn=die_with_parent,
             )
         except OSError as error:
             return Execution(None, False, 0.0, 0.0, f"cannot start {argv[0]!r}: {error.strerror or error}")
@@ -177,8 +178,9 @@ def _kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: ask Linux to SIGKILL us when the work horse dies."""
+def die_with_parent() -> None:
+    """In a child before exec: ask Linux to SIGKILL it when its parent dies (the work horse for a
+    simulation, the orchestrator for Redis and workers), so nothing outlives a killed parent."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG

@@ -24,7 +24,9 @@ import redis
 
 from opp_ci.backends import Infrastructure
 from opp_ci.errors import UserError
+from opp_ci.queue import connect_redis, redacted
 from opp_ci.spec import CampaignSpec
+from opp_ci.worker import die_with_parent
 
 REDIS_START_TIMEOUT = 15.0
 STOP_GRACE = 3.0
@@ -65,7 +67,7 @@ def start_redis(directory: Path, binary: str | None = None) -> RedisServer:
         )
         config.chmod(0o600)
         process = subprocess.Popen([binary, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=die_with_parent)
         url = f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0"
         if _wait_for_redis(process, url):
             return RedisServer(process, url)
@@ -85,6 +87,15 @@ def _wait_for_redis(process: subprocess.Popen, url: str) -> bool:
                 return True
         time.sleep(0.05)
     return False
+
+
+def check_redis(url: str) -> str:
+    """Fails with a clear message, before anything is started, when Redis cannot be reached."""
+    try:
+        connect_redis(url, socket_connect_timeout=5).ping()
+    except redis.exceptions.RedisError as error:
+        raise UserError(f"cannot reach Redis at {redacted(url)}: {error}") from None
+    return url
 
 
 def _free_port() -> int:
@@ -132,7 +143,7 @@ class WorkerPool:
         with open(self.log_dir / f"{name}.log", "ab") as log:
             self.processes[name] = subprocess.Popen(
                 [*self.argv, "--name", name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent,
             )
 
     def check(self) -> set[str]:
@@ -163,7 +174,7 @@ class LocalBackend:
         with contextlib.ExitStack() as stack:
             temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="opp-ci-")))
             stack.callback(shutil.rmtree, store, ignore_errors=True)
-            url = self.redis_url or self._start_redis(stack, temp)
+            url = check_redis(self.redis_url) if self.redis_url else self._start_redis(stack, temp)
             pool = WorkerPool(
                 argv=worker_argv(spec, store),
                 env={**os.environ, "OPP_CI_REDIS_URL": url},
