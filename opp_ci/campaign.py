@@ -7,6 +7,7 @@ records it collected (campaign.json, rewritten as records arrive). Redis is only
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,9 +18,19 @@ from rq.job import JobStatus
 
 from opp_ci.backends import Infrastructure
 from opp_ci.errors import UserError
-from opp_ci.omnetpp import RunInfo, Simulation, list_runs
+from opp_ci.omnetpp import ENUMERATION_TIMEOUT, RunInfo, Simulation, list_runs
 from opp_ci.progress import Counts, ProgressDisplay
-from opp_ci.queue import RunJob, RunPayload, connect_redis, enqueue_runs, job_id, make_queue, redacted
+from opp_ci.queue import (
+    JOB_FUNCTION,
+    ListPayload,
+    RunJob,
+    RunPayload,
+    connect_redis,
+    enqueue_runs,
+    job_id,
+    make_queue,
+    redacted,
+)
 from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus
 from opp_ci.spec import CampaignSpec, ConfigSpec
 from opp_ci.store import Store, open_store
@@ -57,6 +68,42 @@ def plan(spec: CampaignSpec) -> list[PlannedRun]:
         for info in list_runs(simulation, config.name, config.runs, config.args):
             planned.append(_planned(spec, config, info, digest))
     return planned
+
+
+def plan_remotely(spec: CampaignSpec, connection: Any, timeout: float = ENUMERATION_TIMEOUT + 300) -> list[PlannedRun]:
+    """Plans through the queue: a worker asks its simulation for the runs of each config. For backends
+    whose orchestrator does not have the simulation (the cloud: it is in the worker image)."""
+    queue = make_queue(connection)
+    requests = {}
+    for config in spec.configs:
+        payload = ListPayload(config.name, config.runs, tuple(spec.ini), config.args)
+        requests[config.name] = queue.enqueue_call(
+            JOB_FUNCTION, kwargs={"payload": payload.to_json()}, job_id=f"opp-ci-list-{secrets.token_hex(8)}",
+            timeout=ENUMERATION_TIMEOUT + 60, result_ttl=3600,
+        )
+    planned = []
+    for config in spec.configs:
+        answer = _wait_for(requests[config.name], timeout)
+        if answer.get("error"):
+            raise UserError(f"config {config.name}: {answer['error']}")
+        for run in answer.get("runs", []):
+            info = RunInfo(config.name, int(run["number"]), dict(run.get("itervars", {})), run.get("repetition"))
+            planned.append(_planned(spec, config, info, str(answer.get("digest", ""))))
+    return planned
+
+
+def _wait_for(job: RunJob, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = job.get_status(refresh=True)
+        if status == JobStatus.FINISHED and isinstance(job.return_value(), dict):
+            return job.return_value()
+        if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+            raise UserError(f"a worker could not list the runs: {_failure_text(job)}")
+        time.sleep(POLL_INTERVAL)
+    raise UserError(
+        f"no worker listed the runs within {timeout:.0f}s: are the workers running, and can they reach Redis?"
+    )
 
 
 def _planned(spec: CampaignSpec, config: ConfigSpec, info: RunInfo, digest: str) -> PlannedRun:
@@ -276,8 +323,6 @@ def finish(campaign: Campaign, started: float, extra: dict[str, Any]) -> None:
 
 
 def new_campaign_id() -> str:
-    import secrets
-
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
@@ -290,12 +335,15 @@ def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Camp
     from opp_ci.report import write_reports
 
     started = time.monotonic()
-    planned = plan(spec)
+    remote = getattr(backend, "plans_remotely", False)
+    planned = [] if remote else plan(spec)  # bad input fails here, before anything is started
     out_dir = spec.out.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    earlier = previous_records(out_dir, planned) if spec.resume else []
-    campaign = new_campaign(spec, new_campaign_id(), earlier)
     with backend.provision(spec, out_dir) as infrastructure:
+        if remote:
+            planned = plan_remotely(spec, connect_redis(infrastructure.redis_url))
+        earlier = previous_records(out_dir, planned) if spec.resume else []
+        campaign = new_campaign(spec, new_campaign_id(), earlier)
         display = display_factory(len(planned))
         try:
             Orchestrator(campaign, planned, infrastructure, out_dir, display).run()

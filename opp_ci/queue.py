@@ -1,5 +1,5 @@
 """The queue: one RQ job per run, JSON only, and a job class that runs nothing but opp-ci's own
-run function, whoever wrote to Redis.
+job function, whoever wrote to Redis.
 
 A job's payload is a small JSON object (`RunPayload`). Its id is a hash of everything that
 determines the run, so enqueueing the same campaign twice makes the same jobs, and `--resume`
@@ -19,7 +19,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 QUEUE_NAME = "opp-ci"
-RUN_FUNCTION = "opp_ci.worker.execute_run"
+JOB_FUNCTION = "opp_ci.worker.execute"
 PAYLOAD_VERSION = 1
 
 #: RQ's own timeout is a backstop behind the worker's per-run timeout, which kills the process group.
@@ -59,6 +59,7 @@ class RunPayload:
     fingerprint: str | None = None
     timeout: float = 3600.0
     version: int = PAYLOAD_VERSION
+    kind: str = "run"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -83,24 +84,59 @@ class RunPayload:
         return payload
 
     def validate(self) -> None:
+        _expect(self.kind == "run", f"payload kind {self.kind!r} is not 'run'")
         _expect(self.version == PAYLOAD_VERSION, f"payload version {self.version!r} is not {PAYLOAD_VERSION}")
         _expect(isinstance(self.config, str) and bool(_NAME.match(self.config)), f"bad config {self.config!r}")
         _expect(isinstance(self.run, int) and not isinstance(self.run, bool) and self.run >= 0,
                 f"bad run number {self.run!r}")
         _expect(isinstance(self.prefix, str) and bool(_PREFIX.match(self.prefix)) and ".." not in self.prefix,
                 f"bad store prefix {self.prefix!r}")
-        for ini in self.ini:
-            _expect(isinstance(ini, str) and bool(_PREFIX.match(ini)) and ".." not in ini,
-                    f"ini file {ini!r} must be a relative path inside the working directory")
-        for arg in self.args:
-            _expect(isinstance(arg, str) and arg.startswith("--") and "=" in arg,
-                    f"argument {arg!r} is not an OMNeT++ option of the form --key=value")
-            _expect(not _FORBIDDEN_OPTION.match(arg), f"argument {arg!r} is not allowed in a job")
+        _validate_ini_and_args(self.ini, self.args)
         for limit in (self.sim_time_limit, self.cpu_time_limit, self.fingerprint):
             _expect(limit is None or (isinstance(limit, str) and re.fullmatch(r"[\w.+\-/,]+", limit) is not None),
                     f"bad limit or fingerprint {limit!r}")
         _expect(isinstance(self.timeout, int | float) and 0 < self.timeout <= 7 * 86400,
                 f"bad timeout {self.timeout!r}")
+
+
+@dataclass(frozen=True)
+class ListPayload:
+    """Asks a worker for the runs of a config (`-s -q runs`), for backends whose orchestrator does not
+    have the simulation (the cloud: it lives in the worker image)."""
+
+    config: str
+    runs: str | None = None
+    ini: tuple[str, ...] = ("omnetpp.ini",)
+    args: tuple[str, ...] = ()
+    version: int = PAYLOAD_VERSION
+    kind: str = "list"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ini"], data["args"] = list(self.ini), list(self.args)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> ListPayload:
+        _expect(isinstance(data, dict) and set(data) <= {f.name for f in fields(cls)} and "config" in data,
+                f"not a list payload: {data!r}"[:300])
+        payload = cls(**{**data, "ini": tuple(data.get("ini", ("omnetpp.ini",))), "args": tuple(data.get("args", ()))})
+        _expect(payload.kind == "list" and payload.version == PAYLOAD_VERSION, "not a version 1 list payload")
+        _expect(isinstance(payload.config, str) and bool(_NAME.match(payload.config)), f"bad config {payload.config!r}")
+        _expect(payload.runs is None or (isinstance(payload.runs, str) and 0 < len(payload.runs) <= 2000),
+                f"bad run filter {payload.runs!r}")
+        _validate_ini_and_args(payload.ini, payload.args)
+        return payload
+
+
+def _validate_ini_and_args(ini_files: tuple[str, ...], args: tuple[str, ...]) -> None:
+    for ini in ini_files:
+        _expect(isinstance(ini, str) and bool(_PREFIX.match(ini)) and ".." not in ini,
+                f"ini file {ini!r} must be a relative path inside the working directory")
+    for arg in args:
+        _expect(isinstance(arg, str) and arg.startswith("--") and "=" in arg,
+                f"argument {arg!r} is not an OMNeT++ option of the form --key=value")
+        _expect(not _FORBIDDEN_OPTION.match(arg), f"argument {arg!r} is not allowed in a job")
 
 
 def _expect(condition: bool, message: str) -> None:
@@ -125,11 +161,11 @@ class RunJob(Job):
 
     @property
     def func(self):
-        if self.func_name != RUN_FUNCTION or self.instance is not None:
-            raise ForeignJobError(f"refusing to run {self.func_name!r}: an opp-ci worker only runs {RUN_FUNCTION}")
-        from opp_ci.worker import execute_run
+        if self.func_name != JOB_FUNCTION or self.instance is not None:
+            raise ForeignJobError(f"refusing to run {self.func_name!r}: an opp-ci worker only runs {JOB_FUNCTION}")
+        from opp_ci.worker import execute
 
-        return execute_run
+        return execute
 
     @property
     def success_callback(self):
@@ -152,7 +188,7 @@ def enqueue_runs(queue: Queue, jobs: list[tuple[str, RunPayload, int, str]]) -> 
     """Enqueues (job id, payload, retries, description) tuples in one pipeline."""
     data = [
         Queue.prepare_data(
-            RUN_FUNCTION,
+            JOB_FUNCTION,
             kwargs={"payload": payload.to_json()},
             job_id=identifier,
             timeout=int(payload.timeout) + JOB_TIMEOUT_GRACE,

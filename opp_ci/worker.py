@@ -1,6 +1,6 @@
 """The worker: takes run jobs from Redis and runs the simulation, one process per run.
 
-`opp-ci worker` is an RQ worker that only knows one job function, `execute_run`. The simulation
+`opp-ci worker` is an RQ worker that only knows one job function, `execute`. The simulation
 command, its working directory and the result store are the worker's own settings, given when it
 starts; a job only chooses which run. Each run gets its own result directory and process group;
 the timeout kills the whole group. The result files go to the store and the job returns a small
@@ -18,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,9 @@ from rq import Worker
 from rq.exceptions import DeserializationError
 from rq.serializers import JSONSerializer
 
-from opp_ci.omnetpp import Simulation, read_outcome
-from opp_ci.queue import QUEUE_NAME, RUN_FUNCTION, RunJob, RunPayload
+from opp_ci.errors import UserError
+from opp_ci.omnetpp import Simulation, list_runs, read_outcome
+from opp_ci.queue import JOB_FUNCTION, QUEUE_NAME, ListPayload, RunJob, RunPayload
 from opp_ci.records import FingerprintVerdict, RunStatus
 from opp_ci.store import Store, open_store
 
@@ -51,15 +52,18 @@ _settings: WorkerSettings | None = None
 
 
 def configure(settings: WorkerSettings) -> None:
-    """Sets what `execute_run` runs; called once when the worker process starts."""
+    """Sets what `execute` runs; called once when the worker process starts."""
     global _settings
     _settings = settings
 
 
-def execute_run(payload: dict[str, Any]) -> dict[str, Any]:
-    """The job function: runs one simulation run and returns its record as JSON."""
+def execute(payload: dict[str, Any]) -> dict[str, Any]:
+    """The job function, the only one a worker runs: one simulation run, returning its record as
+    JSON, or (kind "list") the runs of a config."""
     if _settings is None:
         raise RuntimeError("worker not configured: start it with `opp-ci worker`")
+    if isinstance(payload, dict) and payload.get("kind") == "list":
+        return list_runs_for(ListPayload.from_json(payload), _settings.simulation)
     run = RunPayload.from_json(payload)
     with tempfile.TemporaryDirectory(prefix="run-", dir=_settings.scratch) as scratch:
         return perform(run, _settings, Path(scratch))
@@ -81,6 +85,16 @@ def perform(run: RunPayload, settings: WorkerSettings, scratch: Path) -> dict[st
     record["log"] = LOG_NAME
     record["store"] = settings.store.url
     return record
+
+
+def list_runs_for(request: ListPayload, simulation: Simulation) -> dict[str, Any]:
+    """The runs of a config as the worker's simulation lists them, or the simulation's error."""
+    simulation = replace(simulation, ini=request.ini)
+    try:
+        runs = list_runs(simulation, request.config, request.runs, request.args)
+    except UserError as error:
+        return {"error": error.message, "runs": [], "digest": ""}
+    return {"error": None, "runs": [asdict(run) for run in runs], "digest": simulation.digest()}
 
 
 @dataclass(frozen=True)
@@ -208,8 +222,8 @@ def _refusal(job) -> str | None:
         name = job.func_name
     except DeserializationError:
         return "its data is not JSON (pickled jobs are never loaded)"
-    if name != RUN_FUNCTION or job.instance is not None:
-        return f"it calls {name!r}, and an opp-ci worker only runs {RUN_FUNCTION}"
+    if name != JOB_FUNCTION or job.instance is not None:
+        return f"it calls {name!r}, and an opp-ci worker only runs {JOB_FUNCTION}"
     return None
 
 
