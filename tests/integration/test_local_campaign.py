@@ -117,7 +117,7 @@ def test_a_worker_killed_mid_run_does_not_lose_or_duplicate_runs(project, tagged
     for process in [victim, *victim.children(recursive=True)]:  # the worker, its work horse, the simulation
         os.kill(process.pid, signal.SIGKILL)
 
-    stdout, stderr = campaign.communicate(timeout=180)
+    _stdout, stderr = campaign.communicate(timeout=180)
 
     assert campaign.returncode == 0, stderr
     runs = records(out)
@@ -218,8 +218,10 @@ def test_resume_runs_only_what_has_no_record(project, tagged, tmp_path):
 
 def test_workers_started_elsewhere_do_the_work(project, tagged, tmp_path, redis_server):
     store = tmp_path / "shared-store"
-    workers = [tagged.start("worker", "--project", str(project), "--store", str(store), OPP_CI_REDIS_URL=redis_server.url)
-               for _ in range(2)]
+    workers = [
+        tagged.start("worker", "--project", str(project), "--store", str(store), OPP_CI_REDIS_URL=redis_server.url)
+        for _ in range(2)
+    ]
     try:
         done = tagged.run("run", str(project), "--workers", "0", "--redis-url", redis_server.url,
                           "--out", str(tmp_path / "out"))
