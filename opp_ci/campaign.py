@@ -8,6 +8,7 @@ records it collected (campaign.json, rewritten as records arrive). Redis is only
 from __future__ import annotations
 
 import secrets
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,9 +35,11 @@ from opp_ci.queue import (
 from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus
 from opp_ci.spec import CampaignSpec, ConfigSpec
 from opp_ci.store import Store, open_store
-from opp_ci.worker import JOB_MONITORING_INTERVAL, LOG_NAME, RESULTS_DIR
+from opp_ci.worker import JOB_MONITORING_INTERVAL, LOG_NAME, RESULTS_DIR, RunWorker
 
 POLL_INTERVAL = 0.25
+#: Seconds without any worker on the queue before the orchestrator says so.
+NO_WORKER_WARNING = 30
 #: A started job whose heartbeat is older than this was abandoned by a dead worker.
 STALE_HEARTBEAT = 4 * JOB_MONITORING_INTERVAL + 10
 #: Records that are not re-run by --resume: the run itself decided them.
@@ -141,6 +144,8 @@ class Orchestrator:
         self.store: Store = open_store(infrastructure.store_url)
         self.records: dict[str, RunRecord] = {r.job_id: r for r in campaign.runs}
         self.running = 0
+        self._started = time.monotonic()
+        self._warned = False
 
     def run(self) -> Campaign:
         self._check_redis()
@@ -195,7 +200,18 @@ class Orchestrator:
                 else:
                     running += 1
         self.running = running
+        self._warn_when_nobody_works()
         self._show()
+
+    def _warn_when_nobody_works(self) -> None:
+        """With workers started elsewhere (--workers 0), say so when none is there, instead of
+        waiting in silence."""
+        if self._warned or self.running or time.monotonic() - self._started < NO_WORKER_WARNING:
+            return
+        if RunWorker.count(connection=self.connection, queue=self.queue) == 0:
+            self._warned = True
+            print("opp-ci: warning: no worker is listening on the queue; start some with "
+                  "`opp-ci worker --redis-url URL --project DIR`", file=sys.stderr, flush=True)
 
     def _collect(self, planned: PlannedRun, job: RunJob) -> None:
         returned = job.return_value()
