@@ -40,6 +40,17 @@ class ResultFileError(UserError):
         super().__init__(f"{where}: {message}")
         self.path = Path(path)
         self.line_number = line_number
+        self.reason = message
+
+
+@dataclass(frozen=True)
+class ParseError:
+    """A result file that could not be read, as a value: a report can show it (say, as a GitHub
+    `::error file=...,line=...` annotation) and go on with the files that could be read."""
+
+    path: Path
+    reason: str
+    line_number: int | None = None
 
 
 class _LineError(ValueError):
@@ -420,6 +431,21 @@ def read_all_runs(paths: Iterable[Path | str]) -> Iterator[Run]:
     """The runs of every .sca file named or found under the directories named."""
     for path in find_scalar_files(paths):
         yield from read_runs(path)
+
+
+def read_runs_and_errors(paths: Iterable[Path | str]) -> tuple[list[Run], list[ParseError]]:
+    """Like `read_all_runs`, but a broken file becomes a `ParseError` instead of stopping the reading.
+
+    A broken file contributes no runs, not even those before its broken line.
+    """
+    runs: list[Run] = []
+    errors: list[ParseError] = []
+    for path in find_scalar_files(paths):
+        try:
+            runs.extend(list(read_runs(path)))
+        except ResultFileError as error:
+            errors.append(ParseError(error.path, error.reason, error.line_number))
+    return runs, errors
 
 
 # --- vector files ---

@@ -16,12 +16,14 @@ from click.testing import CliRunner
 from opp_ci.cli import cli
 from opp_ci.errors import UserError
 from opp_ci.results import (
+    ParseError,
     ResultFileError,
     export_scalars,
     find_scalar_files,
     format_number,
     read_all_runs,
     read_runs,
+    read_runs_and_errors,
     read_vector_file,
     scalar_table,
     split_line,
@@ -266,6 +268,15 @@ def test_malformed_line_names_file_and_line(tmp_path: Path, text: str, line_numb
     assert caught.value.message.startswith(f"{sca}:{line_number}: ")
     assert message in caught.value.message
     assert caught.value.exit_code == 2
+
+
+def test_broken_files_can_be_collected_as_parse_errors(tmp_path: Path) -> None:
+    good = _write(tmp_path, HEADER + "scalar m a 1\n", "good.sca")
+    _write(tmp_path, HEADER + "scalar m a 1\nscalar m b\n", "bad.sca")
+    runs, errors = read_runs_and_errors([tmp_path])
+    assert [run.file for run in runs] == [good]
+    reason = "expected 'scalar MODULE NAME VALUE', got 3 fields"
+    assert errors == [ParseError(tmp_path / "bad.sca", reason, 6)]
 
 
 def test_empty_file_is_an_error(tmp_path: Path) -> None:
