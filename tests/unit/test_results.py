@@ -306,6 +306,14 @@ def test_to_dataframe_without_pandas_is_a_user_error(monkeypatch: pytest.MonkeyP
         to_dataframe([])
 
 
+def test_to_dataframe_has_the_scalar_table_with_numeric_values(tmp_path: Path) -> None:
+    pytest.importorskip("pandas")
+    (run,) = read_runs(_write(tmp_path, HEADER + "itervar n 3\nscalar m a 0.5\nscalar m b inf\n", "df.sca"))
+    frame = to_dataframe([run])
+    assert list(frame.columns) == ["run", "n", "repetition", "module", "name", "value"]
+    assert list(frame["value"]) == [0.5, math.inf]
+
+
 # --- the CLI ---
 
 
