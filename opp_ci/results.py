@@ -420,6 +420,8 @@ def find_scalar_files(paths: Iterable[Path | str]) -> list[Path]:
             if not in_directory:
                 raise UserError(f"{path}: no .sca files in this directory or below")
             found.extend(in_directory)
+        elif path.suffix in (".vec", ".vci"):
+            raise UserError(f"{path}: a vector file; give the .sca files (or their directory)")
         elif path.is_file():
             found.append(path)
         else:

@@ -172,6 +172,21 @@ def test_vector_file_without_index_is_scanned(tmp_path: Path) -> None:
 
 
 @needs_reference
+def test_indexed_read_touches_only_the_blocks_of_its_vector(tmp_path: Path) -> None:
+    vec = VEC_FILES[0]
+    copy = Path(shutil.copy(vec, tmp_path / "partly-garbage.vec"))
+    shutil.copy(vec.with_suffix(".vci"), tmp_path / "partly-garbage.vci")
+    vector_file = read_vector_file(copy)
+    (block,) = vector_file.vectors[0].blocks
+    with open(copy, "r+b") as f:  # overwrite vector 0's data, keeping the file size
+        f.seek(block.offset)
+        f.write(b"x" * block.length)
+    assert len(list(vector_file.samples(1))) == vector_file.vectors[1].count
+    with pytest.raises(ResultFileError, match="bad data line for vector 0"):
+        list(vector_file.samples(0))
+
+
+@needs_reference
 def test_stale_index_is_not_trusted(tmp_path: Path) -> None:
     vec = VEC_FILES[0]
     copy = Path(shutil.copy(vec, tmp_path / "stale.vec"))
@@ -294,6 +309,8 @@ def test_vector_data_that_does_not_fit_the_index_is_an_error(tmp_path: Path) -> 
 
 
 def test_missing_and_empty_inputs(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="a vector file"):
+        find_scalar_files([_write(tmp_path, "version 3\n", "r.vec")])
     with pytest.raises(UserError, match="no such file or directory"):
         find_scalar_files([tmp_path / "nope.sca"])
     with pytest.raises(UserError, match=r"no \.sca files"):
