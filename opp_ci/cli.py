@@ -44,7 +44,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 @cli.command("export")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, metavar="FILE|DIR...", type=click.Path(path_type=Path))
 @click.option("--format", "output_format", type=click.Choice(["csv", "json"]), default="csv",
               show_default=True,
               help="csv: the columns of `opp_scavetool export -T s -F CSV-S`; json: runs with all results.")
