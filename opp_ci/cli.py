@@ -156,6 +156,27 @@ def report(out_dir: Path) -> None:
 # --- result files and regression: export, compare, baseline ---
 
 
+@cli.command("export")
+@click.argument("paths", nargs=-1, required=True, metavar="FILE|DIR...", type=click.Path(path_type=Path))
+@click.option("--format", "output_format", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True,
+              help="csv: the columns of `opp_scavetool export -T s -F CSV-S`; json: runs with all results.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of standard output.")
+def export_command(paths: tuple[Path, ...], output_format: str, output: Path | None) -> None:
+    """Export the scalars of .sca files (directories are searched recursively)."""
+    from opp_ci import results
+
+    text = results.export_scalars(list(results.read_all_runs(paths)), output_format)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"{output}: cannot write: {error.strerror}") from None
+
+
 # --- cloud commands: cluster, janitor, ecr ---
 
 
