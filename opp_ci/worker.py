@@ -73,12 +73,13 @@ def perform(run: RunPayload, settings: WorkerSettings, scratch: Path) -> dict[st
     result_dir = scratch / RESULTS_DIR
     result_dir.mkdir()
     log_path = scratch / LOG_NAME
-    argv = settings.simulation.run_argv(
+    simulation = replace(settings.simulation, ini=run.ini)
+    argv = simulation.run_argv(
         run.config, run.run, result_dir,
         sim_time_limit=run.sim_time_limit, cpu_time_limit=run.cpu_time_limit,
         fingerprint=run.fingerprint, args=run.args,
     )
-    execution = run_process(argv, settings.simulation.working_dir, log_path, run.timeout)
+    execution = run_process(argv, simulation.working_dir, log_path, run.timeout)
     record = judge(execution, log_path.read_text(errors="replace"), run.timeout)
     record["result_files"] = settings.store.upload_dir(result_dir, f"{run.prefix}/{RESULTS_DIR}")
     settings.store.upload_dir(_only(log_path, scratch / "log"), run.prefix)
