@@ -30,5 +30,9 @@ apt_install() {
 make_venv() {
   [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install -q -e "$1"
+  if ! .venv/bin/python -m pip install -q -e "$1" >.venv/pip.log 2>&1; then
+    cat .venv/pip.log >&2
+    echo "pip install of opp-ci failed (log above, also in .venv/pip.log)" >&2
+    exit 2
+  fi
 }
