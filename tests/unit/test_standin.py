@@ -9,6 +9,7 @@ When a copy of the reference transcripts is available (tests/data/omnetpp-refere
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -102,38 +103,40 @@ ALOHA_RUNS = [
 ALL_42 = "".join(f" {n}" for n in range(42)) + "\n"
 VERBOSE_HEAD = BANNER + "Setting up Cmdenv...\n\nConfig: PureAlohaExperiment\nNumber of runs: 42\n\n"
 
+CMDENV = ["-u", "Cmdenv"]
+EXP = ["-u", "Cmdenv", "-c", "PureAlohaExperiment"]
+ALOHA1 = ["-u", "Cmdenv", "-c", "PureAloha1"]
+RUNNUMBERS = ["-s", "-q", "runnumbers"]
+
 # name -> (argv after the program, expected stdout, expected stderr, exit status)
 EXACT_TRANSCRIPTS: dict[str, tuple[list[str], str, str, int]] = {
-    "s-a": (["-u", "Cmdenv", "-s", "-a"],
+    "s-a": ([*CMDENV, "-s", "-a"],
             "".join(f"Config {c}: {n}\n" for c, n in [
                 ("General", 1), ("PureAloha1", 1), ("PureAloha2", 1), ("PureAloha3", 1),
                 ("PureAlohaExperiment", 42), ("SlottedAloha1", 1), ("SlottedAloha2", 1),
                 ("SlottedAloha3", 1)]), "", 0),
-    "s-q-numruns": (["-u", "Cmdenv", "-c", "PureAlohaExperiment", "-s", "-q", "numruns"], "42\n", "", 0),
-    "s-q-runnumbers": (["-u", "Cmdenv", "-c", "PureAlohaExperiment", "-s", "-q", "runnumbers"], ALL_42, "", 0),
-    "s-q-runnumbers-noiter": (["-u", "Cmdenv", "-c", "PureAloha1", "-s", "-q", "runnumbers"], " 0\n", "", 0),
-    "s-q-runnumbers-filter": (["-u", "Cmdenv", "-c", "PureAlohaExperiment", "-r", "$numHosts==10 && $iaMean<3",
-                               "-s", "-q", "runnumbers"], " 0 1 2 3\n", "", 0),
-    "s-q-runs": (["-u", "Cmdenv", "-c", "PureAlohaExperiment", "-s", "-q", "runs"], "".join(ALOHA_RUNS), "", 0),
-    "q-numruns": (["-u", "Cmdenv", "-c", "PureAlohaExperiment", "-q", "numruns"], VERBOSE_HEAD + "End.\n", "", 0),
-    "q-runnumbers": (["-u", "Cmdenv", "-c", "PureAlohaExperiment", "-q", "runnumbers"],
-                     VERBOSE_HEAD + "Run numbers:" + ALL_42 + "\nEnd.\n", "", 0),
-    "q-runs": (["-u", "Cmdenv", "-c", "PureAlohaExperiment", "-q", "runs"],
-               VERBOSE_HEAD + "".join(ALOHA_RUNS) + "\nEnd.\n", "", 0),
-    "error-ini-syntax-heading": (["-u", "Cmdenv", "-f", "broken1.ini", "-s", "-q", "runnumbers"], "",
+    "s-q-numruns": ([*EXP, "-s", "-q", "numruns"], "42\n", "", 0),
+    "s-q-runnumbers": ([*EXP, *RUNNUMBERS], ALL_42, "", 0),
+    "s-q-runnumbers-noiter": ([*ALOHA1, *RUNNUMBERS], " 0\n", "", 0),
+    "s-q-runnumbers-filter": ([*EXP, "-r", "$numHosts==10 && $iaMean<3", *RUNNUMBERS], " 0 1 2 3\n", "", 0),
+    "s-q-runs": ([*EXP, "-s", "-q", "runs"], "".join(ALOHA_RUNS), "", 0),
+    "q-numruns": ([*EXP, "-q", "numruns"], VERBOSE_HEAD + "End.\n", "", 0),
+    "q-runnumbers": ([*EXP, "-q", "runnumbers"], VERBOSE_HEAD + "Run numbers:" + ALL_42 + "\nEnd.\n", "", 0),
+    "q-runs": ([*EXP, "-q", "runs"], VERBOSE_HEAD + "".join(ALOHA_RUNS) + "\nEnd.\n", "", 0),
+    "error-ini-syntax-heading": ([*CMDENV, "-f", "broken1.ini", *RUNNUMBERS], "",
                                  "\n<!> Error: Syntax error in section heading, 'broken1.ini' line 3\n", 1),
-    "error-ini-syntax-line": (["-u", "Cmdenv", "-f", "broken2.ini", "-s", "-q", "runnumbers"], "",
+    "error-ini-syntax-line": ([*CMDENV, "-f", "broken2.ini", *RUNNUMBERS], "",
                               "\n<!> Error: Line must be in the form key=value, 'broken2.ini' line 3\n", 1),
-    "error-missing-ini": (["-u", "Cmdenv", "-f", "nonexistent.ini", "-s", "-q", "runnumbers"], "",
+    "error-missing-ini": ([*CMDENV, "-f", "nonexistent.ini", *RUNNUMBERS], "",
                           "\n<!> Error: Cannot open ini file 'nonexistent.ini'\n", 1),
-    "error-no-network": (["-u", "Cmdenv", "-f", "nonet.ini", "-s", "-r", "0"], "General run 0: , $repetition=0\n",
+    "error-no-network": ([*CMDENV, "-f", "nonet.ini", "-s", "-r", "0"], "General run 0: , $repetition=0\n",
                          "\n<!> Error: Network 'NoSuchNet' not found, check .ini and .ned files\n", 1),
-    "error-no-such-config": (["-u", "Cmdenv", "-c", "NoSuchConfig", "-s", "-q", "runnumbers"], "",
+    "error-no-such-config": ([*CMDENV, "-c", "NoSuchConfig", *RUNNUMBERS], "",
                              "\n<!> Error: No such config: NoSuchConfig\n", 1),
-    "error-run-out-of-range": (["-u", "Cmdenv", "-c", "PureAloha1", "-r", "5", "-s"], "",
+    "error-run-out-of-range": ([*ALOHA1, "-r", "5", "-s"], "",
                                "\n<!> Error: Run number 5 in run list '5' is out of range 0..0\n", 1),
-    "error-unknown-option": (["-u", "Cmdenv", "-c", "PureAloha1", "-s", "--no-such-option=1", "-q", "runnumbers"],
-                             "", "\n<!> Error: Unknown command-line configuration option --no-such-option\n", 1),
+    "error-unknown-option": ([*ALOHA1, "-s", "--no-such-option=1", "-q", "runnumbers"], "",
+                             "\n<!> Error: Unknown command-line configuration option --no-such-option\n", 1),
 }
 
 EVENT_BLOCK = (
@@ -206,7 +209,7 @@ def test_verbose_error_keeps_banner_and_end(aloha: Path) -> None:
 
 
 def test_silent_run_like_s_run_experiment(project: Path) -> None:
-    done = standin("-u", "Cmdenv", "-c", "AlohaExperiment", "-r", "2", "-s", "--sim-time-limit=10min", cwd=project)
+    done = standin(*CMDENV, "-c", "AlohaExperiment", "-r", "2", "-s", "--sim-time-limit=10min", cwd=project)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     pattern = (
@@ -248,7 +251,8 @@ def test_fifo_shape_run_line_with_unit_itervar(project: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert re.fullmatch(
         r"TandemLike run 1: \$serviceTimeMean=1\.5s, \$repetition=1\n" + EVENT_BLOCK + EVENT_BLOCK
-        + r"\n<!> Simulation time limit reached -- at t=200s, event #\d+\n\[INFO\]\tduration: 200\n", done.stdout)
+        + r"\n<!> Simulation time limit reached -- at t=200s, event #\d+\n\[INFO\]\tduration: 200\n",
+        done.stdout)
     assert (project / "results" / "TandemLike-serviceTimeMean=1.5s-#1.sca").exists()
 
 
@@ -328,9 +332,9 @@ def test_filter_with_unknown_variable(project: Path) -> None:
 
 def test_standin_configs_and_run_counts(project: Path) -> None:
     done = standin("-s", "-a", cwd=project)
-    assert done.stdout == ("Config General: 1\nConfig Quick: 1\nConfig AlohaExperiment: 8\nConfig Failing: 2\n"
-                           "Config Crashing: 1\nConfig Hanging: 1\nConfig Slow: 1\nConfig Stochastic: 10\n"
-                           "Config Forever: 1\n")
+    assert done.stdout == ("Config General: 1\nConfig Quick: 1\nConfig AlohaExperiment: 8\n"
+                           "Config Failing: 2\nConfig Crashing: 1\nConfig Hanging: 1\nConfig Slow: 1\n"
+                           "Config Stochastic: 10\nConfig Forever: 1\n")
 
 
 def test_query_runs_without_itervars(project: Path) -> None:
@@ -416,8 +420,8 @@ def test_mean_shift_moves_the_utilization_scalar(project: Path) -> None:
         done = standin("-c", "Stochastic", "-r", "4", "-s", f"--**.meanShift={shift}", f"--result-dir={out}",
                        cwd=project)
         assert done.returncode == 0, done.stderr
-    base = scalar((project / "a" / "Stochastic-#4.sca").read_text(), "Aloha.server", "channelUtilization:last")
-    moved = scalar((project / "b" / "Stochastic-#4.sca").read_text(), "Aloha.server", "channelUtilization:last")
+    base, moved = (scalar((project / d / "Stochastic-#4.sca").read_text(), "Aloha.server",
+                          "channelUtilization:last") for d in ("a", "b"))
     assert moved == pytest.approx(base + 0.25)
 
 
@@ -450,7 +454,8 @@ def test_fingerprint_mismatch_then_verified(project: Path) -> None:
     value = calculated(mismatch)
     verified = fingerprint_run(project, f"--fingerprint={value}")
     assert verified.returncode == 0
-    assert verified.stdout.endswith(f"[INFO]\tduration: 3600\n\n<!> Fingerprint successfully verified: {value}\n\n")
+    assert verified.stdout.endswith(
+        f"[INFO]\tduration: 3600\n\n<!> Fingerprint successfully verified: {value}\n\n")
 
 
 def test_fingerprint_depends_on_the_model(project: Path) -> None:
@@ -473,9 +478,9 @@ def test_no_fingerprint_line_without_option(project: Path) -> None:
 
 # --- result files -------------------------------------------------------------------------------------
 
-SCA_ATTRS = ["configname", "datetime", "datetimef", "experiment", "inifile", "iterationvars", "iterationvarsd",
-             "iterationvarsf", "measurement", "network", "processid", "repetition", "replication", "resultdir",
-             "runnumber", "seedset"]
+SCA_ATTRS = ["configname", "datetime", "datetimef", "experiment", "inifile", "iterationvars",
+             "iterationvarsd", "iterationvarsf", "measurement", "network", "processid", "repetition",
+             "replication", "resultdir", "runnumber", "seedset"]
 LINE_KINDS = {"version", "run", "attr", "itervar", "config", "par", "scalar", "statistic", "field", "bin"}
 
 
@@ -502,8 +507,8 @@ def test_sca_format(project: Path) -> None:
     assert "attr iterationvarsf numHosts=10,iaMean=3-" in lines and "attr replication #1" in lines
     assert lines[i:i + 2] == ["itervar iaMean 3", "itervar numHosts 10"]
     assert lines[i + 2:i + 5] == ["config **.vector-recording true", "config sim-time-limit 5min",
-                                  'config description "Channel utilization in the function of packet generation '
-                                  'frequency"']
+                                  'config description "Channel utilization in the function of packet '
+                                  'generation frequency"']
     blank = lines.index("")
     assert all(line.startswith("config ") for line in lines[i + 2:blank])
     assert lines[-2:] == ["", ""]  # the file ends with a blank line, like the real one
@@ -516,7 +521,8 @@ def test_sca_format(project: Path) -> None:
                                                                      "sum", "sqrsum"]
     bins = [line for line in body if line.startswith("bin\t")]
     assert bins[0] == "bin\t-inf\t0" and all(len(b.split("\t")) == 3 for b in bins)
-    for name in ("collisionLength:mean", "collidedFrames:last", "channelUtilization:last", "receivedFrames:last"):
+    for name in ("collisionLength:mean", "collidedFrames:last", "channelUtilization:last",
+                 "receivedFrames:last"):
         scalar("\n".join(body), "Aloha.server", name)
 
 
@@ -558,7 +564,8 @@ def test_vci_offsets_point_at_vec_lines(project: Path) -> None:
         assert len(rows) == int(count)
         assert (rows[0][1], rows[-1][1], rows[0][2], rows[-1][2]) == (ev0, ev1, t0, t1)
         values = [float(row[3]) for row in rows]
-        assert (min(values), max(values), sum(values)) == (float(vmin), float(vmax), pytest.approx(float(vsum)))
+        assert (min(values), max(values)) == (float(vmin), float(vmax))
+        assert sum(values) == pytest.approx(float(vsum))
         assert sum(v * v for v in values) == pytest.approx(float(sqrsum))
 
 
@@ -581,7 +588,7 @@ def test_vci_with_several_blocks_per_vector(project: Path) -> None:
     _, blocks = parse_vci(base.with_suffix(".vci"))
     assert len(blocks) > 11  # buffers flushed more than once
     offsets = sorted((int(b[1]), int(b[2])) for b in blocks)
-    assert all(a + n == b for (a, n), (b, _) in zip(offsets, offsets[1:], strict=False))
+    assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(offsets))
 
 
 def test_no_vectors_when_recording_is_off(project: Path) -> None:
@@ -616,7 +623,8 @@ def test_standin_is_an_executable_script() -> None:
 
 def test_broken_ini(project: Path) -> None:
     done = standin("-f", "broken.ini", "-s", "-q", "runnumbers", cwd=project)
-    assert (done.stderr, done.returncode) == ("\n<!> Error: Syntax error in section heading, 'broken.ini' line 3\n", 1)
+    assert done.returncode == 1
+    assert done.stderr == "\n<!> Error: Syntax error in section heading, 'broken.ini' line 3\n"
 
 
 def test_demo_campaign_spec_runs_pass(project: Path) -> None:
@@ -629,7 +637,7 @@ def test_demo_campaign_spec_runs_pass(project: Path) -> None:
         numbers = listing.stdout.split()
         total += len(numbers)
         for number in numbers:
-            done = standin("-u", "Cmdenv", "-c", config, "-r", number, "-s", *spec["args"], *limit, cwd=project)
+            done = standin(*CMDENV, "-c", config, "-r", number, "-s", *spec["args"], *limit, cwd=project)
             assert done.returncode == 0, done.stderr
     assert total >= 4
 
