@@ -402,6 +402,24 @@ def test_behaviour_hang_ignores_sigterm_until_killed(project: Path) -> None:
     assert stdout.startswith("Hanging run 0: , $repetition=0\n")
 
 
+def test_sigterm_ends_the_run_like_cmdenv(project: Path) -> None:
+    """Cmdenv finishes the current event, calls finish() (results are written) and exits 2."""
+    argv = [sys.executable, str(STANDIN), "-c", "Slow", "-s", "--**.wallTime=20s"]
+    proc = subprocess.Popen(argv, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        time.sleep(0.7)
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 2
+    assert re.search(r"\n<!> SIGINT or SIGTERM received, exiting -- at t=[\d.]+s, event #\d+\n"
+                     r"\[INFO\]\tduration: ", stdout), stdout
+    assert (project / "results" / "Slow-#0.sca").exists()
+
+
 def test_wall_time_parameter(project: Path) -> None:
     start = time.monotonic()
     done = standin("-c", "Slow", "-s", "--**.wallTime=0.4s", cwd=project)
