@@ -665,3 +665,17 @@ def test_aloha_spec_names_real_aloha_configs() -> None:
     assert spec["command"] == "./aloha"
     assert set(spec["configs"]) == {"PureAlohaExperiment", "PureAloha1"}
     assert all("sim-time-limit" in options for options in spec["configs"].values())
+
+
+def test_other_queries(project: Path) -> None:
+    details = standin("-c", "AlohaExperiment", "-r", "0..1", "-s", "-q", "rundetails", cwd=project).stdout
+    assert details == ("Run 0: $numHosts=10, $iaMean=1, $repetition=0\n\tAloha.numHosts = 10\n"
+                       "\tAloha.host[*].iaTime = exponential(1s)\n\n"
+                       "Run 1: $numHosts=10, $iaMean=1, $repetition=1\n\tAloha.numHosts = 10\n"
+                       "\tAloha.host[*].iaTime = exponential(1s)\n")
+    chain = standin("-c", "AlohaExperiment", "-s", "-q", "sectioninheritance", cwd=project).stdout
+    assert chain == "Config AlohaExperiment\nGeneral\n"
+    echo = standin("-c", "AlohaExperiment", "-r", "3", "-s", "-e", "sim-time-limit", cwd=project)
+    assert (echo.stdout, echo.returncode) == ("30min\n", 0)
+    bad = standin("-c", "AlohaExperiment", "-s", "-q", "nonsense", cwd=project)
+    assert (bad.stderr, bad.returncode) == ("\n<!> Error: Unrecognized -q argument 'nonsense'\n", 1)
