@@ -679,3 +679,39 @@ def test_other_queries(project: Path) -> None:
     assert (echo.stdout, echo.returncode) == ("30min\n", 0)
     bad = standin("-c", "AlohaExperiment", "-s", "-q", "nonsense", cwd=project)
     assert (bad.stderr, bad.returncode) == ("\n<!> Error: Unrecognized -q argument 'nonsense'\n", 1)
+
+
+@pytest.mark.parametrize(("ini", "message"), [
+    ("[General]\nnetwork = Aloha\nsim-time-limt = 1s\n", "Unknown configuration option: sim-time-limt"),
+    ("[General]\nvector-recording = false\n",
+     "Configuration option vector-recording should be specified per object, try **.vector-recording="),
+    ("[General]\n[A]\nload-libs = x\n",
+     "Configuration option load-libs may only occur in the [General] section"),
+    ("[General]\n**.vector-recordin = false\n",
+     "Unknown per-object configuration option 'vector-recordin' in **.vector-recordin"),
+    ("[A]\nextends = Nope\n", "No such config: Nope"),
+    ("[General]\nnetwork = Aloha\n\n  indented = 1\n",
+     "Content must begin on column 1 because indentation is used for line continuation, 'x.ini' line 4"),
+])
+def test_ini_validation_errors(tmp_path: Path, ini: str, message: str) -> None:
+    (tmp_path / "x.ini").write_text(ini)
+    done = standin("-f", "x.ini", "-s", "-a", cwd=tmp_path)
+    assert (done.stdout, done.stderr, done.returncode) == ("", f"\n<!> Error: {message}\n", 1)
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ("--**.sim-time-limit=3s",
+     "Invalid command-line configuration option --**.sim-time-limit: "
+     "sim-time-limit is not a per-object option"),
+    ("--sim-time-limt=3s", "Unknown command-line configuration option --sim-time-limt"),
+])
+def test_command_line_option_errors(project: Path, option: str, message: str) -> None:
+    done = standin("-s", option, "-a", cwd=project)
+    assert (done.stderr, done.returncode) == (f"\n<!> Error: {message}\n", 1)
+
+
+def test_known_options_are_accepted(project: Path) -> None:
+    done = standin("-c", "Quick", "-s", "--seed-0-mt=5", "--cmdenv-express-mode=true",
+                   "--**.vector-recording=false", "--cmdenv-stop-batch-on-error=false", "--repeat=2",
+                   "-q", "numruns", cwd=project)
+    assert (done.stdout, done.returncode) == ("2\n", 0)
