@@ -715,3 +715,14 @@ def test_known_options_are_accepted(project: Path) -> None:
                    "--**.vector-recording=false", "--cmdenv-stop-batch-on-error=false", "--repeat=2",
                    "-q", "numruns", cwd=project)
     assert (done.stdout, done.returncode) == ("2\n", 0)
+
+
+def test_output_file_options(project: Path) -> None:
+    done = standin("-c", "AlohaExperiment", "-r", "1", "-s", "--sim-time-limit=1min",
+                   "--**.vector-recording=true",
+                   "--output-scalar-file=${resultdir}/s/${configname}-${runnumber}.sca",
+                   "--output-vector-file=v/${iterationvarsf}${repetition}.vec", cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert (project / "results" / "s" / "AlohaExperiment-1.sca").exists()
+    assert (project / "v" / "numHosts=10,iaMean=1-1.vec").exists()
+    assert (project / "v" / "numHosts=10,iaMean=1-1.vci").exists()
