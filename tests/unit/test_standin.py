@@ -726,3 +726,8 @@ def test_output_file_options(project: Path) -> None:
     assert (project / "results" / "s" / "AlohaExperiment-1.sca").exists()
     assert (project / "v" / "numHosts=10,iaMean=1-1.vec").exists()
     assert (project / "v" / "numHosts=10,iaMean=1-1.vci").exists()
+
+
+def test_dash_m_sends_errors_to_stdout(project: Path) -> None:
+    done = standin("-m", "-s", "-c", "Nope", "-q", "runs", cwd=project)
+    assert (done.stdout, done.stderr, done.returncode) == ("\n<!> Error: No such config: Nope\n", "", 1)
