@@ -731,3 +731,18 @@ def test_output_file_options(project: Path) -> None:
 def test_dash_m_sends_errors_to_stdout(project: Path) -> None:
     done = standin("-m", "-s", "-c", "Nope", "-q", "runs", cwd=project)
     assert (done.stdout, done.stderr, done.returncode) == ("\n<!> Error: No such config: Nope\n", "", 1)
+
+
+def test_parallel_iteration(tmp_path: Path) -> None:
+    (tmp_path / "p.ini").write_text("[General]\nnetwork = Aloha\n**.a = ${a=1,2,3}\n**.b = ${b=x,y,z ! a}\n"
+                                    "**.c = ${c=5,6}\n")
+    runs = standin("-f", "p.ini", "-s", "-q", "runs", cwd=tmp_path).stdout.splitlines()
+    assert runs[:3] == ["Run 0: $a=1, $b=x, $c=5, $repetition=0", "Run 1: $a=1, $b=x, $c=6, $repetition=0",
+                        "Run 2: $a=2, $b=y, $c=5, $repetition=0"]
+    assert len(runs) == 6
+
+
+def test_constraint(tmp_path: Path) -> None:
+    (tmp_path / "c.ini").write_text("[General]\nnetwork = Aloha\n**.a = ${a=1..4}\n**.b = ${b=1..4}\n"
+                                    "constraint = $a < $b\n")
+    assert standin("-f", "c.ini", "-s", "-q", "numruns", cwd=tmp_path).stdout == "6\n"
