@@ -746,3 +746,14 @@ def test_constraint(tmp_path: Path) -> None:
     (tmp_path / "c.ini").write_text("[General]\nnetwork = Aloha\n**.a = ${a=1..4}\n**.b = ${b=1..4}\n"
                                     "constraint = $a < $b\n")
     assert standin("-f", "c.ini", "-s", "-q", "numruns", cwd=tmp_path).stdout == "6\n"
+
+
+@pytest.mark.parametrize("limit", ["--sim-time-limit=5min", "--cpu-time-limit=0.2s"])
+def test_no_vector_data_after_the_end_of_the_run(project: Path, limit: str) -> None:
+    done = standin("-c", "Forever", "-s", limit, "--**.vector-recording=true", cwd=project)
+    assert done.returncode == 0, done.stderr
+    end = float(re.search(r"\[INFO\]\tduration: ([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
+    vec = (project / "results" / "Forever-#0.vec").read_text()
+    times = [float(line.split("\t")[2]) for line in vec.splitlines() if line[:1].isdigit()]
+    assert times and max(times) <= end
+    assert f"t={done.stdout.split('duration: ')[1].strip()}s" in done.stdout
