@@ -715,3 +715,45 @@ def test_known_options_are_accepted(project: Path) -> None:
                    "--**.vector-recording=false", "--cmdenv-stop-batch-on-error=false", "--repeat=2",
                    "-q", "numruns", cwd=project)
     assert (done.stdout, done.returncode) == ("2\n", 0)
+
+
+def test_output_file_options(project: Path) -> None:
+    done = standin("-c", "AlohaExperiment", "-r", "1", "-s", "--sim-time-limit=1min",
+                   "--**.vector-recording=true",
+                   "--output-scalar-file=${resultdir}/s/${configname}-${runnumber}.sca",
+                   "--output-vector-file=v/${iterationvarsf}${repetition}.vec", cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert (project / "results" / "s" / "AlohaExperiment-1.sca").exists()
+    assert (project / "v" / "numHosts=10,iaMean=1-1.vec").exists()
+    assert (project / "v" / "numHosts=10,iaMean=1-1.vci").exists()
+
+
+def test_dash_m_sends_errors_to_stdout(project: Path) -> None:
+    done = standin("-m", "-s", "-c", "Nope", "-q", "runs", cwd=project)
+    assert (done.stdout, done.stderr, done.returncode) == ("\n<!> Error: No such config: Nope\n", "", 1)
+
+
+def test_parallel_iteration(tmp_path: Path) -> None:
+    (tmp_path / "p.ini").write_text("[General]\nnetwork = Aloha\n**.a = ${a=1,2,3}\n**.b = ${b=x,y,z ! a}\n"
+                                    "**.c = ${c=5,6}\n")
+    runs = standin("-f", "p.ini", "-s", "-q", "runs", cwd=tmp_path).stdout.splitlines()
+    assert runs[:3] == ["Run 0: $a=1, $b=x, $c=5, $repetition=0", "Run 1: $a=1, $b=x, $c=6, $repetition=0",
+                        "Run 2: $a=2, $b=y, $c=5, $repetition=0"]
+    assert len(runs) == 6
+
+
+def test_constraint(tmp_path: Path) -> None:
+    (tmp_path / "c.ini").write_text("[General]\nnetwork = Aloha\n**.a = ${a=1..4}\n**.b = ${b=1..4}\n"
+                                    "constraint = $a < $b\n")
+    assert standin("-f", "c.ini", "-s", "-q", "numruns", cwd=tmp_path).stdout == "6\n"
+
+
+@pytest.mark.parametrize("limit", ["--sim-time-limit=5min", "--cpu-time-limit=0.2s"])
+def test_no_vector_data_after_the_end_of_the_run(project: Path, limit: str) -> None:
+    done = standin("-c", "Forever", "-s", limit, "--**.vector-recording=true", cwd=project)
+    assert done.returncode == 0, done.stderr
+    end = float(re.search(r"\[INFO\]\tduration: ([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
+    vec = (project / "results" / "Forever-#0.vec").read_text()
+    times = [float(line.split("\t")[2]) for line in vec.splitlines() if line[:1].isdigit()]
+    assert times and max(times) <= end
+    assert f"t={done.stdout.split('duration: ')[1].strip()}s" in done.stdout
