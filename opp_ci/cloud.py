@@ -305,9 +305,7 @@ class Teardown:
     failed: list[str] = field(default_factory=list)
 
     def run(self, resources: list[Resource]) -> list[str]:
-        ordered = sorted(
-            resources, key=lambda r: DELETE_ORDER.index(r.kind) if r.kind in DELETE_ORDER else 99
-        )
+        ordered = sorted(resources, key=lambda r: kind_rank(r.kind))
         for resource in ordered:
             self.delete(resource)
         if self.failed:
@@ -442,7 +440,10 @@ def janitor(
 
 
 def status(clients: Clients, campaign: str | None = None) -> list[dict[str, str]]:
-    """One row per opp-ci resource (of one campaign, or all): campaign, kind, name, expires-at, state."""
+    """One row per live opp-ci resource (of one campaign, or all): campaign, kind, name, expires-at, state.
+
+    The tagging API still lists stopped tasks and deleted clusters for a while; those are left out.
+    """
     with aws_errors():
         found = campaign_resources(clients, campaign) if campaign else opp_ci_resources(clients)
         rows = [
@@ -455,27 +456,29 @@ def status(clients: Clients, campaign: str | None = None) -> list[dict[str, str]
             }
             for r in found
         ]
-    return sorted(
-        rows,
-        key=lambda row: (
-            row["campaign"],
-            DELETE_ORDER.index(row["kind"]) if row["kind"] in DELETE_ORDER else 99,
-            row["name"],
-        ),
-    )
+    rows = [row for row in rows if row["state"] != "gone"]
+    return sorted(rows, key=lambda row: (row["campaign"], kind_rank(row["kind"]), row["name"]))
+
+
+def kind_rank(kind: str) -> int:
+    return DELETE_ORDER.index(kind) if kind in DELETE_ORDER else len(DELETE_ORDER)
 
 
 def resource_state(clients: Clients, resource: Resource) -> str:
+    """A task's status; for a cluster how many tasks run in it; "gone" for what is deleted already."""
+    ecs = clients("ecs")
+    if resource.kind == "ecs:task":
+        cluster = resource.name.split("/")[0]
+        tasks = ecs.describe_tasks(cluster=cluster, tasks=[resource.arn])["tasks"]
+        state = tasks[0]["lastStatus"] if tasks else "STOPPED"
+        return "gone" if state in ("STOPPED", "DELETED") else state.lower()
     if resource.kind != "ecs:cluster":
         return ""
-    ecs = clients("ecs")
     found = ecs.describe_clusters(clusters=[resource.arn])["clusters"]
-    if not found:
+    if not found or found[0]["status"] != "ACTIVE":
         return "gone"
-    cluster = found[0]
-    if cluster["status"] != "ACTIVE":
-        return cluster["status"].lower()
-    return f"{cluster.get('runningTasksCount', 0)} running, {cluster.get('pendingTasksCount', 0)} pending"
+    pages = ecs.get_paginator("list_tasks").paginate(cluster=resource.arn, desiredStatus="RUNNING")
+    return f"{sum(len(page['taskArns']) for page in pages)} task(s) running"
 
 
 # --- waiting ---
