@@ -319,5 +319,41 @@ def ecr_ensure(name, tag, digest, keep, owner, region, github_output) -> None:
 # --- GitHub: publish ---
 
 
+@cli.command()
+@click.argument("out_dir", default="opp-ci-out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--repository", metavar="OWNER/NAME", help="Repository for the check run (default $GITHUB_REPOSITORY).")
+@click.option("--sha", metavar="SHA", help="Commit for the check run (default: the PR head or $GITHUB_SHA).")
+@click.option("--pr", type=int, metavar="N", help="Pull request to comment on (default: from the event file).")
+@click.option("--check-name", default="opp-ci campaign", show_default=True, help="Name of the check run.")
+@click.option("--artifact-url", metavar="URL", help="Link to the uploaded artifact, shown in the report.")
+@click.option("--api-url", metavar="URL", help="GitHub API URL (default $GITHUB_API_URL or api.github.com).")
+def publish(out_dir: Path, repository, sha, pr, check_name, artifact_url, api_url) -> None:
+    """Publish OUT_DIR to GitHub: job summary, check run with annotations, and one PR comment.
+
+    The token comes from $GITHUB_TOKEN (never printed); without it only the job summary is written.
+    The PR comment is found again by a hidden marker and edited in place on later pushes.
+    """
+    import os
+
+    try:
+        from github import GithubException
+    except ImportError:
+        raise UserError("publishing needs PyGithub: pip install 'opp-ci[github]'") from None
+
+    from opp_ci import github
+
+    context = github.GitHubContext.from_env(os.environ).with_flags(
+        repository=repository, sha=sha, pr=pr, api_url=api_url)
+    try:
+        done = github.publish(out_dir, context, check_name=check_name, artifact_url=artifact_url)
+    except GithubException as problem:
+        message = (problem.data or {}).get("message") if isinstance(problem.data, dict) else problem.data
+        github.error(f"GitHub API refused the publication ({problem.status}): {message}")
+        raise UserError(f"publishing to GitHub failed with HTTP {problem.status}: {message}", exit_code=1) from None
+    click.echo(f"opp-ci: published {out_dir}: step summary {'written' if done.summary_written else 'skipped'}, "
+               f"check run {done.check_run_id or '-'}, PR comment {done.comment_id or '-'}"
+               f"{' (edited)' if done.comment_edited else ''}")
+
+
 def main() -> None:
     cli(prog_name="opp-ci")
