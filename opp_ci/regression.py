@@ -204,6 +204,7 @@ class StatisticalChange:
     test: statistics.TwoSampleTest
     p_adjusted: float
     significant: bool
+    alpha: float = statistics.DEFAULT_ALPHA
 
     def to_json(self) -> dict[str, Any]:
         t = self.test
@@ -211,7 +212,7 @@ class StatisticalChange:
                 "n_base": t.n_base, "n_candidate": t.n_candidate, "mean_base": t.mean_base,
                 "mean_candidate": t.mean_candidate, "difference": t.difference, "relative": _finite(t.relative),
                 "hedges_g": _finite(t.hedges_g), "t": _finite(t.t), "df": _finite(t.df), "p": t.p_value,
-                "p_adjusted": self.p_adjusted, "ci": [t.ci_low, t.ci_high], "significant": self.significant}
+                "p_adjusted": self.p_adjusted, "ci": list(t.interval(self.alpha)), "significant": self.significant}
 
     def describe(self) -> str:
         t = self.test
@@ -237,10 +238,10 @@ def statistical_changes(base_runs: list[Run], cand_runs: list[Run], settings: Se
     sides, with the p-values adjusted for the number of tests."""
     samples = _samples(base_runs, settings), _samples(cand_runs, settings)
     keys = sorted(samples[0].keys() & samples[1].keys())
-    tests = [(key, statistics.welch_test(samples[0][key], samples[1][key], settings.alpha)) for key in keys
+    tests = [(key, statistics.welch_test(samples[0][key], samples[1][key])) for key in keys
              if len(samples[0][key]) >= 2 and len(samples[1][key]) >= 2]
     adjusted = statistics.adjust([t.p_value for _, t in tests], settings.correction)
-    return [StatisticalChange(group, module, name, test, p, p < settings.alpha)
+    return [StatisticalChange(group, module, name, test, p, p < settings.alpha, settings.alpha)
             for ((group, module, name), test), p in zip(tests, adjusted, strict=True)]
 
 
@@ -307,9 +308,9 @@ def compare_campaigns(base_dir: Path, cand_dir: Path, settings: Settings,
     cand_runs = [r for r in cand_runs if run_key(r) not in only_candidate]
     changes = statistical_changes(base_runs, cand_runs, settings)
     tested = {c.group for c in changes}
-    differences = compare_scalars(_without_statistical(base_runs, settings, tested),
-                                  _without_statistical(cand_runs, settings, tested), settings.tolerances)
-    verdict = _verdict(base_dir, base, settings, base_runs, cand_runs, differences, changes)
+    per_run = _without_statistical(cand_runs, settings, tested)
+    differences = compare_scalars(_without_statistical(base_runs, settings, tested), per_run, settings.tolerances)
+    verdict = _verdict(base_dir, base, settings, base_runs, per_run, differences, changes)
     verdict["runs_only_in_baseline"] = sorted(_describe_run(k) for k in only_base)
     verdict["runs_only_in_candidate"] = sorted(_describe_run(k) for k in only_candidate)
     _mark_records(candidate, cand_by_record, differences, changes)

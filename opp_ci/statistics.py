@@ -39,13 +39,19 @@ class TwoSampleTest:
     t: float
     df: float
     p_value: float
-    ci_low: float  # confidence interval of mean_candidate - mean_base at the test's level
-    ci_high: float
+    standard_error: float  # of the difference of means
     hedges_g: float
 
     @property
     def difference(self) -> float:
         return self.mean_candidate - self.mean_base
+
+    def interval(self, alpha: float = DEFAULT_ALPHA) -> tuple[float, float]:
+        """The (1 - alpha) confidence interval of the difference of means (Welch's)."""
+        if self.standard_error == 0 or math.isnan(self.df):
+            return self.difference, self.difference
+        half_width = t_quantile(1.0 - alpha / 2.0, self.df) * self.standard_error
+        return self.difference - half_width, self.difference + half_width
 
     @property
     def relative(self) -> float:
@@ -144,8 +150,8 @@ def hedges_g(base: Sequence[float], candidate: Sequence[float]) -> float:
     return difference / math.sqrt(pooled) * correction
 
 
-def welch_test(base: Sequence[float], candidate: Sequence[float], alpha: float = DEFAULT_ALPHA) -> TwoSampleTest:
-    """Welch's t-test of equal means, with the (1 - alpha) confidence interval of the difference.
+def welch_test(base: Sequence[float], candidate: Sequence[float]) -> TwoSampleTest:
+    """Welch's t-test of equal means (two-sided), with Hedges' g as the effect size.
 
     Needs two values on each side. Two constant samples give p = 1 when equal, 0 when not.
     """
@@ -158,12 +164,10 @@ def welch_test(base: Sequence[float], candidate: Sequence[float], alpha: float =
     g = hedges_g(base, candidate)
     if se == 0:
         p = 1.0 if m1 == m2 else 0.0
-        return TwoSampleTest(n1, n2, m1, m2, 0.0 if m1 == m2 else math.inf, math.nan, p, m2 - m1, m2 - m1, g)
+        return TwoSampleTest(n1, n2, m1, m2, 0.0 if m1 == m2 else math.inf, math.nan, p, 0.0, g)
     df = (se1 + se2) ** 2 / (se1 ** 2 / (n1 - 1) + se2 ** 2 / (n2 - 1))
     t = (m2 - m1) / se
-    half_width = t_quantile(1.0 - alpha / 2.0, df) * se
-    return TwoSampleTest(n1, n2, m1, m2, t, df, t_sf_two_sided(t, df), m2 - m1 - half_width,
-                         m2 - m1 + half_width, g)
+    return TwoSampleTest(n1, n2, m1, m2, t, df, t_sf_two_sided(t, df), se, g)
 
 
 def adjust(p_values: Sequence[float], correction: Correction) -> list[float]:
