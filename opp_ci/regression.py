@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -43,7 +44,11 @@ class Tolerance:
     def allows(self, base: float, candidate: float) -> bool:
         if base == candidate or (math.isnan(base) and math.isnan(candidate)):
             return True
-        return abs(candidate - base) <= max(self.abs, self.rel * abs(base))
+        limit = max(self.abs, self.rel * abs(base))
+        magnitude = max(abs(base), abs(candidate))
+        if limit > 0 and math.isfinite(magnitude):  # exactly at the tolerance passes, whatever the rounding
+            limit += 4 * sys.float_info.epsilon * magnitude
+        return abs(candidate - base) <= limit
 
 
 EXACT = Tolerance()
