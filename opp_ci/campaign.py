@@ -8,6 +8,7 @@ records it collected (campaign.json, rewritten as records arrive). Redis is only
 from __future__ import annotations
 
 import secrets
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -368,6 +369,24 @@ def finish(campaign: Campaign, started: float, extra: dict[str, Any]) -> None:
     campaign.extra.update(extra)
 
 
+#: What a campaign writes into its output directory; a new campaign (not --resume) starts without them.
+OUTPUTS = (CAMPAIGN_FILE, "junit.xml", "summary.md", RESULTS_DIR, "logs")
+
+
+def prepare_out_dir(out_dir: Path, resume: bool) -> Path:
+    """Creates the output directory; without --resume, removes an earlier campaign's outputs (and
+    nothing else) so that results/ holds only this campaign's files."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        for name in OUTPUTS:
+            path = out_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    return out_dir
+
+
 def new_campaign_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
@@ -385,8 +404,7 @@ def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Camp
     remote = getattr(backend, "plans_remotely", False)
     planned = [] if remote else plan(spec)  # bad input fails here, before anything is started
     planned = regression_hooks.before_runs(spec, planned)
-    out_dir = spec.out.resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_out_dir(spec.out.resolve(), spec.resume)
     with backend.provision(spec, out_dir) as infrastructure:
         if remote:
             planned = plan_remotely(spec, connect_redis(infrastructure.redis_url))

@@ -154,9 +154,8 @@ def worker(redis_url, project_dir, command, working_dir, store, queue_name, name
     """Take runs from a Redis queue and execute them (runs nothing but opp-ci's own run function)."""
     from opp_ci.worker import start_worker, worker_settings
 
-    flags = {"command": command, "config": ("_worker",)}
-    worker_spec = spec.resolve(project_dir, flags)
-    simulation = Simulation(tuple(worker_spec.command), (working_dir or worker_spec.working_dir).resolve())
+    argv, directory = spec.resolve_simulation(project_dir, command, working_dir)
+    simulation = Simulation(tuple(argv), directory)
     connection = connect_redis(redis_url)
     start_worker(connection, worker_settings(simulation, store, scratch), queue_name=queue_name, name=name,
                  burst=burst)

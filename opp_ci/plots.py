@@ -35,6 +35,8 @@ def write_plots(out_dir: Path, base_runs: list[Run], cand_runs: list[Run],
     if not available():
         return []
     directory = Path(out_dir) / PLOTS_DIR
+    for old in directory.glob("*.png"):  # an earlier comparison's plots
+        old.unlink()
     written: list[str] = []
     significant = sorted((c for c in changes if c.significant), key=lambda c: c.p_adjusted)
     for change in significant[:MAX_PLOTS]:

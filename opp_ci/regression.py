@@ -430,6 +430,8 @@ def before_runs(spec: Any, planned: list[Any]) -> list[Any]:
     Settings.from_mapping(spec.regression)
     baseline = spec.regression.get("baseline")
     if baseline:
+        if Path(baseline).resolve() == Path(spec.out).resolve():
+            raise UserError(f"--baseline {baseline} is the output directory itself; the campaign would replace it")
         _read_campaign(Path(baseline))
     return fingerprints.with_expected_fingerprints(spec, planned)
 

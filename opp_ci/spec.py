@@ -212,6 +212,21 @@ def _regression(settings: dict[str, Any]) -> dict[str, Any]:
     return regression
 
 
+def resolve_simulation(project_dir: Path, command: str | None = None, working_dir: Path | None = None,
+                       environ: Mapping[str, str] | None = None) -> tuple[list[str], Path]:
+    """Just the simulation command and its working directory: what a worker needs (a job chooses
+    the config, run and ini files)."""
+    project_dir = Path(project_dir).resolve()
+    if not project_dir.is_dir():
+        raise UserError(f"project directory {project_dir} does not exist")
+    settings = {**CAMPAIGN_DEFAULTS, **load_file(project_dir)}
+    resolved_command = _command(command or settings["command"], project_dir)
+    directory = Path(working_dir) if working_dir else project_dir / settings["working-dir"]
+    if not directory.is_dir():
+        raise UserError(f"working directory {directory} does not exist")
+    return resolved_command, directory.resolve()
+
+
 def _command(value: Any, project_dir: Path) -> list[str]:
     if value is None:
         raise UserError(
