@@ -309,6 +309,8 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
         if not out:
             campaign_spec.out = Path.cwd() / campaign_spec.out
         chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec))
+        click.echo("opp-ci: recording fingerprints: every run expects a dummy fingerprint, so the progress "
+                   "line counts them as failed until they are judged at the end", err=True)
         recorded = campaign.run_campaign(campaign_spec, chosen, make_display)
     fingerprint_store = fingerprints.spec_store(campaign_spec)
     changes, skipped = fingerprints.update_from_campaign(fingerprint_store, recorded)
