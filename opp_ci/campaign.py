@@ -397,15 +397,18 @@ def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Camp
     Nothing is started before the plan succeeded, and the backend's context manager removes what it
     started whatever happens next.
     """
+    from opp_ci import regression as regression_hooks
     from opp_ci.report import write_reports
 
     started = time.monotonic()
     remote = getattr(backend, "plans_remotely", False)
     planned = [] if remote else plan(spec)  # bad input fails here, before anything is started
+    planned = regression_hooks.before_runs(spec, planned)
     out_dir = prepare_out_dir(spec.out.resolve(), spec.resume)
     with backend.provision(spec, out_dir) as infrastructure:
         if remote:
             planned = plan_remotely(spec, connect_redis(infrastructure.redis_url))
+            planned = regression_hooks.before_runs(spec, planned)
         earlier = previous_records(out_dir, planned) if spec.resume else []
         campaign = new_campaign(spec, new_campaign_id(), earlier)
         display = display_factory(len(planned))
@@ -415,6 +418,7 @@ def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Camp
             display.close()
         extra = infrastructure.extra
     finish(campaign, started, extra)
+    regression_hooks.after_runs(spec, campaign, out_dir)
     campaign.write(out_dir)
     write_reports(campaign, out_dir)
     return campaign

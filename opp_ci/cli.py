@@ -42,6 +42,27 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def _comparison_options(function):
+    """Options of every command that compares results with a baseline (compare, report --recheck)."""
+    options = [
+        click.option("--tolerances", "tolerances_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="TOML (or JSON) file with a [tolerances] table: scalar name glob -> {rel, abs}; "
+                          "an opp-ci.toml works."),
+        click.option("--alpha", type=float, help="Significance level of the statistical comparison (default 0.05)."),
+        click.option("--correction", type=click.Choice(["holm", "bh", "none"]),
+                     help="Correction for many comparisons (default holm)."),
+        click.option("--metrics", multiple=True, metavar="GLOB",
+                     help="Scalars compared statistically over the repetitions, e.g. 'channelUtilization:*' "
+                          "(repeatable); the others are compared run by run."),
+        click.option("--project", "project_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                     help="Read the comparison settings of this project's opp-ci.toml."),
+        click.option("--no-plots", is_flag=True, help="Draw no plots."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 # --- campaign commands: run, worker, report ---
 
 
@@ -68,8 +89,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output directory (default opp-ci-out).")
 @click.option("--resume", is_flag=True, help="Skip runs that already have a record in the output directory.")
+@click.option("--check", "checks", multiple=True, type=click.Choice(["fingerprints"]),
+              help="Verify each run's fingerprint against the project's fingerprint store (opp-ci baseline update).")
+@click.option("--baseline", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Compare the results with this output directory (e.g. the base branch's) afterwards.")
 def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_limit, cpu_time_limit,
-        timeout, retries, workers, redis_url, out, resume) -> None:
+        timeout, retries, workers, redis_url, out, resume, checks, baseline) -> None:
     """Run a campaign: every run of the chosen configs, in parallel, with reports.
 
     Reads PROJECT_DIR/opp-ci.toml (flags win over it), asks the simulation for its runs, runs them
@@ -81,6 +106,7 @@ def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_
         "arg": args, "sim-time-limit": sim_time_limit, "cpu-time-limit": cpu_time_limit, "timeout": timeout,
         "retries": retries, "workers": workers, "redis-url": redis_url,
         "out": str(out) if out else None, "resume": resume,
+        "check": list(checks) or None, "baseline": str(baseline.resolve()) if baseline else None,
     }
     campaign_spec = spec.resolve(project_dir, flags)
     if campaign_spec.out == Path(spec.CAMPAIGN_DEFAULTS["out"]) and not out:
@@ -137,7 +163,12 @@ def worker(redis_url, project_dir, command, working_dir, store, queue_name, name
 
 @cli.command()
 @click.argument("out_dir", default="opp-ci-out", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def report(out_dir: Path) -> None:
+@click.option("--recheck", is_flag=True, help="Compare the stored results with the baseline again, under the "
+              "settings given here (else those of the last comparison), without re-running anything.")
+@click.option("--baseline", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="With --recheck: the baseline output directory (default: the one compared last).")
+@_comparison_options
+def report(out_dir: Path, recheck: bool, baseline: Path | None, **comparison) -> None:
     """Rebuild junit.xml and summary.md from OUT_DIR/campaign.json."""
     from opp_ci.records import Campaign
     from opp_ci.report import write_reports
@@ -146,6 +177,9 @@ def report(out_dir: Path) -> None:
         result = Campaign.read(out_dir)
     except (OSError, ValueError) as error:
         raise UserError(f"cannot read {out_dir / 'campaign.json'}: {error}") from None
+    if recheck:
+        result = _recheck(out_dir, result, baseline, comparison)
+        result.write(out_dir)
     write_reports(result, out_dir)
     click.echo(f"opp-ci: wrote {out_dir / 'junit.xml'} and {out_dir / 'summary.md'}")
     sys.exit(0 if result.all_passed else 1)
@@ -174,6 +208,121 @@ def export_command(paths: tuple[Path, ...], output_format: str, output: Path | N
         output.write_text(text, encoding="utf-8")
     except OSError as error:
         raise UserError(f"{output}: cannot write: {error.strerror}") from None
+
+
+def _comparison_settings(stored: dict | None, options: dict) -> dict:
+    """Comparison settings: the defaults, then the stored or project ones, then files and flags."""
+    from opp_ci import regression
+
+    settings = {k: v for k, v in spec.REGRESSION_DEFAULTS.items() if k in ("tolerances", "alpha", "correction",
+                                                                           "metrics")}
+    settings.update(stored or {})
+    if options.get("project_dir"):
+        file_settings = spec.load_file(options["project_dir"])
+        settings.update({k: file_settings[k] for k in settings if k in file_settings})
+    if options.get("tolerances_file"):
+        settings["tolerances"] = regression.read_tolerances_file(options["tolerances_file"])
+    for key in ("alpha", "correction"):
+        if options.get(key) is not None:
+            settings[key] = options[key]
+    if options.get("metrics"):
+        settings["metrics"] = list(options["metrics"])
+    return settings
+
+
+def _compare_and_write(base_dir: Path, cand_dir: Path, settings: dict, options: dict, candidate=None):
+    from opp_ci import regression
+    from opp_ci.report import write_reports
+
+    result = regression.compare_campaigns(base_dir, cand_dir, regression.Settings.from_mapping(settings),
+                                          candidate=candidate, plots=not options.get("no_plots"))
+    result.write(cand_dir)
+    write_reports(result, cand_dir)
+    verdict = result.extra["regression"]
+    click.echo(f"opp-ci: {verdict['scalars_changed']} of {verdict['scalars_compared']} scalars changed beyond "
+               f"tolerance, {verdict['significant']} of {verdict['statistical_tests']} statistical tests significant; "
+               f"{verdict['regressed_runs']} run(s) regressed; wrote {cand_dir / 'summary.md'}")
+    return result
+
+
+def _recheck(out_dir: Path, result, baseline: Path | None, options: dict):
+    stored = result.extra.get("regression") or {}
+    base_dir = baseline or (Path(stored["baseline"]) if stored.get("baseline") else None)
+    if base_dir is None:
+        raise UserError("--recheck: this campaign was never compared; give --baseline DIR")
+    settings = _comparison_settings(stored.get("settings"), options)
+    return _compare_and_write(base_dir, out_dir, settings, options, candidate=result)
+
+
+@cli.command("compare")
+@click.argument("base_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("candidate_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_comparison_options
+def compare_command(base_dir: Path, candidate_dir: Path, **options) -> None:
+    """Compare the results of two output directories: CANDIDATE_DIR against BASE_DIR.
+
+    Scalars are compared run by run within their tolerances; scalars chosen with --metrics are compared
+    statistically over the repetitions. The verdicts go into CANDIDATE_DIR's campaign.json (key
+    `regression`), junit.xml and summary.md. Exit status 1 when anything regressed.
+    """
+    result = _compare_and_write(base_dir, candidate_dir, _comparison_settings(None, options), options)
+    sys.exit(0 if result.extra["regression"]["regressed_runs"] == 0 else 1)
+
+
+@cli.group()
+def baseline() -> None:
+    """Expected fingerprints kept in the project (opp-ci-fingerprints.json or an INET fingerprint CSV)."""
+
+
+@baseline.command("update")
+@click.argument("project_dir", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--ingredients", metavar="SET", help="Fingerprint ingredients, e.g. 'tplx' or 'tplx,~tNl' "
+              "(default: fingerprint-ingredients of opp-ci.toml, else tplx).")
+@click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Take the calculated fingerprints from this output directory instead of running the campaign.")
+@click.option("--fingerprints", "store", metavar="FILE", help="The store (default: opp-ci-fingerprints.json).")
+@click.option("-c", "--config", "configs", multiple=True, metavar="NAME", help="Config to run (repeatable).")
+@click.option("-r", "--runs", metavar="FILTER", help="Run filter in OMNeT++'s -r syntax.")
+@click.option("--arg", "args", multiple=True, metavar="ARG", help="Extra OMNeT++ option for every run.")
+@click.option("-j", "--workers", type=int, metavar="N", help="Local worker processes (default: one per core).")
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory of the recording campaign (default opp-ci-out).")
+def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, runs, args, workers, out) -> None:
+    """Record the runs' calculated fingerprints in the project's fingerprint store.
+
+    Runs the campaign with a dummy expected fingerprint so OMNeT++ prints the calculated ones (or reads
+    them from --from OUT_DIR), and reports KEEP, INSERT or UPDATE for each run.
+    """
+    from opp_ci import fingerprints
+    from opp_ci.records import Campaign
+
+    flags = {"config": configs, "runs": runs, "arg": args, "workers": workers, "out": str(out) if out else None,
+             "fingerprints": store, "fingerprint-ingredients": ingredients}
+    if from_dir:
+        flags["config"] = configs or ("_from",)
+    campaign_spec = spec.resolve(project_dir, flags)
+    fingerprints.parse_ingredients(campaign_spec.regression["fingerprint-ingredients"])
+    if from_dir:
+        recorded = Campaign.read(from_dir)
+    else:
+        campaign_spec.regression.update({fingerprints.RECORD: True, "check": [], "baseline": None})
+        if not out:
+            campaign_spec.out = Path.cwd() / campaign_spec.out
+        chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec))
+        click.echo("opp-ci: recording fingerprints: every run expects a dummy fingerprint, so the progress "
+                   "line counts them as failed until they are judged at the end", err=True)
+        recorded = campaign.run_campaign(campaign_spec, chosen, make_display)
+    fingerprint_store = fingerprints.spec_store(campaign_spec)
+    changes, skipped = fingerprints.update_from_campaign(fingerprint_store, recorded)
+    for change in changes:
+        click.echo(change.describe())
+    for line in skipped:
+        click.echo(f"SKIP   {line}")
+    fingerprint_store.save()
+    counts = fingerprints.describe_changes(changes)["counts"]
+    click.echo(f"opp-ci: {counts['KEEP']} kept, {counts['INSERT']} inserted, {counts['UPDATE']} updated, "
+               f"{len(skipped)} without a fingerprint; wrote {fingerprint_store.path}")
+    sys.exit(1 if skipped else 0)
 
 
 # --- cloud commands: cluster, janitor, ecr ---
