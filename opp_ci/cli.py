@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -89,12 +90,15 @@ def _comparison_options(function):
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output directory (default opp-ci-out).")
 @click.option("--resume", is_flag=True, help="Skip runs that already have a record in the output directory.")
+@click.option("--image", metavar="IMAGE", help="ecs backend: the worker image (the simulation built, with opp-ci).")
+@click.option("--region", metavar="REGION", help="ecs backend: AWS region (default: AWS_REGION).")
+@click.option("--spot", is_flag=True, default=None, help="ecs backend: run workers on Fargate Spot.")
 @click.option("--check", "checks", multiple=True, type=click.Choice(["fingerprints"]),
               help="Verify each run's fingerprint against the project's fingerprint store (opp-ci baseline update).")
 @click.option("--baseline", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Compare the results with this output directory (e.g. the base branch's) afterwards.")
 def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_limit, cpu_time_limit,
-        timeout, retries, workers, redis_url, out, resume, checks, baseline) -> None:
+        timeout, retries, workers, redis_url, out, resume, checks, baseline, image, region, spot) -> None:
     """Run a campaign: every run of the chosen configs, in parallel, with reports.
 
     Reads PROJECT_DIR/opp-ci.toml (flags win over it), asks the simulation for its runs, runs them
@@ -111,6 +115,8 @@ def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_
     campaign_spec = spec.resolve(project_dir, flags)
     if campaign_spec.out == Path(spec.CAMPAIGN_DEFAULTS["out"]) and not out:
         campaign_spec.out = Path.cwd() / campaign_spec.out
+    ecs_flags = {"image": image, "region": region, "spot": spot}
+    campaign_spec.extra["ecs"].update({k: v for k, v in ecs_flags.items() if v is not None})
     chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec))
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -126,9 +132,12 @@ def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_
 
 
 def _backend_options(campaign_spec: spec.CampaignSpec) -> dict:
+    """The backend's constructor arguments; the ecs options are checked here, before anything starts."""
     if campaign_spec.backend == "local":
         return {"workers": campaign_spec.workers, "redis_url": campaign_spec.redis_url}
-    return {}
+    from opp_ci.backends.ecs import options_from
+
+    return {"options": options_from(campaign_spec, os.environ)}
 
 
 def _interrupt(signum, frame) -> None:

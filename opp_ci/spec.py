@@ -54,6 +54,7 @@ CAMPAIGN_DEFAULTS: dict[str, Any] = {
     "out": "opp-ci-out",
     "redis-url": None,
     "backend": "local",
+    "ecs": {},  # the ecs backend's settings: image, region, spot, subnets, ... (see opp_ci/cloud.py EcsOptions)
 }
 
 #: Keys of the regression checks (see opp_ci/regression.py and opp_ci/fingerprints.py).
@@ -198,6 +199,7 @@ def resolve(
         backend=str(settings["backend"]),
         resume=bool(flags.get("resume")),
         regression=_regression(settings),
+        extra={"ecs": dict(settings["ecs"])},
     )
 
 

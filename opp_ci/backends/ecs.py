@@ -45,7 +45,7 @@ def options_from(spec: Any, env: Mapping[str, str]) -> EcsOptions:
     image = table.pop("image", None) or env.get("OPP_CI_ECS_IMAGE")
     if not image:
         raise UserError(
-            "the ecs backend needs an image: set image in [ecs] of opp-ci.toml or OPP_CI_ECS_IMAGE"
+            "the ecs backend needs an image: pass --image, or set image in [ecs] of opp-ci.toml or OPP_CI_ECS_IMAGE"
         )
     region = cloud.resolve_region(table.pop("region", None), env)
     defaults: dict[str, Any] = {
