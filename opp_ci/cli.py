@@ -93,12 +93,16 @@ def _comparison_options(function):
 @click.option("--image", metavar="IMAGE", help="ecs backend: the worker image (the simulation built, with opp-ci).")
 @click.option("--region", metavar="REGION", help="ecs backend: AWS region (default: AWS_REGION).")
 @click.option("--spot", is_flag=True, default=None, help="ecs backend: run workers on Fargate Spot.")
+@click.option("--github-output", envvar="GITHUB_OUTPUT", metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Append out-dir, campaign-id, total, passed, failed to this file (default: $GITHUB_OUTPUT).")
 @click.option("--check", "checks", multiple=True, type=click.Choice(["fingerprints"]),
               help="Verify each run's fingerprint against the project's fingerprint store (opp-ci baseline update).")
 @click.option("--baseline", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Compare the results with this output directory (e.g. the base branch's) afterwards.")
 def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_limit, cpu_time_limit,
-        timeout, retries, workers, redis_url, out, resume, checks, baseline, image, region, spot) -> None:
+        timeout, retries, workers, redis_url, out, resume, checks, baseline, image, region, spot,
+        github_output) -> None:
     """Run a campaign: every run of the chosen configs, in parallel, with reports.
 
     Reads PROJECT_DIR/opp-ci.toml (flags win over it), asks the simulation for its runs, runs them
@@ -125,6 +129,13 @@ def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_
         click.secho("opp-ci: interrupted; everything it started has been stopped", fg="yellow", err=True)
         sys.exit(130)
     totals = result.totals()
+    if github_output:
+        from opp_ci.github import write_outputs
+
+        write_outputs(github_output, {
+            "out-dir": campaign_spec.out.resolve(), "campaign-id": result.campaign, "total": totals["total"],
+            "passed": totals["passed"], "failed": totals["total"] - totals["passed"],
+        })
     click.echo(f"opp-ci: {totals['passed']}/{totals['total']} runs passed ({totals['failed']} failed, "
                f"{totals['timeout']} timed out, {totals['error']} errors) in {result.wall_seconds:.1f}s; "
                f"outputs in {campaign_spec.out.resolve()}")
