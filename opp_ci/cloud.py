@@ -1023,8 +1023,6 @@ class Builder:
 
 def task_usages(clients: Clients, cluster: str, now: datetime) -> list[Any]:
     """Size and duration of every task the cluster ran (running ones count until `now`)."""
-    from opp_ci.cost import TaskUsage
-
     ecs = clients("ecs")
     arns = [
         a
@@ -1032,22 +1030,33 @@ def task_usages(clients: Clients, cluster: str, now: datetime) -> list[Any]:
         for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus=status)
         for a in page["taskArns"]
     ]
-    usages = []
-    for start in range(0, len(arns), 100):
-        for task in ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100])["tasks"]:
-            began = task.get("startedAt") or task.get("createdAt") or now
-            ended = task.get("stoppedAt") or now
-            role = "redis" if "opp-ci-redis-" in task.get("taskDefinitionArn", "") else "worker"
-            usages.append(
-                TaskUsage(
-                    role,
-                    int(task.get("cpu", 0)) / 1024,
-                    int(task.get("memory", 0)) / 1024,
-                    max(0.0, (ended - began).total_seconds()),
-                    task.get("capacityProviderName") == "FARGATE_SPOT",
-                )
-            )
-    return usages
+    sizes: dict[str, tuple[int, int]] = {}
+    return [
+        task_usage(ecs, task, sizes, now)
+        for start in range(0, len(arns), 100)
+        for task in ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100])["tasks"]
+    ]
+
+
+def task_usage(ecs: Any, task: Mapping[str, Any], sizes: dict[str, tuple[int, int]], now: datetime) -> Any:
+    """One task's usage; its size from the task, else from its task definition (cached in `sizes`)."""
+    from opp_ci.cost import TaskUsage
+
+    definition = task.get("taskDefinitionArn", "")
+    if task.get("cpu") and task.get("memory"):
+        cpu, memory = int(task["cpu"]), int(task["memory"])
+    else:
+        if definition not in sizes:
+            described = ecs.describe_task_definition(taskDefinition=definition)["taskDefinition"]
+            sizes[definition] = (int(described.get("cpu", 0)), int(described.get("memory", 0)))
+        cpu, memory = sizes[definition]
+    began = task.get("startedAt") or task.get("createdAt") or now
+    ended = task.get("stoppedAt") or now
+    role = "redis" if "opp-ci-redis-" in definition else "worker"
+    seconds = max(0.0, (ended - began).total_seconds())
+    return TaskUsage(
+        role, cpu / 1024, memory / 1024, seconds, task.get("capacityProviderName") == "FARGATE_SPOT"
+    )
 
 
 # --- ECR ---
