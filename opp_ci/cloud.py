@@ -318,10 +318,10 @@ class Teardown:
     def delete(self, resource: Resource) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        deleter = getattr(self, "_delete_" + resource.kind.split(":")[1].replace("-", "_"), None)
-        if deleter is None or not resource.kind.startswith(tuple(k.split(":")[0] for k in DELETE_ORDER)):
+        if resource.kind not in DELETE_ORDER:
             self.log(f"skipping {resource.arn}: opp-ci does not create this kind of resource")
             return
+        deleter = getattr(self, "_delete_" + resource.kind.split(":")[1].replace("-", "_"))
         try:
             if deleter(resource) is not False:
                 self.deleted.append(f"{resource.kind} {resource.name}")
@@ -334,8 +334,12 @@ class Teardown:
             self.failed.append(f"{resource.kind} {resource.name}: {error}")
 
     def _delete_task(self, resource: Resource) -> bool:
-        cluster = resource.name.split("/")[0]
-        self.clients("ecs").stop_task(cluster=cluster, task=resource.arn, reason="opp-ci teardown")
+        """Stops a task (the tagging API still lists stopped ones for a while: those are skipped)."""
+        ecs, cluster = self.clients("ecs"), resource.name.split("/")[0]
+        tasks = ecs.describe_tasks(cluster=cluster, tasks=[resource.arn])["tasks"]
+        if not tasks or tasks[0]["lastStatus"] == "STOPPED" or tasks[0].get("desiredStatus") == "STOPPED":
+            return False
+        ecs.stop_task(cluster=cluster, task=resource.arn, reason="opp-ci teardown")
         return True
 
     def _delete_cluster(self, resource: Resource) -> bool:
@@ -452,7 +456,7 @@ def status(clients: Clients, campaign: str | None = None) -> list[dict[str, str]
                 "kind": r.kind,
                 "name": r.name,
                 "expires-at": r.tags.get(TAG_EXPIRES, ""),
-                "state": resource_state(clients, r),
+                "state": state_or_gone(clients, r),
             }
             for r in found
         ]
@@ -462,6 +466,15 @@ def status(clients: Clients, campaign: str | None = None) -> list[dict[str, str]
 
 def kind_rank(kind: str) -> int:
     return DELETE_ORDER.index(kind) if kind in DELETE_ORDER else len(DELETE_ORDER)
+
+
+def state_or_gone(clients: Clients, resource: Resource) -> str:
+    try:
+        return resource_state(clients, resource)
+    except Exception as error:  # a task of a deleted cluster, say
+        if error_code(error) in NOT_FOUND:
+            return "gone"
+        raise
 
 
 def resource_state(clients: Clients, resource: Resource) -> str:
