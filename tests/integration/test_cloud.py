@@ -637,7 +637,7 @@ def test_a_campaign_through_the_ecs_backend(aws, redis_server, tmp_path, monkeyp
 
     assert result.all_passed and len(result.runs) >= 4
     data = json.loads((out / "campaign.json").read_text())
-    assert data["cost"]["by_role"]["worker"]["tasks"] == 2 and data["cost"]["total"] > 0
+    assert data["cost"]["by_role"]["worker"]["tasks"] == 2 and data["cost"]["total_usd"] > 0
     assert data["aws"]["cluster-name"] == "opp-ci-e2e" and password not in json.dumps(data)
     for record in data["runs"]:
         assert record["result_files"] and all((out / f).is_file() for f in record["result_files"])
