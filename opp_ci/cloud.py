@@ -599,7 +599,7 @@ class Cluster:
     cluster: str
     redis_host: str
     redis_private_host: str
-    password: str
+    password: str = field(repr=False)
     password_parameter: str
     store_url: str
     expires_at: str
