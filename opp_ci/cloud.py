@@ -318,10 +318,10 @@ class Teardown:
     def delete(self, resource: Resource) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        deleter = getattr(self, "_delete_" + resource.kind.split(":")[1].replace("-", "_"), None)
-        if deleter is None or not resource.kind.startswith(tuple(k.split(":")[0] for k in DELETE_ORDER)):
+        if resource.kind not in DELETE_ORDER:
             self.log(f"skipping {resource.arn}: opp-ci does not create this kind of resource")
             return
+        deleter = getattr(self, "_delete_" + resource.kind.split(":")[1].replace("-", "_"))
         try:
             if deleter(resource) is not False:
                 self.deleted.append(f"{resource.kind} {resource.name}")
@@ -334,8 +334,12 @@ class Teardown:
             self.failed.append(f"{resource.kind} {resource.name}: {error}")
 
     def _delete_task(self, resource: Resource) -> bool:
-        cluster = resource.name.split("/")[0]
-        self.clients("ecs").stop_task(cluster=cluster, task=resource.arn, reason="opp-ci teardown")
+        """Stops a task (the tagging API still lists stopped ones for a while: those are skipped)."""
+        ecs, cluster = self.clients("ecs"), resource.name.split("/")[0]
+        tasks = ecs.describe_tasks(cluster=cluster, tasks=[resource.arn])["tasks"]
+        if not tasks or tasks[0]["lastStatus"] == "STOPPED" or tasks[0].get("desiredStatus") == "STOPPED":
+            return False
+        ecs.stop_task(cluster=cluster, task=resource.arn, reason="opp-ci teardown")
         return True
 
     def _delete_cluster(self, resource: Resource) -> bool:
@@ -452,7 +456,7 @@ def status(clients: Clients, campaign: str | None = None) -> list[dict[str, str]
                 "kind": r.kind,
                 "name": r.name,
                 "expires-at": r.tags.get(TAG_EXPIRES, ""),
-                "state": resource_state(clients, r),
+                "state": state_or_gone(clients, r),
             }
             for r in found
         ]
@@ -462,6 +466,15 @@ def status(clients: Clients, campaign: str | None = None) -> list[dict[str, str]
 
 def kind_rank(kind: str) -> int:
     return DELETE_ORDER.index(kind) if kind in DELETE_ORDER else len(DELETE_ORDER)
+
+
+def state_or_gone(clients: Clients, resource: Resource) -> str:
+    try:
+        return resource_state(clients, resource)
+    except Exception as error:  # a task of a deleted cluster, say
+        if error_code(error) in NOT_FOUND:
+            return "gone"
+        raise
 
 
 def resource_state(clients: Clients, resource: Resource) -> str:
@@ -586,7 +599,7 @@ class Cluster:
     cluster: str
     redis_host: str
     redis_private_host: str
-    password: str
+    password: str = field(repr=False)
     password_parameter: str
     store_url: str
     expires_at: str
@@ -1023,8 +1036,6 @@ class Builder:
 
 def task_usages(clients: Clients, cluster: str, now: datetime) -> list[Any]:
     """Size and duration of every task the cluster ran (running ones count until `now`)."""
-    from opp_ci.cost import TaskUsage
-
     ecs = clients("ecs")
     arns = [
         a
@@ -1032,22 +1043,33 @@ def task_usages(clients: Clients, cluster: str, now: datetime) -> list[Any]:
         for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus=status)
         for a in page["taskArns"]
     ]
-    usages = []
-    for start in range(0, len(arns), 100):
-        for task in ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100])["tasks"]:
-            began = task.get("startedAt") or task.get("createdAt") or now
-            ended = task.get("stoppedAt") or now
-            role = "redis" if "opp-ci-redis-" in task.get("taskDefinitionArn", "") else "worker"
-            usages.append(
-                TaskUsage(
-                    role,
-                    int(task.get("cpu", 0)) / 1024,
-                    int(task.get("memory", 0)) / 1024,
-                    max(0.0, (ended - began).total_seconds()),
-                    task.get("capacityProviderName") == "FARGATE_SPOT",
-                )
-            )
-    return usages
+    sizes: dict[str, tuple[int, int]] = {}
+    return [
+        task_usage(ecs, task, sizes, now)
+        for start in range(0, len(arns), 100)
+        for task in ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100])["tasks"]
+    ]
+
+
+def task_usage(ecs: Any, task: Mapping[str, Any], sizes: dict[str, tuple[int, int]], now: datetime) -> Any:
+    """One task's usage; its size from the task, else from its task definition (cached in `sizes`)."""
+    from opp_ci.cost import TaskUsage
+
+    definition = task.get("taskDefinitionArn", "")
+    if task.get("cpu") and task.get("memory"):
+        cpu, memory = int(task["cpu"]), int(task["memory"])
+    else:
+        if definition not in sizes:
+            described = ecs.describe_task_definition(taskDefinition=definition)["taskDefinition"]
+            sizes[definition] = (int(described.get("cpu", 0)), int(described.get("memory", 0)))
+        cpu, memory = sizes[definition]
+    began = task.get("startedAt") or task.get("createdAt") or now
+    ended = task.get("stoppedAt") or now
+    role = "redis" if "opp-ci-redis-" in definition else "worker"
+    seconds = max(0.0, (ended - began).total_seconds())
+    return TaskUsage(
+        role, cpu / 1024, memory / 1024, seconds, task.get("capacityProviderName") == "FARGATE_SPOT"
+    )
 
 
 # --- ECR ---

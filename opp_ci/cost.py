@@ -76,9 +76,13 @@ def estimate(tasks: Iterable[TaskUsage], prices: Prices | None = None) -> dict[s
         entry["task_hours"] = round(entry["task_hours"], 4)
         entry["usd"] = round(entry["usd"], 4)
     total = round(sum(e["usd"] for e in by_role.values()), 4)
+    roles = ", ".join(
+        f"{role}: {e['tasks']} task(s), {e['task_hours']:.2f} task-h" for role, e in by_role.items()
+    )
     return {
         "currency": "USD",
-        "total": total,
+        "total_usd": total,
+        "description": f"AWS Fargate, {roles}" if roles else "AWS Fargate",
         "by_role": by_role,
         "prices": asdict(prices),
         "note": "estimate from task sizes and durations at list prices; not a bill",
@@ -86,6 +90,6 @@ def estimate(tasks: Iterable[TaskUsage], prices: Prices | None = None) -> dict[s
 
 
 def cost_markdown(cost: Mapping[str, Any]) -> str:
-    """One line for summary.md."""
+    """One line for summary.md (the campaign report renders `total_usd` and `description` the same way)."""
     parts = ", ".join(f"{role}: {e['tasks']} task(s), ${e['usd']:.4f}" for role, e in cost["by_role"].items())
-    return f"Estimated AWS cost: **${cost['total']:.4f}** ({parts}; {cost['note']})"
+    return f"Estimated AWS cost: **${cost['total_usd']:.4f}** ({parts}; {cost['note']})"

@@ -6,6 +6,7 @@ pluggable probe, and ECS tasks are held in RUNNING with moto's manual state mana
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -567,3 +568,78 @@ def test_s3_store_round_trip(aws, tmp_path):
     assert (tmp_path / "dest" / "sub" / "b.vec").read_text() == "b"
     with pytest.raises(UserError):
         store.download("job-7", ["../escape"], tmp_path / "dest")
+
+
+# --- one campaign end to end, the harness playing ECS (needs the campaign engine) ---
+
+
+class HarnessBackend:
+    """Wraps EcsBackend: for each worker task moto reports, starts a local `opp-ci worker` with that
+    task's command, environment and secrets (read from SSM as ECS would)."""
+
+    plans_remotely = True
+
+    def __init__(self, inner: EcsBackend) -> None:
+        self.inner = inner
+        self.processes: list[subprocess.Popen] = []
+
+    @contextlib.contextmanager
+    def provision(self, spec, out_dir):
+        with self.inner.provision(spec, out_dir) as infrastructure:
+            cluster = self.inner.cluster
+            self.processes = [self.start(cluster.cluster, task) for task in cluster.worker_tasks]
+            try:
+                yield infrastructure
+            finally:
+                for process in self.processes:
+                    process.terminate()
+                for process in self.processes:
+                    process.wait(20)
+
+    def start(self, cluster: str, task_arn: str) -> subprocess.Popen:
+        ecs = boto3.client("ecs", region_name=REGION)
+        [task] = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"]
+        definition = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
+        [container] = definition["containerDefinitions"]
+        assert container["entryPoint"] == ["opp-ci"]
+        env = {**os.environ, **{e["name"]: e["value"] for e in container.get("environment", [])}}
+        ssm = boto3.client("ssm", region_name=REGION)
+        for secret in container.get("secrets", []):
+            name = "/" + secret["valueFrom"].split(":parameter/", 1)[1]
+            env[secret["name"]] = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        argv = [sys.executable, "-m", "opp_ci", *container["command"]]
+        return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_a_campaign_through_the_ecs_backend(aws, redis_server, tmp_path, monkeypatch):
+    campaign = pytest.importorskip("opp_ci.campaign")
+    spec_module = pytest.importorskip("opp_ci.spec")
+    progress = pytest.importorskip("opp_ci.progress")
+    standin = ROOT / "examples" / "standin"
+    if not standin.is_dir():
+        pytest.skip("the stand-in simulation is not here")
+    project = tmp_path / "standin"
+    shutil.copytree(standin, project, ignore=shutil.ignore_patterns("results", "opp-ci-out"))
+    port, password = redis_server
+    # moto's tasks have made-up addresses: Redis "runs" at the local redis-server instead.
+    monkeypatch.setattr(cloud, "REDIS_PORT", port)
+    monkeypatch.setattr(cloud.Builder, "addresses", lambda self, cluster, task: ("127.0.0.1", ""))
+    out = tmp_path / "out"
+    spec = spec_module.resolve(project, {"out": str(out), "config": ["Quick", "AlohaExperiment"]})
+    inner = EcsBackend(
+        options(password, campaign="e2e", workers=2, project_dir=str(project)),
+        probe=local_probe(port),
+        log=print,
+    )
+    harness = HarnessBackend(inner)
+
+    result = campaign.run_campaign(spec, harness, progress.make_display)
+
+    assert result.all_passed and len(result.runs) >= 4
+    data = json.loads((out / "campaign.json").read_text())
+    assert data["cost"]["by_role"]["worker"]["tasks"] == 2 and data["cost"]["total_usd"] > 0
+    assert data["aws"]["cluster-name"] == "opp-ci-e2e" and password not in json.dumps(data)
+    for record in data["runs"]:
+        assert record["result_files"] and all((out / f).is_file() for f in record["result_files"])
+    assert all(process.poll() is not None for process in harness.processes)
+    assert leftovers("e2e") == []

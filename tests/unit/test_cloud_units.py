@@ -142,7 +142,7 @@ def test_cost_estimate():
     assert cost["by_role"]["redis"]["usd"] == pytest.approx(0.6)
     assert cost["by_role"]["worker"]["usd"] == pytest.approx(0.3 + 0.6 / 60, abs=1e-4)
     assert cost["by_role"]["worker"]["tasks"] == 2
-    assert cost["total"] == pytest.approx(0.91, abs=1e-4)
+    assert cost["total_usd"] == pytest.approx(0.91, abs=1e-4)
     assert "Estimated AWS cost: **$0.9100**" in cost_markdown(cost)
 
 
