@@ -168,9 +168,11 @@ def _interrupt(signum, frame) -> None:
 @click.option("--queue", "queue_name", default="opp-ci", show_default=True, help="Queue to listen on.")
 @click.option("--name", help="Worker name (default: RQ's own).")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@click.option("--max-idle", type=int, metavar="SECONDS",
+              help="Exit after this long without a job (a cloud worker stops billing if nobody stops it).")
 @click.option("--scratch", type=click.Path(file_okay=False, path_type=Path),
               help="Where runs execute before their files go to the store (default: the temp directory).")
-def worker(redis_url, project_dir, command, working_dir, store, queue_name, name, burst, scratch) -> None:
+def worker(redis_url, project_dir, command, working_dir, store, queue_name, name, burst, max_idle, scratch) -> None:
     """Take runs from a Redis queue and execute them (runs nothing but opp-ci's own run function)."""
     from opp_ci.worker import start_worker, worker_settings
 
@@ -178,7 +180,7 @@ def worker(redis_url, project_dir, command, working_dir, store, queue_name, name
     simulation = Simulation(tuple(argv), directory)
     connection = connect_redis(redis_url)
     start_worker(connection, worker_settings(simulation, store, scratch), queue_name=queue_name, name=name,
-                 burst=burst)
+                 burst=burst, max_idle=max_idle)
 
 
 @cli.command()
@@ -400,6 +402,7 @@ def cluster() -> None:
 def cluster_up(region, github_output, subnets, **flags) -> None:
     """Create the cluster, Redis and workers; print campaign id, cluster name and Redis URL."""
     from opp_ci import cloud
+    from opp_ci.github import write_outputs
 
     clients = _clients(region)
     options = cloud.EcsOptions(region=clients.region, subnets=list(subnets), **flags)
@@ -407,7 +410,7 @@ def cluster_up(region, github_output, subnets, **flags) -> None:
     outputs = result.outputs()
     for name, value in outputs.items():
         click.echo(f"{name}={value}")
-    cloud.write_github_output(github_output, outputs)
+    write_outputs(Path(github_output) if github_output else None, outputs)
 
 
 @cluster.command("down")
@@ -475,6 +478,7 @@ def ecr() -> None:
 def ecr_ensure(name, tag, digest, keep, owner, region, github_output) -> None:
     """Create the repository when missing; say whether the image exists (exists=true|false)."""
     from opp_ci import cloud
+    from opp_ci.github import write_outputs
 
     if tag and digest:
         raise UserError("give --tag or --digest, not both")
@@ -482,7 +486,7 @@ def ecr_ensure(name, tag, digest, keep, owner, region, github_output) -> None:
                                       tags={cloud.TAG_REPOSITORY: owner or "unknown"})
     for key, value in outputs.items():
         click.echo(f"{key}={value}")
-    cloud.write_github_output(github_output, outputs)
+    write_outputs(Path(github_output) if github_output else None, outputs)
 
 
 # --- GitHub: publish ---

@@ -17,7 +17,6 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -581,6 +580,7 @@ class EcsOptions:
     project_dir: str = "/project"
     queue: str = "opp-ci"
     burst: bool = False  # `worker --burst` exits at once on an empty queue, i.e. before jobs are enqueued
+    max_idle: int = 900  # a worker with nothing to do for this long exits, so its task stops billing
     execution_role_arn: str | None = None
     task_role_arn: str | None = None
     timeout: float = 600.0
@@ -990,6 +990,8 @@ class Builder:
         command = [
             "worker",
             *(["--burst"] if options.burst else []),
+            "--max-idle",
+            str(options.max_idle),
             "--redis-url",
             redis_url,
             "--project",
@@ -1139,14 +1141,3 @@ def image_exists(ecr: Any, name: str, tag: str | None, digest: str | None) -> bo
             return False
         raise
 
-
-# --- outputs ---
-
-
-def write_github_output(path: str | Path | None, values: Mapping[str, str]) -> None:
-    """Appends `name=value` lines to $GITHUB_OUTPUT (values never contain newlines here)."""
-    if not path:
-        return
-    with open(path, "a", encoding="utf-8") as f:
-        for name, value in values.items():
-            f.write(f"{name}={value}\n")

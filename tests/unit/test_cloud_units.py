@@ -13,6 +13,7 @@ from opp_ci import cloud
 from opp_ci.backends.ecs import options_from
 from opp_ci.cost import Prices, TaskUsage, cost_markdown, estimate
 from opp_ci.errors import UserError
+from opp_ci.github import write_outputs
 
 ARNS = {
     "arn:aws:ecs:us-east-1:123456789012:cluster/opp-ci-x": ("ecs:cluster", "opp-ci-x"),
@@ -125,7 +126,7 @@ def test_outputs_never_contain_the_password(tmp_path):
     assert cluster.redis_url == "redis://:s3cr%2Ft@1.2.3.4:6379/0"
     assert "s3cr" not in json.dumps(cluster.outputs())
     output = tmp_path / "out"
-    cloud.write_github_output(output, cluster.outputs())
+    write_outputs(output, cluster.outputs())
     assert "cluster-name=opp-ci-c1\n" in output.read_text()
 
 
