@@ -328,7 +328,180 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
 # --- cloud commands: cluster, janitor, ecr ---
 
 
+def _region_option(function):
+    return click.option("--region", metavar="NAME",
+                        help="AWS region (default: AWS_REGION or AWS_DEFAULT_REGION).")(function)
+
+
+def _github_output_option(function):
+    return click.option("--github-output", envvar="GITHUB_OUTPUT", metavar="FILE",
+                        type=click.Path(dir_okay=False),
+                        help="Also write name=value lines here (default: $GITHUB_OUTPUT when set).")(function)
+
+
+def _clients(region: str | None):
+    import os
+
+    from opp_ci import cloud
+
+    return cloud.Clients(cloud.resolve_region(region, os.environ))
+
+
+@cli.group()
+def cluster() -> None:
+    """An ECS cluster with Redis and workers for one campaign: up, status, down."""
+
+
+@cluster.command("up")
+@click.option("--image", required=True, metavar="URI", help="Simulation image with opp-ci (workers run it).")
+@click.option("--workers", type=click.IntRange(1, 500), default=2, show_default=True, help="Worker tasks.")
+@click.option("--spot", is_flag=True, help="Run workers on Fargate Spot (Redis stays on Fargate).")
+@click.option("--subnet", "subnets", multiple=True, metavar="ID",
+              help="Subnet(s) (default: the default VPC's).")
+@click.option("--caller-cidr", metavar="CIDR", help="Address allowed to reach Redis (default: detected /32).")
+@click.option("--ttl", default="3h", show_default=True, help="Lifetime: tag expires-at, Redis stops itself.")
+@click.option("--repository", envvar="GITHUB_REPOSITORY", default="",
+              help="Tag value (default: $GITHUB_REPOSITORY).")
+@click.option("--campaign", metavar="ID", help="Campaign id (default: generated).")
+@click.option("--redis-image", default="redis:7", show_default=True, help="Redis image.")
+@click.option("--worker-cpu", type=int, default=1024, show_default=True,
+              help="Worker CPU units (1024 = 1 vCPU).")
+@click.option("--worker-memory", type=int, default=2048, show_default=True, help="Worker memory, MiB.")
+@click.option("--project-dir", default="/project", show_default=True, help="Project directory in the image.")
+@click.option("--burst/--no-burst", default=False, show_default=True,
+              help="Start workers with --burst (they exit once the queue is empty).")
+@click.option("--execution-role-arn", metavar="ARN",
+              help="Task execution role (default: role opp-ci-task-execution).")
+@click.option("--task-role-arn", metavar="ARN", help="Worker task role (default: role opp-ci-task).")
+@click.option("--timeout", type=float, default=600, show_default=True,
+              help="Seconds to wait for tasks and Redis.")
+@_region_option
+@_github_output_option
+def cluster_up(region, github_output, subnets, **flags) -> None:
+    """Create the cluster, Redis and workers; print campaign id, cluster name and Redis URL."""
+    from opp_ci import cloud
+
+    clients = _clients(region)
+    options = cloud.EcsOptions(region=clients.region, subnets=list(subnets), **flags)
+    result = cloud.up(clients, options, log=lambda m: click.echo(f"opp-ci: {m}", err=True))
+    outputs = result.outputs()
+    for name, value in outputs.items():
+        click.echo(f"{name}={value}")
+    cloud.write_github_output(github_output, outputs)
+
+
+@cluster.command("down")
+@click.option("--campaign", required=True, metavar="ID", help="Campaign whose resources to delete.")
+@click.option("--timeout", type=float, default=600, show_default=True,
+              help="Seconds to wait for tasks to stop.")
+@_region_option
+def cluster_down(campaign: str, timeout: float, region: str | None) -> None:
+    """Delete every resource tagged with the campaign (idempotent)."""
+    from opp_ci import cloud
+
+    deleted = cloud.down(_clients(region), campaign, timeout=timeout,
+                         log=lambda m: click.echo(f"opp-ci: {m}", err=True))
+    click.echo(f"opp-ci: campaign {campaign}: deleted {len(deleted)} resource(s), nothing of it is left")
+
+
+@cluster.command("status")
+@click.option("--campaign", metavar="ID", help="Only this campaign (default: every opp-ci resource).")
+@_region_option
+def cluster_status(campaign: str | None, region: str | None) -> None:
+    """List opp-ci resources with their campaign and expiry."""
+    from opp_ci import cloud
+
+    rows = cloud.status(_clients(region), campaign)
+    if not rows:
+        click.echo("no opp-ci resources" + (f" for campaign {campaign}" if campaign else ""))
+    for row in rows:
+        state = f"  {row['state']}" if row["state"] else ""
+        click.echo(f"{row['campaign']}  {row['kind']:<22} {row['name']}  expires {row['expires-at']}{state}")
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@click.option("--timeout", type=float, default=600, show_default=True,
+              help="Seconds to wait for tasks to stop.")
+@_region_option
+def janitor(dry_run: bool, timeout: float, region: str | None) -> None:
+    """Delete every opp-ci resource whose opp-ci:expires-at has passed, and nothing else."""
+    from datetime import UTC, datetime
+
+    from opp_ci import cloud
+
+    done = cloud.janitor(_clients(region), datetime.now(UTC), dry_run=dry_run, timeout=timeout,
+                         log=lambda m: click.echo(f"opp-ci: {m}", err=True))
+    for line in done if dry_run else []:
+        click.echo(f"would delete {line}")
+    click.echo(f"opp-ci: janitor: {len(done)} expired resource(s) {'found' if dry_run else 'deleted'}")
+
+
+@cli.group()
+def ecr() -> None:
+    """The ECR repository for the simulation image."""
+
+
+@ecr.command("ensure")
+@click.option("--repository", "name", required=True, metavar="NAME", help="ECR repository name.")
+@click.option("--tag", metavar="T", help="Image tag to look for.")
+@click.option("--digest", metavar="sha256:...", help="Image digest to look for.")
+@click.option("--keep", type=click.IntRange(1, 1000), default=20, show_default=True,
+              help="Lifecycle policy: keep the last N images.")
+@click.option("--owner", envvar="GITHUB_REPOSITORY", default="",
+              help="opp-ci:repository tag of a new repository.")
+@_region_option
+@_github_output_option
+def ecr_ensure(name, tag, digest, keep, owner, region, github_output) -> None:
+    """Create the repository when missing; say whether the image exists (exists=true|false)."""
+    from opp_ci import cloud
+
+    if tag and digest:
+        raise UserError("give --tag or --digest, not both")
+    outputs = cloud.ensure_repository(_clients(region)("ecr"), name, tag=tag, digest=digest, keep=keep,
+                                      tags={cloud.TAG_REPOSITORY: owner or "unknown"})
+    for key, value in outputs.items():
+        click.echo(f"{key}={value}")
+    cloud.write_github_output(github_output, outputs)
+
+
 # --- GitHub: publish ---
+
+
+@cli.command()
+@click.argument("out_dir", default="opp-ci-out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--repository", metavar="OWNER/NAME", help="Repository for the check run (default $GITHUB_REPOSITORY).")
+@click.option("--sha", metavar="SHA", help="Commit for the check run (default: the PR head or $GITHUB_SHA).")
+@click.option("--pr", type=int, metavar="N", help="Pull request to comment on (default: from the event file).")
+@click.option("--check-name", default="opp-ci campaign", show_default=True, help="Name of the check run.")
+@click.option("--artifact-url", metavar="URL", help="Link to the uploaded artifact, shown in the report.")
+@click.option("--api-url", metavar="URL", help="GitHub API URL (default $GITHUB_API_URL or api.github.com).")
+def publish(out_dir: Path, repository, sha, pr, check_name, artifact_url, api_url) -> None:
+    """Publish OUT_DIR to GitHub: job summary, check run with annotations, and one PR comment.
+
+    The token comes from $GITHUB_TOKEN (never printed); without it only the job summary is written.
+    The PR comment is found again by a hidden marker and edited in place on later pushes.
+    """
+    import os
+
+    try:
+        from github import GithubException
+    except ImportError:
+        raise UserError("publishing needs PyGithub: pip install 'opp-ci[github]'") from None
+
+    from opp_ci import github
+
+    context = github.GitHubContext.from_env(os.environ).with_flags(
+        repository=repository, sha=sha, pr=pr, api_url=api_url)
+    try:
+        done = github.publish(out_dir, context, check_name=check_name, artifact_url=artifact_url)
+    except GithubException as problem:
+        message = (problem.data or {}).get("message") if isinstance(problem.data, dict) else problem.data
+        github.error(f"GitHub API refused the publication ({problem.status}): {message}")
+        raise UserError(f"publishing to GitHub failed with HTTP {problem.status}: {message}", exit_code=1) from None
+    click.echo(f"opp-ci: published {out_dir}: step summary {'written' if done.summary_written else 'skipped'}, "
+               f"check run {done.check_run_id or '-'}, PR comment {done.comment_id or '-'}"
+               f"{' (edited)' if done.comment_edited else ''}")
 
 
 def main() -> None:

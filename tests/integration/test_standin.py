@@ -655,7 +655,8 @@ def test_demo_campaign_spec_runs_pass(project: Path) -> None:
         numbers = listing.stdout.split()
         total += len(numbers)
         for number in numbers:
-            done = standin(*CMDENV, "-c", config, "-r", number, "-s", *spec["args"], *limit, cwd=project)
+            args = [*spec.get("args", []), *options.get("args", [])]
+            done = standin(*CMDENV, "-c", config, "-r", number, "-s", *args, *limit, cwd=project)
             assert done.returncode == 0, done.stderr
     assert total >= 4
 

