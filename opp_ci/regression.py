@@ -163,6 +163,8 @@ def compare_scalars(base_runs: Iterable[Run], cand_runs: Iterable[Run],
 
 #: Starts the error of a run this module marked failed, so a re-check can undo it first.
 REGRESSION_PREFIX = "Regression: "
+#: How many scalar differences campaign.json keeps (largest first); the rest are counted.
+STORED_DIFFERENCES = 2000
 #: How many differences a run's failure message lists.
 LISTED_DIFFERENCES = 3
 
@@ -350,7 +352,8 @@ def _verdict(base_dir: Path, base: Campaign, settings: Settings, base_runs: list
         "baseline_runs": len(base_runs),
         "scalars_compared": compared,
         "scalars_changed": len(differences),
-        "differences": [_difference_json(d) for d in differences],
+        "differences": [_difference_json(d) for d in differences[:STORED_DIFFERENCES]],
+        "differences_not_stored": max(0, len(differences) - STORED_DIFFERENCES),
         "statistical_tests": len(changes),
         "statistical": [c.to_json() for c in changes],
         "significant": sum(c.significant for c in changes),

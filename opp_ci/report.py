@@ -164,9 +164,14 @@ def _scalar_rows(verdict: dict) -> list[str]:
         run = f"{difference['config']} {variables} #{difference.get('repetition', '')}"
         base, candidate = difference.get("base"), difference.get("candidate")
         change = _change(_signed(base, candidate), None if base is None or candidate is None else candidate - base)
+        kind = _KIND_TEXT.get(difference["kind"], difference["kind"])
         rows.append(f"| {_cell(run)} | {_cell(difference['module'] + ' ' + difference['name'])} | {_number(base)} "
-                    f"| {_number(candidate)} | {change} | ❌ {difference['kind']} beyond tolerance |")
+                    f"| {_number(candidate)} | {change} | ❌ {kind} |")
     return rows
+
+
+_KIND_TEXT = {"changed": "changed beyond tolerance", "missing": "missing in the candidate",
+              "added": "new in the candidate"}
 
 
 def _signed(base: float | None, candidate: float | None) -> float | None:

@@ -83,7 +83,7 @@ def test_a_run_without_an_expected_fingerprint_fails_clearly(standin_project, ta
 def test_inet_fingerprint_csv(standin_project, tagged, tmp_path):
     project = standin_project
     toml = project / "opp-ci.toml"
-    toml.write_text(toml.read_text().replace('args = [', 'fingerprints = "tests/fingerprints.csv"\nargs = [', 1))
+    toml.write_text('fingerprints = "tests/fingerprints.csv"\n' + toml.read_text())
     csv_path = project / "tests" / "fingerprints.csv"
     csv_path.parent.mkdir()
     csv_path.write_text("# working directory, command line arguments, simulation time limit, fingerprint, "

@@ -145,3 +145,13 @@ def test_read_tolerances_file(tmp_path):
     (tmp_path / "bad.toml").write_text('[tolerances]\n"delay" = {relative = 0.02}\n')
     with pytest.raises(regression.UserError, match="unknown key 'relative'"):
         regression.read_tolerances_file(tmp_path / "bad.toml")
+
+
+def test_missing_and_new_scalars_are_named_in_the_summary(tmp_path):
+    base = write_output_dir(tmp_path / "base", [("Quick", 0, {}, {"delay": 1.0, "old": 1.0})])
+    candidate = write_output_dir(tmp_path / "cand", [("Quick", 0, {}, {"delay": 1.0, "new": 1.0})])
+    result = regression.compare_campaigns(base, candidate, regression.Settings(), plots=False)
+    summary = summary_markdown(result)
+    assert "| Quick #0 | Net.server old | 1 | — | — | ❌ missing in the candidate |" in summary
+    assert "| Quick #0 | Net.server new | — | 1 | — | ❌ new in the candidate |" in summary
+    assert "missing" in result.runs[0].error and "added" in result.runs[0].error

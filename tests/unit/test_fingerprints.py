@@ -104,3 +104,51 @@ def test_calculated_fingerprints_and_the_dummy():
     assert fingerprints.parse_ingredients("tplx, ~tNl") == ["tplx", "~tNl"]
     with pytest.raises(UserError):
         fingerprints.parse_ingredients("tp lx;")
+
+
+def _spec(tmp_path, store: str, **regression):
+    from types import SimpleNamespace
+
+    settings = {"check": ["fingerprints"], "fingerprints": store, "fingerprint-ingredients": "tplx", **regression}
+    return SimpleNamespace(project_dir=tmp_path, ini=["omnetpp.ini"], regression=settings)
+
+
+def _planned(config: str, number: int):
+    from opp_ci.campaign import PlannedRun
+    from opp_ci.omnetpp import RunInfo
+    from opp_ci.queue import RunPayload
+    from opp_ci.spec import ConfigSpec
+
+    return PlannedRun(RunInfo(config, number), ConfigSpec(config), f"job{number}",
+                      RunPayload(config=config, run=number, prefix=f"job{number}"))
+
+
+def test_expected_fingerprints_go_into_payloads_and_job_ids(tmp_path):
+    store = fingerprints.open_store(tmp_path / "fp.json")
+    store.record(QUICK, {"tplx": "964d-5361"})
+    store.save()
+    planned = [_planned("Quick", 0), _planned("Quick", 1)]
+    checked = fingerprints.with_expected_fingerprints(_spec(tmp_path, "fp.json"), planned)
+    assert checked[0].payload.fingerprint == "964d-5361/tplx" and checked[0].job_id != "job0"
+    assert checked[0].payload.prefix == checked[0].job_id
+    assert checked[1] is planned[1]  # no entry: runs without, and fails afterwards
+    recording = fingerprints.with_expected_fingerprints(
+        _spec(tmp_path, "fp.json", **{"check": [], fingerprints.RECORD: True}), planned)
+    assert {p.payload.fingerprint for p in recording} == {"0000-0000/tplx"}
+    assert fingerprints.with_expected_fingerprints(_spec(tmp_path, "fp.json", check=[]), planned) is planned
+
+
+def test_inet_expected_results_fail_and_error(tmp_path):
+    from opp_ci.records import Campaign, FingerprintVerdict, RunRecord, RunStatus
+
+    (tmp_path / "fp.csv").write_text(".,  -f omnetpp.ini -c Quick -r 0,  1s,  1111-1111/tplx,  FAIL,\n"
+                                     ".,  -f omnetpp.ini -c Quick -r 1,  1s,  2222-2222/tplx,  ERROR,\n"
+                                     ".,  -f omnetpp.ini -c Quick -r 2,  1s,  3333-3333/tplx,  FAIL,\n")
+    mismatch = RunRecord("Quick", 0, status=RunStatus.FAILED, fingerprint=FingerprintVerdict.MISMATCH,
+                         error="Fingerprint mismatch! calculated: 9999-9999/tplx, expected: 1111-1111/tplx")
+    crashed = RunRecord("Quick", 1, status=RunStatus.FAILED, error="Simulated failure")
+    verified = RunRecord("Quick", 2, status=RunStatus.PASSED, fingerprint=FingerprintVerdict.VERIFIED)
+    campaign = Campaign("c", [mismatch, crashed, verified])
+    fingerprints.judge_records(_spec(tmp_path, "fp.csv"), campaign)
+    assert [r.status for r in campaign.runs] == [RunStatus.PASSED, RunStatus.PASSED, RunStatus.FAILED]
+    assert "expected a fingerprint mismatch" in verified.error
