@@ -370,7 +370,7 @@ def finish(campaign: Campaign, started: float, extra: dict[str, Any]) -> None:
 
 
 #: What a campaign writes into its output directory; a new campaign (not --resume) starts without them.
-OUTPUTS = (CAMPAIGN_FILE, "junit.xml", "summary.md", RESULTS_DIR, "logs")
+OUTPUTS = (CAMPAIGN_FILE, "junit.xml", "summary.md", RESULTS_DIR, "logs", "plots")
 
 
 def prepare_out_dir(out_dir: Path, resume: bool) -> Path:
