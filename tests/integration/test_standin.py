@@ -662,7 +662,7 @@ def test_demo_campaign_spec_runs_pass(project: Path) -> None:
 
 
 def test_aloha_spec_names_real_aloha_configs() -> None:
-    spec = tomllib.loads((ROOT / "examples" / "aloha" / "opp-ci.toml").read_text())
+    spec = tomllib.loads((ROOT / "examples" / "upstream" / "aloha" / "opp-ci.toml").read_text())
     assert spec["command"] == "./aloha"
     assert set(spec["configs"]) == {"PureAlohaExperiment", "PureAloha1"}
     assert all("sim-time-limit" in options for options in spec["configs"].values())
