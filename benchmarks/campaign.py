@@ -6,6 +6,8 @@ ratio is printed (1.00 = no overhead). Scenarios:
 
 - `short`: many runs of a few milliseconds each: the per-run overhead of queueing, collecting, reporting.
 - `busy`: runs that take a given wall time: how well the workers keep busy (scheduling efficiency).
+- `long`: fewer, longer runs, closer to a real campaign: the fixed costs (Redis, worker start-up,
+  reports) spread over more work.
 
 usage: benchmarks/run [--workers N] [--repeat K]
 """
@@ -30,6 +32,8 @@ SCENARIOS = {
     "short": ("[Config BenchShort]\nextends = Quick\nrepeat = 60\n", "BenchShort", "60 runs of a few ms"),
     "busy": ("[Config BenchBusy]\nextends = Quick\nrepeat = 12\n**.wallTime = 0.5s\n", "BenchBusy",
              "12 runs of 0.5 s wall time"),
+    "long": ("[Config BenchLong]\nextends = Quick\nrepeat = 8\n**.wallTime = 3s\n", "BenchLong",
+             "8 runs of 3 s wall time"),
 }
 
 

@@ -106,11 +106,16 @@ def _free_port() -> int:
 
 def stop_process_tree(pid: int, grace: float = STOP_GRACE) -> None:
     """SIGTERM a process and all its descendants, then SIGKILL whatever is left after `grace`."""
-    try:
-        root = psutil.Process(pid)
-        tree = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
+    stop_process_trees([pid], grace)
+
+
+def stop_process_trees(pids: list[int], grace: float = STOP_GRACE) -> None:
+    """Stops several process trees at once: all are signalled first, then waited for together."""
+    tree: list[psutil.Process] = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            root = psutil.Process(pid)
+            tree += [root, *root.children(recursive=True)]
     for process in tree:
         with contextlib.suppress(psutil.NoSuchProcess):
             process.send_signal(signal.SIGTERM)
@@ -155,8 +160,9 @@ class WorkerPool:
         return dead
 
     def stop(self) -> None:
+        stop_process_trees([process.pid for process in self.processes.values()])
         for process in self.processes.values():
-            stop_process_tree(process.pid)
+            process.wait()
         self.processes.clear()
 
 
