@@ -64,11 +64,19 @@ def context(tmp_path_factory) -> Path:
     return context
 
 
+def pip_cert_options() -> list[str]:
+    """This machine's pip CA bundle (PIP_CERT, for a TLS-intercepting proxy), mounted into the build."""
+    cert = os.environ.get("PIP_CERT")
+    if not cert or not Path(cert).is_file():
+        return []
+    return ["--volume", f"{cert}:/etc/opp-ci-build-ca.crt:ro", "--build-arg", "PIP_CERT=/etc/opp-ci-build-ca.crt"]
+
+
 @pytest.fixture(scope="module")
 def pushed_image(base_image, context, registry) -> Iterator[str]:
     """Built with buildah from worker/Dockerfile, pushed to the local registry, removed locally."""
     image = f"{registry}/opp-ci-simulation:test-{uuid.uuid4().hex[:8]}"
-    run([*BUILDAH, "bud", "--isolation", "chroot", "-f", str(ROOT / "worker" / "Dockerfile"),
+    run([*BUILDAH, "bud", "--isolation", "chroot", "-f", str(ROOT / "worker" / "Dockerfile"), *pip_cert_options(),
          "--build-arg", f"BASE_IMAGE={base_image}", "--build-arg", "PROJECT_DIR=simulations",
          "--build-arg", f"BUILD_COMMAND={BUILD_COMMAND}", "-t", image, str(context)], timeout=1800)
     run([*BUILDAH, "push", "--tls-verify=false", image, f"docker://{image}"], timeout=600)
