@@ -8,6 +8,7 @@ records it collected (campaign.json, rewritten as records arrive). Redis is only
 from __future__ import annotations
 
 import secrets
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ from opp_ci.store import Store, open_store
 from opp_ci.worker import JOB_MONITORING_INTERVAL, LOG_NAME, RESULTS_DIR, RunWorker
 
 POLL_INTERVAL = 0.25
+#: How often every waiting job is looked at, not only those the registries name.
+FULL_CHECK_INTERVAL = 10.0
+#: How often campaign.json is rewritten while records arrive (and once at the end).
+SAVE_INTERVAL = 2.0
 #: Seconds without any worker on the queue before the orchestrator says so.
 NO_WORKER_WARNING = 30
 #: A started job whose heartbeat is older than this was abandoned by a dead worker.
@@ -146,6 +151,9 @@ class Orchestrator:
         self.running = 0
         self._started = time.monotonic()
         self._warned = False
+        self._unsaved = False
+        self._last_save = 0.0
+        self._last_full_check = time.monotonic()
 
     def run(self) -> Campaign:
         self._check_redis()
@@ -180,28 +188,46 @@ class Orchestrator:
         enqueue_runs(self.queue, fresh)
 
     def _poll(self) -> None:
+        """One look at the queue. The registries say which jobs ended, so only those are fetched;
+        the started ones are inspected when a worker died, and every job now and then (a job lost
+        with a Redis restart is enqueued again)."""
         dead_workers = self.infrastructure.check_workers()
-        waiting = [i for i in self.planned if i not in self.records]
-        jobs = RunJob.fetch_many(waiting, self.connection, serializer=self.queue.serializer)
-        running = 0
-        for identifier, job in zip(waiting, jobs, strict=True):
-            planned = self.planned[identifier]
-            if job is None:  # lost (Redis restarted without its data): run it again
-                enqueue_runs(self.queue, [(identifier, planned.payload, planned.config.retries, planned.description)])
-                continue
-            status = job.get_status(refresh=False)
-            if status == JobStatus.FINISHED:
-                self._collect(planned, job)
-            elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-                self._add(self._error_record(planned, job, _failure_text(job)))
-            elif status == JobStatus.STARTED:
-                if job.worker_name in dead_workers or _heartbeat_is_stale(job):
-                    self._sweep(planned, job)
-                else:
-                    running += 1
-        self.running = running
+        waiting = {i for i in self.planned if i not in self.records}
+        ended = [i for i in self._registry_ids(self.queue.finished_job_registry, self.queue.failed_job_registry)
+                 if i in waiting]
+        started = [i for i in self._registry_ids(self.queue.started_job_registry) if i in waiting]
+        self.running = len(started)
+        now = time.monotonic()
+        due = now - self._last_full_check >= FULL_CHECK_INTERVAL
+        if due:
+            self._last_full_check = now
+        for identifier, job in self._fetch(ended + (list(waiting) if due else started if dead_workers else [])):
+            self._handle(self.planned[identifier], job, dead_workers)
+        self._save(every=SAVE_INTERVAL)
         self._warn_when_nobody_works()
         self._show()
+
+    def _registry_ids(self, *registries) -> list[str]:
+        return [i for registry in registries for i in registry.get_job_ids(cleanup=False)]
+
+    def _fetch(self, identifiers: list[str]) -> list[tuple[str, RunJob | None]]:
+        unique = list(dict.fromkeys(identifiers))
+        return list(zip(unique, RunJob.fetch_many(unique, self.connection, serializer=self.queue.serializer),
+                        strict=True))
+
+    def _handle(self, planned: PlannedRun, job: RunJob | None, dead_workers: set[str]) -> None:
+        if planned.job_id in self.records:
+            return
+        if job is None:  # lost (Redis restarted without its data): run it again
+            enqueue_runs(self.queue, [(planned.job_id, planned.payload, planned.config.retries, planned.description)])
+            return
+        status = job.get_status(refresh=False)
+        if status == JobStatus.FINISHED:
+            self._collect(planned, job)
+        elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+            self._add(self._error_record(planned, job, _failure_text(job)))
+        elif status == JobStatus.STARTED and (job.worker_name in dead_workers or _heartbeat_is_stale(job)):
+            self._sweep(planned, job)
 
     def _warn_when_nobody_works(self) -> None:
         """With workers started elsewhere (--workers 0), say so when none is there, instead of
@@ -283,11 +309,16 @@ class Orchestrator:
 
     def _add(self, record: RunRecord) -> None:
         self.records[record.job_id] = record
-        self.campaign.runs = list(self.records.values())
-        self._save()
+        self._unsaved = True
 
-    def _save(self) -> None:
+    def _save(self, every: float = 0.0) -> None:
+        """Writes campaign.json when records arrived, at most once per `every` seconds (rewriting it
+        per record would cost O(runs²) for a big campaign)."""
+        if not self._unsaved or time.monotonic() - self._last_save < every:
+            return
+        self.campaign.runs = list(self.records.values())
         self.campaign.write(self.out_dir)
+        self._unsaved, self._last_save = False, time.monotonic()
 
     def _show(self) -> None:
         done = len(self.records)
@@ -338,6 +369,24 @@ def finish(campaign: Campaign, started: float, extra: dict[str, Any]) -> None:
     campaign.extra.update(extra)
 
 
+#: What a campaign writes into its output directory; a new campaign (not --resume) starts without them.
+OUTPUTS = (CAMPAIGN_FILE, "junit.xml", "summary.md", RESULTS_DIR, "logs", "plots")
+
+
+def prepare_out_dir(out_dir: Path, resume: bool) -> Path:
+    """Creates the output directory; without --resume, removes an earlier campaign's outputs (and
+    nothing else) so that results/ holds only this campaign's files."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        for name in OUTPUTS:
+            path = out_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    return out_dir
+
+
 def new_campaign_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
@@ -348,16 +397,18 @@ def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Camp
     Nothing is started before the plan succeeded, and the backend's context manager removes what it
     started whatever happens next.
     """
+    from opp_ci import regression as regression_hooks
     from opp_ci.report import write_reports
 
     started = time.monotonic()
     remote = getattr(backend, "plans_remotely", False)
     planned = [] if remote else plan(spec)  # bad input fails here, before anything is started
-    out_dir = spec.out.resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    planned = regression_hooks.before_runs(spec, planned)
+    out_dir = prepare_out_dir(spec.out.resolve(), spec.resume)
     with backend.provision(spec, out_dir) as infrastructure:
         if remote:
             planned = plan_remotely(spec, connect_redis(infrastructure.redis_url))
+            planned = regression_hooks.before_runs(spec, planned)
         earlier = previous_records(out_dir, planned) if spec.resume else []
         campaign = new_campaign(spec, new_campaign_id(), earlier)
         display = display_factory(len(planned))
@@ -367,6 +418,7 @@ def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Camp
             display.close()
         extra = infrastructure.extra
     finish(campaign, started, extra)
+    regression_hooks.after_runs(spec, campaign, out_dir)
     campaign.write(out_dir)
     write_reports(campaign, out_dir)
     return campaign

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -42,6 +43,27 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def _comparison_options(function):
+    """Options of every command that compares results with a baseline (compare, report --recheck)."""
+    options = [
+        click.option("--tolerances", "tolerances_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="TOML (or JSON) file with a [tolerances] table: scalar name glob -> {rel, abs}; "
+                          "an opp-ci.toml works."),
+        click.option("--alpha", type=float, help="Significance level of the statistical comparison (default 0.05)."),
+        click.option("--correction", type=click.Choice(["holm", "bh", "none"]),
+                     help="Correction for many comparisons (default holm)."),
+        click.option("--metrics", multiple=True, metavar="GLOB",
+                     help="Scalars compared statistically over the repetitions, e.g. 'channelUtilization:*' "
+                          "(repeatable); the others are compared run by run."),
+        click.option("--project", "project_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                     help="Read the comparison settings of this project's opp-ci.toml."),
+        click.option("--no-plots", is_flag=True, help="Draw no plots."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 # --- campaign commands: run, worker, report ---
 
 
@@ -68,8 +90,19 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output directory (default opp-ci-out).")
 @click.option("--resume", is_flag=True, help="Skip runs that already have a record in the output directory.")
+@click.option("--image", metavar="IMAGE", help="ecs backend: the worker image (the simulation built, with opp-ci).")
+@click.option("--region", metavar="REGION", help="ecs backend: AWS region (default: AWS_REGION).")
+@click.option("--spot", is_flag=True, default=None, help="ecs backend: run workers on Fargate Spot.")
+@click.option("--github-output", envvar="GITHUB_OUTPUT", metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Append out-dir, campaign-id, total, passed, failed to this file (default: $GITHUB_OUTPUT).")
+@click.option("--check", "checks", multiple=True, type=click.Choice(["fingerprints"]),
+              help="Verify each run's fingerprint against the project's fingerprint store (opp-ci baseline update).")
+@click.option("--baseline", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Compare the results with this output directory (e.g. the base branch's) afterwards.")
 def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_limit, cpu_time_limit,
-        timeout, retries, workers, redis_url, out, resume) -> None:
+        timeout, retries, workers, redis_url, out, resume, checks, baseline, image, region, spot,
+        github_output) -> None:
     """Run a campaign: every run of the chosen configs, in parallel, with reports.
 
     Reads PROJECT_DIR/opp-ci.toml (flags win over it), asks the simulation for its runs, runs them
@@ -81,10 +114,13 @@ def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_
         "arg": args, "sim-time-limit": sim_time_limit, "cpu-time-limit": cpu_time_limit, "timeout": timeout,
         "retries": retries, "workers": workers, "redis-url": redis_url,
         "out": str(out) if out else None, "resume": resume,
+        "check": list(checks) or None, "baseline": str(baseline.resolve()) if baseline else None,
     }
     campaign_spec = spec.resolve(project_dir, flags)
     if campaign_spec.out == Path(spec.CAMPAIGN_DEFAULTS["out"]) and not out:
         campaign_spec.out = Path.cwd() / campaign_spec.out
+    ecs_flags = {"image": image, "region": region, "spot": spot}
+    campaign_spec.extra["ecs"].update({k: v for k, v in ecs_flags.items() if v is not None})
     chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec))
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -93,6 +129,13 @@ def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_
         click.secho("opp-ci: interrupted; everything it started has been stopped", fg="yellow", err=True)
         sys.exit(130)
     totals = result.totals()
+    if github_output:
+        from opp_ci.github import write_outputs
+
+        write_outputs(github_output, {
+            "out-dir": campaign_spec.out.resolve(), "campaign-id": result.campaign, "total": totals["total"],
+            "passed": totals["passed"], "failed": totals["total"] - totals["passed"],
+        })
     click.echo(f"opp-ci: {totals['passed']}/{totals['total']} runs passed ({totals['failed']} failed, "
                f"{totals['timeout']} timed out, {totals['error']} errors) in {result.wall_seconds:.1f}s; "
                f"outputs in {campaign_spec.out.resolve()}")
@@ -100,9 +143,12 @@ def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_
 
 
 def _backend_options(campaign_spec: spec.CampaignSpec) -> dict:
+    """The backend's constructor arguments; the ecs options are checked here, before anything starts."""
     if campaign_spec.backend == "local":
         return {"workers": campaign_spec.workers, "redis_url": campaign_spec.redis_url}
-    return {}
+    from opp_ci.backends.ecs import options_from
+
+    return {"options": options_from(campaign_spec, os.environ)}
 
 
 def _interrupt(signum, frame) -> None:
@@ -122,23 +168,29 @@ def _interrupt(signum, frame) -> None:
 @click.option("--queue", "queue_name", default="opp-ci", show_default=True, help="Queue to listen on.")
 @click.option("--name", help="Worker name (default: RQ's own).")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@click.option("--max-idle", type=int, metavar="SECONDS",
+              help="Exit after this long without a job (a cloud worker stops billing if nobody stops it).")
 @click.option("--scratch", type=click.Path(file_okay=False, path_type=Path),
               help="Where runs execute before their files go to the store (default: the temp directory).")
-def worker(redis_url, project_dir, command, working_dir, store, queue_name, name, burst, scratch) -> None:
+def worker(redis_url, project_dir, command, working_dir, store, queue_name, name, burst, max_idle, scratch) -> None:
     """Take runs from a Redis queue and execute them (runs nothing but opp-ci's own run function)."""
     from opp_ci.worker import start_worker, worker_settings
 
-    flags = {"command": command, "config": ("_worker",)}
-    worker_spec = spec.resolve(project_dir, flags)
-    simulation = Simulation(tuple(worker_spec.command), (working_dir or worker_spec.working_dir).resolve())
+    argv, directory = spec.resolve_simulation(project_dir, command, working_dir)
+    simulation = Simulation(tuple(argv), directory)
     connection = connect_redis(redis_url)
     start_worker(connection, worker_settings(simulation, store, scratch), queue_name=queue_name, name=name,
-                 burst=burst)
+                 burst=burst, max_idle=max_idle)
 
 
 @cli.command()
 @click.argument("out_dir", default="opp-ci-out", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def report(out_dir: Path) -> None:
+@click.option("--recheck", is_flag=True, help="Compare the stored results with the baseline again, under the "
+              "settings given here (else those of the last comparison), without re-running anything.")
+@click.option("--baseline", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="With --recheck: the baseline output directory (default: the one compared last).")
+@_comparison_options
+def report(out_dir: Path, recheck: bool, baseline: Path | None, **comparison) -> None:
     """Rebuild junit.xml and summary.md from OUT_DIR/campaign.json."""
     from opp_ci.records import Campaign
     from opp_ci.report import write_reports
@@ -147,6 +199,9 @@ def report(out_dir: Path) -> None:
         result = Campaign.read(out_dir)
     except (OSError, ValueError) as error:
         raise UserError(f"cannot read {out_dir / 'campaign.json'}: {error}") from None
+    if recheck:
+        result = _recheck(out_dir, result, baseline, comparison)
+        result.write(out_dir)
     write_reports(result, out_dir)
     click.echo(f"opp-ci: wrote {out_dir / 'junit.xml'} and {out_dir / 'summary.md'}")
     sys.exit(0 if result.all_passed else 1)
@@ -177,7 +232,261 @@ def export_command(paths: tuple[Path, ...], output_format: str, output: Path | N
         raise UserError(f"{output}: cannot write: {error.strerror}") from None
 
 
+def _comparison_settings(stored: dict | None, options: dict) -> dict:
+    """Comparison settings: the defaults, then the stored or project ones, then files and flags."""
+    from opp_ci import regression
+
+    settings = {k: v for k, v in spec.REGRESSION_DEFAULTS.items() if k in ("tolerances", "alpha", "correction",
+                                                                           "metrics")}
+    settings.update(stored or {})
+    if options.get("project_dir"):
+        file_settings = spec.load_file(options["project_dir"])
+        settings.update({k: file_settings[k] for k in settings if k in file_settings})
+    if options.get("tolerances_file"):
+        settings["tolerances"] = regression.read_tolerances_file(options["tolerances_file"])
+    for key in ("alpha", "correction"):
+        if options.get(key) is not None:
+            settings[key] = options[key]
+    if options.get("metrics"):
+        settings["metrics"] = list(options["metrics"])
+    return settings
+
+
+def _compare_and_write(base_dir: Path, cand_dir: Path, settings: dict, options: dict, candidate=None):
+    from opp_ci import regression
+    from opp_ci.report import write_reports
+
+    result = regression.compare_campaigns(base_dir, cand_dir, regression.Settings.from_mapping(settings),
+                                          candidate=candidate, plots=not options.get("no_plots"))
+    result.write(cand_dir)
+    write_reports(result, cand_dir)
+    verdict = result.extra["regression"]
+    click.echo(f"opp-ci: {verdict['scalars_changed']} of {verdict['scalars_compared']} scalars changed beyond "
+               f"tolerance, {verdict['significant']} of {verdict['statistical_tests']} statistical tests significant; "
+               f"{verdict['regressed_runs']} run(s) regressed; wrote {cand_dir / 'summary.md'}")
+    return result
+
+
+def _recheck(out_dir: Path, result, baseline: Path | None, options: dict):
+    stored = result.extra.get("regression") or {}
+    base_dir = baseline or (Path(stored["baseline"]) if stored.get("baseline") else None)
+    if base_dir is None:
+        raise UserError("--recheck: this campaign was never compared; give --baseline DIR")
+    settings = _comparison_settings(stored.get("settings"), options)
+    return _compare_and_write(base_dir, out_dir, settings, options, candidate=result)
+
+
+@cli.command("compare")
+@click.argument("base_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("candidate_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_comparison_options
+def compare_command(base_dir: Path, candidate_dir: Path, **options) -> None:
+    """Compare the results of two output directories: CANDIDATE_DIR against BASE_DIR.
+
+    Scalars are compared run by run within their tolerances; scalars chosen with --metrics are compared
+    statistically over the repetitions. The verdicts go into CANDIDATE_DIR's campaign.json (key
+    `regression`), junit.xml and summary.md. Exit status 1 when anything regressed.
+    """
+    result = _compare_and_write(base_dir, candidate_dir, _comparison_settings(None, options), options)
+    sys.exit(0 if result.extra["regression"]["regressed_runs"] == 0 else 1)
+
+
+@cli.group()
+def baseline() -> None:
+    """Expected fingerprints kept in the project (opp-ci-fingerprints.json or an INET fingerprint CSV)."""
+
+
+@baseline.command("update")
+@click.argument("project_dir", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--ingredients", metavar="SET", help="Fingerprint ingredients, e.g. 'tplx' or 'tplx,~tNl' "
+              "(default: fingerprint-ingredients of opp-ci.toml, else tplx).")
+@click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Take the calculated fingerprints from this output directory instead of running the campaign.")
+@click.option("--fingerprints", "store", metavar="FILE", help="The store (default: opp-ci-fingerprints.json).")
+@click.option("-c", "--config", "configs", multiple=True, metavar="NAME", help="Config to run (repeatable).")
+@click.option("-r", "--runs", metavar="FILTER", help="Run filter in OMNeT++'s -r syntax.")
+@click.option("--arg", "args", multiple=True, metavar="ARG", help="Extra OMNeT++ option for every run.")
+@click.option("-j", "--workers", type=int, metavar="N", help="Local worker processes (default: one per core).")
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory of the recording campaign (default opp-ci-out).")
+def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, runs, args, workers, out) -> None:
+    """Record the runs' calculated fingerprints in the project's fingerprint store.
+
+    Runs the campaign with a dummy expected fingerprint so OMNeT++ prints the calculated ones (or reads
+    them from --from OUT_DIR), and reports KEEP, INSERT or UPDATE for each run.
+    """
+    from opp_ci import fingerprints
+    from opp_ci.records import Campaign
+
+    flags = {"config": configs, "runs": runs, "arg": args, "workers": workers, "out": str(out) if out else None,
+             "fingerprints": store, "fingerprint-ingredients": ingredients}
+    if from_dir:
+        flags["config"] = configs or ("_from",)
+    campaign_spec = spec.resolve(project_dir, flags)
+    fingerprints.parse_ingredients(campaign_spec.regression["fingerprint-ingredients"])
+    if from_dir:
+        recorded = Campaign.read(from_dir)
+    else:
+        campaign_spec.regression.update({fingerprints.RECORD: True, "check": [], "baseline": None})
+        if not out:
+            campaign_spec.out = Path.cwd() / campaign_spec.out
+        chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec))
+        click.echo("opp-ci: recording fingerprints: every run expects a dummy fingerprint, so the progress "
+                   "line counts them as failed until they are judged at the end", err=True)
+        recorded = campaign.run_campaign(campaign_spec, chosen, make_display)
+    fingerprint_store = fingerprints.spec_store(campaign_spec)
+    changes, skipped = fingerprints.update_from_campaign(fingerprint_store, recorded)
+    for change in changes:
+        click.echo(change.describe())
+    for line in skipped:
+        click.echo(f"SKIP   {line}")
+    fingerprint_store.save()
+    counts = fingerprints.describe_changes(changes)["counts"]
+    click.echo(f"opp-ci: {counts['KEEP']} kept, {counts['INSERT']} inserted, {counts['UPDATE']} updated, "
+               f"{len(skipped)} without a fingerprint; wrote {fingerprint_store.path}")
+    sys.exit(1 if skipped else 0)
+
+
 # --- cloud commands: cluster, janitor, ecr ---
+
+
+def _region_option(function):
+    return click.option("--region", metavar="NAME",
+                        help="AWS region (default: AWS_REGION or AWS_DEFAULT_REGION).")(function)
+
+
+def _github_output_option(function):
+    return click.option("--github-output", envvar="GITHUB_OUTPUT", metavar="FILE",
+                        type=click.Path(dir_okay=False),
+                        help="Also write name=value lines here (default: $GITHUB_OUTPUT when set).")(function)
+
+
+def _clients(region: str | None):
+    import os
+
+    from opp_ci import cloud
+
+    return cloud.Clients(cloud.resolve_region(region, os.environ))
+
+
+@cli.group()
+def cluster() -> None:
+    """An ECS cluster with Redis and workers for one campaign: up, status, down."""
+
+
+@cluster.command("up")
+@click.option("--image", required=True, metavar="URI", help="Simulation image with opp-ci (workers run it).")
+@click.option("--workers", type=click.IntRange(1, 500), default=2, show_default=True, help="Worker tasks.")
+@click.option("--spot", is_flag=True, help="Run workers on Fargate Spot (Redis stays on Fargate).")
+@click.option("--subnet", "subnets", multiple=True, metavar="ID",
+              help="Subnet(s) (default: the default VPC's).")
+@click.option("--caller-cidr", metavar="CIDR", help="Address allowed to reach Redis (default: detected /32).")
+@click.option("--ttl", default="3h", show_default=True, help="Lifetime: tag expires-at, Redis stops itself.")
+@click.option("--repository", envvar="GITHUB_REPOSITORY", default="",
+              help="Tag value (default: $GITHUB_REPOSITORY).")
+@click.option("--campaign", metavar="ID", help="Campaign id (default: generated).")
+@click.option("--redis-image", default="redis:7", show_default=True, help="Redis image.")
+@click.option("--worker-cpu", type=int, default=1024, show_default=True,
+              help="Worker CPU units (1024 = 1 vCPU).")
+@click.option("--worker-memory", type=int, default=2048, show_default=True, help="Worker memory, MiB.")
+@click.option("--project-dir", default="/project", show_default=True, help="Project directory in the image.")
+@click.option("--burst/--no-burst", default=False, show_default=True,
+              help="Start workers with --burst (they exit once the queue is empty).")
+@click.option("--execution-role-arn", metavar="ARN",
+              help="Task execution role (default: role opp-ci-task-execution).")
+@click.option("--task-role-arn", metavar="ARN", help="Worker task role (default: role opp-ci-task).")
+@click.option("--timeout", type=float, default=600, show_default=True,
+              help="Seconds to wait for tasks and Redis.")
+@_region_option
+@_github_output_option
+def cluster_up(region, github_output, subnets, **flags) -> None:
+    """Create the cluster, Redis and workers; print campaign id, cluster name and Redis URL."""
+    from opp_ci import cloud
+    from opp_ci.github import write_outputs
+
+    clients = _clients(region)
+    options = cloud.EcsOptions(region=clients.region, subnets=list(subnets), **flags)
+    result = cloud.up(clients, options, log=lambda m: click.echo(f"opp-ci: {m}", err=True))
+    outputs = result.outputs()
+    for name, value in outputs.items():
+        click.echo(f"{name}={value}")
+    write_outputs(Path(github_output) if github_output else None, outputs)
+
+
+@cluster.command("down")
+@click.option("--campaign", required=True, metavar="ID", help="Campaign whose resources to delete.")
+@click.option("--timeout", type=float, default=600, show_default=True,
+              help="Seconds to wait for tasks to stop.")
+@_region_option
+def cluster_down(campaign: str, timeout: float, region: str | None) -> None:
+    """Delete every resource tagged with the campaign (idempotent)."""
+    from opp_ci import cloud
+
+    deleted = cloud.down(_clients(region), campaign, timeout=timeout,
+                         log=lambda m: click.echo(f"opp-ci: {m}", err=True))
+    click.echo(f"opp-ci: campaign {campaign}: deleted {len(deleted)} resource(s), nothing of it is left")
+
+
+@cluster.command("status")
+@click.option("--campaign", metavar="ID", help="Only this campaign (default: every opp-ci resource).")
+@_region_option
+def cluster_status(campaign: str | None, region: str | None) -> None:
+    """List opp-ci resources with their campaign and expiry."""
+    from opp_ci import cloud
+
+    rows = cloud.status(_clients(region), campaign)
+    if not rows:
+        click.echo("no opp-ci resources" + (f" for campaign {campaign}" if campaign else ""))
+    for row in rows:
+        state = f"  {row['state']}" if row["state"] else ""
+        click.echo(f"{row['campaign']}  {row['kind']:<22} {row['name']}  expires {row['expires-at']}{state}")
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@click.option("--timeout", type=float, default=600, show_default=True,
+              help="Seconds to wait for tasks to stop.")
+@_region_option
+def janitor(dry_run: bool, timeout: float, region: str | None) -> None:
+    """Delete every opp-ci resource whose opp-ci:expires-at has passed, and nothing else."""
+    from datetime import UTC, datetime
+
+    from opp_ci import cloud
+
+    done = cloud.janitor(_clients(region), datetime.now(UTC), dry_run=dry_run, timeout=timeout,
+                         log=lambda m: click.echo(f"opp-ci: {m}", err=True))
+    for line in done if dry_run else []:
+        click.echo(f"would delete {line}")
+    click.echo(f"opp-ci: janitor: {len(done)} expired resource(s) {'found' if dry_run else 'deleted'}")
+
+
+@cli.group()
+def ecr() -> None:
+    """The ECR repository for the simulation image."""
+
+
+@ecr.command("ensure")
+@click.option("--repository", "name", required=True, metavar="NAME", help="ECR repository name.")
+@click.option("--tag", metavar="T", help="Image tag to look for.")
+@click.option("--digest", metavar="sha256:...", help="Image digest to look for.")
+@click.option("--keep", type=click.IntRange(1, 1000), default=20, show_default=True,
+              help="Lifecycle policy: keep the last N images.")
+@click.option("--owner", envvar="GITHUB_REPOSITORY", default="",
+              help="opp-ci:repository tag of a new repository.")
+@_region_option
+@_github_output_option
+def ecr_ensure(name, tag, digest, keep, owner, region, github_output) -> None:
+    """Create the repository when missing; say whether the image exists (exists=true|false)."""
+    from opp_ci import cloud
+    from opp_ci.github import write_outputs
+
+    if tag and digest:
+        raise UserError("give --tag or --digest, not both")
+    outputs = cloud.ensure_repository(_clients(region)("ecr"), name, tag=tag, digest=digest, keep=keep,
+                                      tags={cloud.TAG_REPOSITORY: owner or "unknown"})
+    for key, value in outputs.items():
+        click.echo(f"{key}={value}")
+    write_outputs(Path(github_output) if github_output else None, outputs)
 
 
 # --- GitHub: publish ---

@@ -92,9 +92,14 @@ class RunPayload:
         _expect(isinstance(self.prefix, str) and bool(_PREFIX.match(self.prefix)) and ".." not in self.prefix,
                 f"bad store prefix {self.prefix!r}")
         _validate_ini_and_args(self.ini, self.args)
-        for limit in (self.sim_time_limit, self.cpu_time_limit, self.fingerprint):
+        for limit in (self.sim_time_limit, self.cpu_time_limit):
             _expect(limit is None or (isinstance(limit, str) and re.fullmatch(r"[\w.+\-/,]+", limit) is not None),
-                    f"bad limit or fingerprint {limit!r}")
+                    f"bad limit {limit!r}")
+        # Fingerprints: `hash/ingredients`, comma-separated groups of space-separated alternatives; `~` in
+        # ingredients negates one (e.g. `~tNl`).
+        _expect(self.fingerprint is None or (isinstance(self.fingerprint, str) and len(self.fingerprint) <= 2000
+                                             and re.fullmatch(r"[\w.+\-/,~ ]+", self.fingerprint) is not None),
+                f"bad fingerprint {self.fingerprint!r}")
         _expect(isinstance(self.timeout, int | float) and 0 < self.timeout <= 7 * 86400,
                 f"bad timeout {self.timeout!r}")
 

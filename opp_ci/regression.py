@@ -8,14 +8,21 @@ that matches wins; a scalar no pattern matches must be equal.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
 
+from opp_ci import statistics
 from opp_ci.errors import UserError
-from opp_ci.results import Run
+from opp_ci.records import Campaign, RunRecord, RunStatus
+from opp_ci.results import Run, read_runs
 
 RunKey = tuple[str, tuple[tuple[str, str], ...], str]
 """(config name, sorted iteration variables, repetition): what identifies a run across campaigns."""
@@ -37,7 +44,11 @@ class Tolerance:
     def allows(self, base: float, candidate: float) -> bool:
         if base == candidate or (math.isnan(base) and math.isnan(candidate)):
             return True
-        return abs(candidate - base) <= max(self.abs, self.rel * abs(base))
+        limit = max(self.abs, self.rel * abs(base))
+        magnitude = max(abs(base), abs(candidate))
+        if limit > 0 and math.isfinite(magnitude):  # exactly at the tolerance passes, whatever the rounding
+            limit += 4 * sys.float_info.epsilon * magnitude
+        return abs(candidate - base) <= limit
 
 
 EXACT = Tolerance()
@@ -146,3 +157,310 @@ def compare_scalars(base_runs: Iterable[Run], cand_runs: Iterable[Run],
     for key in base.keys() | candidate.keys():
         differences += _compare_run(key, base.get(key, {}), candidate.get(key, {}), limits)
     return sorted(differences, key=lambda d: (-d.relative, -d.absolute, d.run, d.module, d.name))
+
+
+# --- campaigns: two output directories, verdicts into the candidate's campaign.json ---
+
+#: Starts the error of a run this module marked failed, so a re-check can undo it first.
+REGRESSION_PREFIX = "Regression: "
+#: How many scalar differences campaign.json keeps (largest first); the rest are counted.
+STORED_DIFFERENCES = 2000
+#: How many differences a run's failure message lists.
+LISTED_DIFFERENCES = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How two campaigns are compared (opp-ci.toml keys `tolerances`, `alpha`, `correction`, `metrics`).
+
+    `metrics` are the scalar names (globs) compared statistically, over the repetitions of each
+    config and iteration-variable combination; every other scalar is compared run by run.
+    """
+
+    tolerances: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=dict)
+    alpha: float = statistics.DEFAULT_ALPHA
+    correction: statistics.Correction = statistics.Correction.HOLM
+    metrics: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any]) -> Settings:
+        alpha, correction = statistics.check_settings(settings.get("alpha", statistics.DEFAULT_ALPHA),
+                                                      settings.get("correction", "holm"))
+        tolerances = dict(settings.get("tolerances") or {})
+        parse_tolerances(tolerances)  # checked now, so a typo fails before anything runs
+        metrics = settings.get("metrics") or ()
+        return cls(tolerances, alpha, correction, tuple([metrics] if isinstance(metrics, str) else metrics))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tolerances": {k: dict(v) for k, v in self.tolerances.items()}, "alpha": self.alpha,
+                "correction": self.correction.value, "metrics": list(self.metrics)}
+
+    def is_statistical(self, module: str, name: str) -> bool:
+        return any(fnmatchcase(name, p) or fnmatchcase(f"{module}.{name}", p) for p in self.metrics)
+
+
+GroupKey = tuple[str, tuple[tuple[str, str], ...]]
+"""(config, sorted iteration variables): the runs whose repetitions form one sample."""
+
+
+@dataclass(frozen=True)
+class StatisticalChange:
+    group: GroupKey
+    module: str
+    name: str
+    test: statistics.TwoSampleTest
+    p_adjusted: float
+    significant: bool
+    alpha: float = statistics.DEFAULT_ALPHA
+
+    def to_json(self) -> dict[str, Any]:
+        t = self.test
+        return {"config": self.group[0], "itervars": dict(self.group[1]), "module": self.module, "name": self.name,
+                "n_base": t.n_base, "n_candidate": t.n_candidate, "mean_base": t.mean_base,
+                "mean_candidate": t.mean_candidate, "difference": t.difference, "relative": _finite(t.relative),
+                "hedges_g": _finite(t.hedges_g), "t": _finite(t.t), "df": _finite(t.df), "p": t.p_value,
+                "p_adjusted": self.p_adjusted, "ci": list(t.interval(self.alpha)), "significant": self.significant}
+
+    def describe(self) -> str:
+        t = self.test
+        return (f"{self.module} {self.name}: mean {t.mean_base:.6g} -> {t.mean_candidate:.6g} "
+                f"({_percent(t.relative)}, Hedges' g {t.hedges_g:.2f}, adjusted p {self.p_adjusted:.3g}, "
+                f"n {t.n_base}/{t.n_candidate})")
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _percent(relative: float) -> str:
+    return f"{relative:+.2%}" if math.isfinite(relative) else "new non-zero value"
+
+
+def group_key(run: Run) -> GroupKey:
+    return run.config_name, tuple(sorted((k, v) for k, v in run.itervars.items() if k != "repetition"))
+
+
+def statistical_changes(base_runs: list[Run], cand_runs: list[Run], settings: Settings) -> list[StatisticalChange]:
+    """Welch's t-test for every chosen scalar of every group with two or more repetitions on both
+    sides, with the p-values adjusted for the number of tests."""
+    samples = _samples(base_runs, settings), _samples(cand_runs, settings)
+    keys = sorted(samples[0].keys() & samples[1].keys())
+    tests = [(key, statistics.welch_test(samples[0][key], samples[1][key])) for key in keys
+             if len(samples[0][key]) >= 2 and len(samples[1][key]) >= 2]
+    adjusted = statistics.adjust([t.p_value for _, t in tests], settings.correction)
+    return [StatisticalChange(group, module, name, test, p, p < settings.alpha, settings.alpha)
+            for ((group, module, name), test), p in zip(tests, adjusted, strict=True)]
+
+
+def _samples(runs: list[Run], settings: Settings) -> dict[tuple[GroupKey, str, str], list[float]]:
+    samples: dict[tuple[GroupKey, str, str], list[float]] = {}
+    for run in runs:
+        for scalar in run.scalars:
+            if settings.is_statistical(scalar.module, scalar.name) and math.isfinite(scalar.value):
+                samples.setdefault((group_key(run), scalar.module, scalar.name), []).append(scalar.value)
+    return samples
+
+
+def _without_statistical(runs: list[Run], settings: Settings, groups: set[GroupKey]) -> list[Run]:
+    """The runs with the statistically compared scalars of tested groups left out."""
+    kept = []
+    for run in runs:
+        if group_key(run) in groups:
+            scalars = [s for s in run.scalars if not settings.is_statistical(s.module, s.name)]
+            run = dataclasses.replace(run, scalars=scalars)
+        kept.append(run)
+    return kept
+
+
+def load_campaign_runs(out_dir: Path, campaign: Campaign) -> dict[str, list[Run]]:
+    """The runs in each passed record's .sca files, by job id."""
+    by_record: dict[str, list[Run]] = {}
+    for record in campaign.runs:
+        if record.status is not RunStatus.PASSED and not _marked(record):
+            continue
+        runs = []
+        for name in record.result_files:
+            if name.endswith(".sca") and (out_dir / name).is_file():
+                runs.extend(read_runs(out_dir / name))
+        by_record[record.job_id or f"{record.config}#{record.run}"] = runs
+    return by_record
+
+
+def _marked(record: RunRecord) -> bool:
+    return record.status is RunStatus.FAILED and (record.error or "").startswith(REGRESSION_PREFIX)
+
+
+def clear_verdicts(campaign: Campaign) -> None:
+    """Undoes an earlier comparison: runs it failed pass again, so they can be judged anew."""
+    for record in campaign.runs:
+        if _marked(record):
+            record.status, record.error = RunStatus.PASSED, None
+    campaign.extra.pop("regression", None)
+
+
+def compare_campaigns(base_dir: Path, cand_dir: Path, settings: Settings,
+                      candidate: Campaign | None = None, plots: bool = True) -> Campaign:
+    """Compares the candidate output directory with the baseline's; writes nothing, returns the
+    candidate campaign with regressed runs failed and the verdicts in `extra["regression"]`."""
+    base = _read_campaign(base_dir)
+    candidate = candidate if candidate is not None else _read_campaign(cand_dir)
+    clear_verdicts(candidate)
+    configs = {r.config for r in candidate.runs}
+    base_runs = [run for runs in load_campaign_runs(base_dir, base).values() for run in runs
+                 if run.config_name in configs]
+    cand_by_record = load_campaign_runs(cand_dir, candidate)
+    cand_runs = [run for runs in cand_by_record.values() for run in runs]
+    only_base, only_candidate = _unmatched(base_runs, cand_runs)
+    base_runs = [r for r in base_runs if run_key(r) not in only_base]
+    cand_runs = [r for r in cand_runs if run_key(r) not in only_candidate]
+    changes = statistical_changes(base_runs, cand_runs, settings)
+    tested = {c.group for c in changes}
+    per_run = _without_statistical(cand_runs, settings, tested)
+    differences = compare_scalars(_without_statistical(base_runs, settings, tested), per_run, settings.tolerances)
+    verdict = _verdict(base_dir, base, settings, base_runs, per_run, differences, changes)
+    verdict["runs_only_in_baseline"] = sorted(_describe_run(k) for k in only_base)
+    verdict["runs_only_in_candidate"] = sorted(_describe_run(k) for k in only_candidate)
+    _mark_records(candidate, cand_by_record, differences, changes)
+    if plots:
+        verdict["plots"] = _plots(cand_dir, base_runs, cand_runs, differences, changes)
+    verdict["regressed_runs"] = sum(_marked(r) for r in candidate.runs)
+    candidate.extra["regression"] = verdict
+    return candidate
+
+
+def _unmatched(base_runs: list[Run], cand_runs: list[Run]) -> tuple[set[RunKey], set[RunKey]]:
+    """Runs on one side only (a run that failed, or a changed run filter): reported, not compared."""
+    base_keys, cand_keys = {run_key(r) for r in base_runs}, {run_key(r) for r in cand_runs}
+    return base_keys - cand_keys, cand_keys - base_keys
+
+
+def _read_campaign(out_dir: Path) -> Campaign:
+    try:
+        return Campaign.read(out_dir)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(f"{out_dir}: not an opp-ci output directory (cannot read campaign.json: {error})") from None
+
+
+def _verdict(base_dir: Path, base: Campaign, settings: Settings, base_runs: list[Run], cand_runs: list[Run],
+             differences: list[ScalarDifference], changes: list[StatisticalChange]) -> dict[str, Any]:
+    compared = sum(len(r.scalars) for r in cand_runs)
+    return {
+        "baseline": str(Path(base_dir).resolve()),
+        "baseline_campaign": base.campaign,
+        "settings": settings.to_json(),
+        "runs_compared": len(cand_runs),
+        "baseline_runs": len(base_runs),
+        "scalars_compared": compared,
+        "scalars_changed": len(differences),
+        "differences": [_difference_json(d) for d in differences[:STORED_DIFFERENCES]],
+        "differences_not_stored": max(0, len(differences) - STORED_DIFFERENCES),
+        "statistical_tests": len(changes),
+        "statistical": [c.to_json() for c in changes],
+        "significant": sum(c.significant for c in changes),
+        "artifacts_url": artifacts_url(os.environ),
+    }
+
+
+def _difference_json(difference: ScalarDifference) -> dict[str, Any]:
+    config, itervars, repetition = difference.run
+    return {"config": config, "itervars": dict(itervars), "repetition": repetition, "module": difference.module,
+            "name": difference.name, "kind": difference.kind.value, "base": difference.base,
+            "candidate": difference.candidate, "relative": _finite(difference.relative),
+            "absolute": _finite(difference.absolute)}
+
+
+def artifacts_url(environ: Mapping[str, str]) -> str | None:
+    """The GitHub Actions run page (where the artifacts are), when running in GitHub Actions."""
+    if all(environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")):
+        return f"{environ['GITHUB_SERVER_URL']}/{environ['GITHUB_REPOSITORY']}/actions/runs/{environ['GITHUB_RUN_ID']}"
+    return None
+
+
+def _mark_records(campaign: Campaign, runs_by_record: dict[str, list[Run]], differences: list[ScalarDifference],
+                  changes: list[StatisticalChange]) -> None:
+    by_key: dict[RunKey, list[ScalarDifference]] = {}
+    for difference in differences:
+        by_key.setdefault(difference.run, []).append(difference)
+    significant = [c for c in changes if c.significant]
+    for record in campaign.runs:
+        runs = runs_by_record.get(record.job_id or f"{record.config}#{record.run}", [])
+        found = [d for run in runs for d in by_key.get(run_key(run), [])]
+        shifted = [c for run in runs for c in significant if c.group == group_key(run)]
+        if record.status is RunStatus.PASSED and (found or shifted):
+            record.status, record.error = RunStatus.FAILED, _failure_message(found, shifted)
+
+
+def _failure_message(found: list[ScalarDifference], shifted: list[StatisticalChange]) -> str:
+    parts = []
+    if found:
+        largest = "; ".join(f"{d.module} {d.name}: " + _describe_value_change(d) for d in found[:LISTED_DIFFERENCES])
+        more = f" (and {len(found) - LISTED_DIFFERENCES} more)" if len(found) > LISTED_DIFFERENCES else ""
+        parts.append(f"{len(found)} scalar(s) beyond tolerance, largest: {largest}{more}")
+    if shifted:
+        listed = "; ".join(c.describe() for c in shifted[:LISTED_DIFFERENCES])
+        parts.append(f"{len(shifted)} metric(s) changed significantly over the repetitions: {listed}")
+    return REGRESSION_PREFIX + ". ".join(parts)
+
+
+def _describe_value_change(difference: ScalarDifference) -> str:
+    if difference.kind is not DifferenceKind.CHANGED:
+        return difference.kind.value
+    return f"{difference.base!r} -> {difference.candidate!r} ({_percent(_signed_relative(difference))})"
+
+
+def _signed_relative(difference: ScalarDifference) -> float:
+    if difference.base is None or difference.candidate is None:
+        return math.inf
+    if difference.base == 0:
+        return math.inf
+    return (difference.candidate - difference.base) / abs(difference.base)
+
+
+def _plots(out_dir: Path, base_runs: list[Run], cand_runs: list[Run], differences: list[ScalarDifference],
+           changes: list[StatisticalChange]) -> list[str]:
+    from opp_ci import plots
+
+    return plots.write_plots(out_dir, base_runs, cand_runs, differences, changes)
+
+
+# --- hooks of `opp-ci run` ---
+
+
+def before_runs(spec: Any, planned: list[Any]) -> list[Any]:
+    """Checks the regression settings before anything starts; puts expected fingerprints in payloads."""
+    from opp_ci import fingerprints
+
+    Settings.from_mapping(spec.regression)
+    baseline = spec.regression.get("baseline")
+    if baseline:
+        if Path(baseline).resolve() == Path(spec.out).resolve():
+            raise UserError(f"--baseline {baseline} is the output directory itself; the campaign would replace it")
+        _read_campaign(Path(baseline))
+    return fingerprints.with_expected_fingerprints(spec, planned)
+
+
+def after_runs(spec: Any, campaign: Campaign, out_dir: Path) -> None:
+    """Judges fingerprints, then compares with the baseline output directory when one is given."""
+    from opp_ci import fingerprints
+
+    fingerprints.judge_records(spec, campaign)
+    baseline = spec.regression.get("baseline")
+    if baseline:
+        compare_campaigns(Path(baseline), out_dir, Settings.from_mapping(spec.regression), candidate=campaign)
+
+
+def read_tolerances_file(path: Path) -> dict[str, Any]:
+    """A TOML or JSON file's `tolerances` table (or the whole file, when it has none), checked."""
+    import json
+    import tomllib
+
+    try:
+        text = Path(path).read_text()
+        data = json.loads(text) if Path(path).suffix == ".json" else tomllib.loads(text)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: cannot read tolerances: {error}") from None
+    table = data.get("tolerances", data) if isinstance(data, dict) else None
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise UserError(f"{path}: expected a [tolerances] table of `\"GLOB\" = {{rel = R, abs = A}}`")
+    parse_tolerances(table)
+    return table

@@ -66,6 +66,7 @@ def summary_markdown(campaign: Campaign) -> str:
     lines += _failures(campaign.runs)
     lines += _slowest(campaign.runs)
     lines += _extras(campaign)
+    lines += regression_markdown(campaign.extra.get("regression"))
     return "\n".join(lines) + "\n"
 
 
@@ -111,3 +112,100 @@ def _seconds(seconds: float) -> str:
         return f"{seconds:.2f} s"
     minutes, rest = divmod(int(seconds), 60)
     return f"{minutes // 60}:{minutes % 60:02d}:{rest:02d}" if minutes >= 60 else f"{minutes}m {rest:02d}s"
+
+
+# --- regression checks (opp_ci/regression.py writes campaign.extra["regression"]) ---
+
+#: How many rows the regression table shows; the rest are counted.
+LISTED_REGRESSIONS = 30
+
+
+def regression_markdown(verdict: dict | None) -> list[str]:
+    """The comparison with the baseline: a table of what changed, what did not, plots and artifacts."""
+    if not isinstance(verdict, dict):
+        return []
+    rows = _statistical_rows(verdict) + _scalar_rows(verdict)
+    unchanged = verdict.get("scalars_compared", 0) - verdict.get("scalars_changed", 0)
+    settings = verdict.get("settings", {})
+    title = "❌ regressions" if rows else "✅ no regressions"
+    lines = [f"### Comparison with the baseline: {title}", "",
+             f"Baseline campaign `{verdict.get('baseline_campaign', '?')}`; {verdict.get('runs_compared', 0)} runs "
+             f"compared, **{unchanged}** of {verdict.get('scalars_compared', 0)} scalars unchanged within tolerance, "
+             f"{verdict.get('significant', 0)} of {verdict.get('statistical_tests', 0)} statistical tests significant "
+             f"(Welch's t-test, alpha {settings.get('alpha', 0.05)}, {settings.get('correction', 'holm')} correction).",
+             ""]
+    if rows:
+        lines += ["| run | metric | baseline | candidate | change | verdict |", "|---|---|---:|---:|---:|---|"]
+        lines += rows[:LISTED_REGRESSIONS]
+        if len(rows) > LISTED_REGRESSIONS:
+            lines.append(f"\n…and {len(rows) - LISTED_REGRESSIONS} more: see `regression` in campaign.json.")
+        lines.append("")
+    lines += _only_one_side(verdict) + _plots_and_artifacts(verdict)
+    return lines
+
+
+def _statistical_rows(verdict: dict) -> list[str]:
+    rows = []
+    for test in (t for t in verdict.get("statistical", []) if t.get("significant")):
+        variables = ", ".join(f"${k}={v}" for k, v in test.get("itervars", {}).items())
+        run = f"{test['config']} {variables} (n={test['n_base']}/{test['n_candidate']})"
+        g = test.get("hedges_g")
+        verdict_text = f"❌ shifted: p_adj={test['p_adjusted']:.2g}" + (f", g={g:.2f}" if g is not None else "")
+        rows.append(f"| {_cell(run)} | {_cell(test['module'] + ' ' + test['name'])} | {test['mean_base']:.6g} (mean) "
+                    f"| {test['mean_candidate']:.6g} (mean) | {_change(test.get('relative'), test['difference'])} "
+                    f"| {verdict_text} |")
+    return rows
+
+
+def _scalar_rows(verdict: dict) -> list[str]:
+    rows = []
+    for difference in verdict.get("differences", []):
+        variables = ", ".join(f"${k}={v}" for k, v in difference.get("itervars", {}).items())
+        run = f"{difference['config']} {variables} #{difference.get('repetition', '')}"
+        base, candidate = difference.get("base"), difference.get("candidate")
+        change = _change(_signed(base, candidate), None if base is None or candidate is None else candidate - base)
+        kind = _KIND_TEXT.get(difference["kind"], difference["kind"])
+        rows.append(f"| {_cell(run)} | {_cell(difference['module'] + ' ' + difference['name'])} | {_number(base)} "
+                    f"| {_number(candidate)} | {change} | ❌ {kind} |")
+    return rows
+
+
+_KIND_TEXT = {"changed": "changed beyond tolerance", "missing": "missing in the candidate",
+              "added": "new in the candidate"}
+
+
+def _signed(base: float | None, candidate: float | None) -> float | None:
+    if base is None or candidate is None or base == 0:
+        return None
+    return (candidate - base) / abs(base)
+
+
+def _change(relative: float | None, difference: float | None) -> str:
+    if difference is None:
+        return "—"
+    return f"{relative:+.2%}" if relative is not None else f"{difference:+.6g}"
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.6g}"
+
+
+def _only_one_side(verdict: dict) -> list[str]:
+    lines = []
+    for key, where in (("runs_only_in_baseline", "only in the baseline"), ("runs_only_in_candidate",
+                                                                          "only in this campaign")):
+        runs = verdict.get(key) or []
+        if runs:
+            lines.append(f"{len(runs)} run(s) {where}, not compared: {_cell(', '.join(runs[:10]))}")
+    return [*lines, ""] if lines else []
+
+
+def _plots_and_artifacts(verdict: dict) -> list[str]:
+    lines = []
+    plots = verdict.get("plots") or []
+    if plots:
+        lines.append("Plots (baseline versus candidate): " + ", ".join(f"[{Path(p).stem}]({p})" for p in plots))
+    url = verdict.get("artifacts_url")
+    where = f"[the workflow run's artifacts]({url})" if url else "the output directory"
+    lines.append(f"Details: `campaign.json` (key `regression`), `results/`, `plots/` in {where}.")
+    return [*lines, ""]

@@ -54,9 +54,22 @@ CAMPAIGN_DEFAULTS: dict[str, Any] = {
     "out": "opp-ci-out",
     "redis-url": None,
     "backend": "local",
+    "ecs": {},  # the ecs backend's settings: image, region, spot, subnets, ... (see opp_ci/cloud.py EcsOptions)
 }
 
-ALL_KEYS = {**CAMPAIGN_DEFAULTS, **CONFIG_DEFAULTS}
+#: Keys of the regression checks (see opp_ci/regression.py and opp_ci/fingerprints.py).
+REGRESSION_DEFAULTS: dict[str, Any] = {
+    "check": [],  # "fingerprints": verify each run's fingerprint against the store
+    "fingerprints": "opp-ci-fingerprints.json",  # the store, relative to the project; *.csv: INET's format
+    "fingerprint-ingredients": "tplx",
+    "baseline": None,  # an output directory to compare the campaign's results with
+    "tolerances": {},  # scalar name glob -> {rel = r, abs = a}
+    "alpha": 0.05,  # significance level of the statistical comparison
+    "correction": "holm",  # for many comparisons: holm, bh or none
+    "metrics": [],  # scalar name globs compared statistically over repetitions
+}
+
+ALL_KEYS = {**CAMPAIGN_DEFAULTS, **CONFIG_DEFAULTS, **REGRESSION_DEFAULTS}
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)?")
@@ -91,6 +104,7 @@ class CampaignSpec:
     backend: str = "local"
     resume: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    regression: dict[str, Any] = field(default_factory=dict)  # the REGRESSION_DEFAULTS keys
 
 
 def parse_duration(value: Any, key: str = "timeout") -> float:
@@ -163,7 +177,7 @@ def resolve(
     if not project_dir.is_dir():
         raise UserError(f"project directory {project_dir} does not exist")
     file_settings = load_file(project_dir)
-    settings = {**CAMPAIGN_DEFAULTS, **CONFIG_DEFAULTS, **file_settings}
+    settings = {**CAMPAIGN_DEFAULTS, **CONFIG_DEFAULTS, **REGRESSION_DEFAULTS, **file_settings}
     settings.update(from_environment(os.environ if environ is None else environ))
     settings.update({k: v for k, v in flags.items() if v not in (None, ()) and k not in ("config", "arg")})
 
@@ -184,7 +198,35 @@ def resolve(
         redis_url=settings["redis-url"],
         backend=str(settings["backend"]),
         resume=bool(flags.get("resume")),
+        regression=_regression(settings),
+        extra={"ecs": dict(settings["ecs"])},
     )
+
+
+def _regression(settings: dict[str, Any]) -> dict[str, Any]:
+    regression = {k: settings[k] for k in REGRESSION_DEFAULTS}
+    for key in ("check", "metrics"):
+        regression[key] = _string_list(list(regression[key]) if isinstance(regression[key], tuple)
+                                       else regression[key], key)
+    unknown = set(regression["check"]) - {"fingerprints"}
+    if unknown:
+        raise UserError(f"check: unknown check {sorted(unknown)[0]!r}; known checks: fingerprints")
+    return regression
+
+
+def resolve_simulation(project_dir: Path, command: str | None = None, working_dir: Path | None = None,
+                       environ: Mapping[str, str] | None = None) -> tuple[list[str], Path]:
+    """Just the simulation command and its working directory: what a worker needs (a job chooses
+    the config, run and ini files)."""
+    project_dir = Path(project_dir).resolve()
+    if not project_dir.is_dir():
+        raise UserError(f"project directory {project_dir} does not exist")
+    settings = {**CAMPAIGN_DEFAULTS, **load_file(project_dir)}
+    resolved_command = _command(command or settings["command"], project_dir)
+    directory = Path(working_dir) if working_dir else project_dir / settings["working-dir"]
+    if not directory.is_dir():
+        raise UserError(f"working directory {directory} does not exist")
+    return resolved_command, directory.resolve()
 
 
 def _command(value: Any, project_dir: Path) -> list[str]:
@@ -276,6 +318,8 @@ def _same_kind(value: Any, default: Any) -> bool:
         return isinstance(value, list | str)
     if isinstance(default, int) and not isinstance(default, bool):
         return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
     if isinstance(default, str) and default[0].isdigit():  # a duration: a number or a string
         return isinstance(value, int | float | str) and not isinstance(value, bool)
     return isinstance(value, type(default))
@@ -286,6 +330,10 @@ def _kind(default: Any) -> str:
         return "a list of strings"
     if isinstance(default, int):
         return "a whole number"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, dict):
+        return "a table"
     if isinstance(default, str) and default[0].isdigit():
         return "a duration such as \"10m\""
     return "a string"

@@ -235,6 +235,7 @@ def start_worker(
     queue_name: str = QUEUE_NAME,
     name: str | None = None,
     burst: bool = False,
+    max_idle: int | None = None,
 ) -> bool:
     """Runs the worker loop until stopped (or, with burst, until the queue is empty)."""
     from opp_ci.queue import make_queue
@@ -247,7 +248,7 @@ def start_worker(
         serializer=JSONSerializer,
         job_monitoring_interval=JOB_MONITORING_INTERVAL,
     )
-    return worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+    return worker.work(burst=burst, with_scheduler=False, logging_level="WARNING", max_idle_time=max_idle)
 
 
 def worker_settings(simulation: Simulation, store_url: str, scratch: Path | None = None) -> WorkerSettings:

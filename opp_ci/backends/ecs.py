@@ -1,0 +1,126 @@
+"""The ECS backend: `provision` brings a cluster up (Redis, workers, S3) and always takes it down.
+
+Options come from an `EcsOptions` (the CLI fills it from flags); with none, from the environment
+(`OPP_CI_ECS_IMAGE`, `OPP_CI_ECS_WORKERS`, `OPP_CI_ECS_SPOT`, `OPP_CI_ECS_SUBNETS`,
+`OPP_CI_CALLER_CIDR`, `OPP_CI_TTL`, `GITHUB_REPOSITORY`, `AWS_REGION`) and the spec's `[ecs]` table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from opp_ci import cloud
+from opp_ci.cloud import Clients, EcsOptions, Log, RedisProbe
+from opp_ci.cost import Prices, estimate
+from opp_ci.errors import UserError
+
+try:
+    from opp_ci.backends import Infrastructure
+except ImportError:  # pragma: no cover - until the campaign engine's backends package is merged
+    from dataclasses import dataclass, field
+
+    @dataclass
+    class Infrastructure:  # type: ignore[no-redef]
+        redis_url: str
+        store_url: str
+        description: str
+        extra: dict[str, Any] = field(default_factory=dict)
+
+
+def options_from(spec: Any, env: Mapping[str, str]) -> EcsOptions:
+    """EcsOptions from the spec's `[ecs]` table and the environment (flags are the CLI's job)."""
+    table = dict((getattr(spec, "extra", None) or {}).get("ecs", {}))
+    known = {f.name for f in fields(EcsOptions)}
+    unknown = set(table) - known
+    if unknown:
+        raise UserError(
+            f"unknown key(s) in [ecs]: {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+        )
+    image = table.pop("image", None) or env.get("OPP_CI_ECS_IMAGE")
+    if not image:
+        raise UserError(
+            "the ecs backend needs an image: pass --image, or set image in [ecs] of opp-ci.toml or OPP_CI_ECS_IMAGE"
+        )
+    region = cloud.resolve_region(table.pop("region", None), env)
+    defaults: dict[str, Any] = {
+        "workers": int(env.get("OPP_CI_ECS_WORKERS") or getattr(spec, "workers", None) or 2),
+        "spot": env.get("OPP_CI_ECS_SPOT", "").lower() in ("1", "true", "yes"),
+        "subnets": [s for s in env.get("OPP_CI_ECS_SUBNETS", "").split(",") if s],
+        "caller_cidr": env.get("OPP_CI_CALLER_CIDR") or None,
+        "ttl": env.get("OPP_CI_TTL") or cloud.DEFAULT_TTL,
+        "repository": env.get("GITHUB_REPOSITORY", ""),
+    }
+    return EcsOptions(image=image, region=region, **{**defaults, **table})
+
+
+class EcsBackend:
+    """`provision(spec, out_dir)`: up on enter; cost estimate and down on exit, whatever happened."""
+
+    plans_remotely = True  # the simulation lives in the image, not on the machine running opp-ci
+
+    def __init__(
+        self,
+        options: EcsOptions | None = None,
+        clients: Clients | None = None,
+        probe: RedisProbe = cloud.redis_answers,
+        log: Log = print,
+        prices: Prices | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.options = options
+        self.clients = clients
+        self.probe = probe
+        self.log = log
+        self.prices = prices or Prices.from_env(env if env is not None else os.environ)
+        self.env = env if env is not None else os.environ
+        self.cluster: cloud.Cluster | None = None
+
+    @contextlib.contextmanager
+    def provision(self, spec: Any, out_dir: Path) -> Iterator[Infrastructure]:
+        options = self.options or options_from(spec, self.env)
+        clients = self.clients or Clients(options.region)
+        self.cluster = cluster = cloud.up(clients, options, probe=self.probe, log=self.log)
+        self.log(
+            f"opp-ci: ECS cluster {cluster.cluster} is up ({options.workers} workers, "
+            f"Redis {cluster.public_redis_url}); it is deleted when the campaign ends"
+        )
+        infrastructure = Infrastructure(
+            redis_url=cluster.redis_url,
+            store_url=cluster.store_url,
+            description=f"ECS cluster {cluster.cluster} in {cluster.region}, {options.workers} "
+            f"{'Fargate Spot' if options.spot else 'Fargate'} workers",
+            extra={"aws": cluster.outputs()},
+        )
+        try:
+            yield infrastructure
+        finally:
+            self.finish(clients, cluster, infrastructure, options)
+
+    def finish(
+        self, clients: Clients, cluster: cloud.Cluster, infrastructure: Any, options: EcsOptions
+    ) -> None:
+        """Adds the cost estimate (best effort), then deletes everything; a second Ctrl-C does not stop it."""
+        try:
+            with cloud.aws_errors():
+                usages = cloud.task_usages(clients, cluster.cluster, datetime.now(UTC))
+            infrastructure.extra["cost"] = estimate(usages, self.prices)
+        except (UserError, KeyError, ValueError) as error:
+            self.log(f"opp-ci: warning: no cost estimate: {error}")
+        for attempt in range(3):
+            try:
+                cloud.down(
+                    clients, cluster.campaign, timeout=options.timeout, poll=options.poll, log=self.log
+                )
+                return
+            except KeyboardInterrupt:
+                self.log(
+                    f"opp-ci: still deleting campaign {cluster.campaign}'s AWS resources "
+                    f"(attempt {attempt + 2})"
+                )
+        raise UserError(f"teardown interrupted: run `opp-ci cluster down --campaign {cluster.campaign}`")
