@@ -93,9 +93,9 @@ def test_image_runs_opp_ci_as_a_non_root_user(pushed_image):
     config = json.loads(run([*PODMAN, "image", "inspect", pushed_image]).stdout)[0]["Config"]
     assert config["User"] == "opp"
     assert config["Entrypoint"] == ["/opt/opp-ci/bin/opp-ci"] and config["Cmd"][0] == "worker"
-    assert config["WorkingDir"] == "/model/simulations"
-    who = run([*PODMAN_RUN, "--rm", "--entrypoint", "sh", pushed_image, "-c", "id -un; cat .opp-ci-build"])
-    assert who.stdout.split("\n")[:2] == ["opp", "built in release mode"]
+    assert config["WorkingDir"] == "/project"
+    who = run([*PODMAN_RUN, "--rm", "--entrypoint", "sh", pushed_image, "-c", "id -un; cat .opp-ci-build; readlink /project; command -v opp-ci"])
+    assert who.stdout.split("\n")[:4] == ["opp", "built in release mode", "/model/simulations", "/usr/local/bin/opp-ci"]
 
 
 def test_container_worker_completes_a_campaign(pushed_image, standin_project, tmp_path):
@@ -106,8 +106,8 @@ def test_container_worker_completes_a_campaign(pushed_image, standin_project, tm
     name = f"opp-ci-worker-{uuid.uuid4().hex[:8]}"
     try:
         run([*PODMAN_RUN, "-d", "--name", name, "-e", f"OPP_CI_REDIS_URL={redis.url}",
-             "-e", f"OPP_CI_STORE={store}", "-v", f"{store}:{store}", pushed_image,
-             "worker", "--project", "."], timeout=300)
+             "-e", f"OPP_CI_STORE={store}", "-v", f"{store}:{store}", "--entrypoint", "opp-ci", pushed_image,
+             "worker", "--project", "/project"], timeout=300)  # as `opp-ci cluster up` starts it
         campaign = subprocess.run(
             [sys.executable, "-m", "opp_ci", "run", str(standin_project), "--config", "Quick", "--workers", "0",
              "--redis-url", redis.url, "--out", str(tmp_path / "out"), "--timeout", "2m"],
