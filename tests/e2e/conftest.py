@@ -95,17 +95,36 @@ STUBS = {
                    "docker/setup-buildx-action@v3", "docker/build-push-action@v6")},
 }
 
-# actions/setup-python's stand-in is a node action, because only those have a `post` step: it copies
-# the job's step summary out before act deletes the job's directory.
-_SETUP_PYTHON_MAIN = 'require("fs").appendFileSync(process.env.ACT_TRACE, "setup-python\\n");\n'
+# actions/setup-python's stand-in is a node action, because only those have a `post` step. act gives
+# every step a fresh, empty $GITHUB_STEP_SUMMARY and keeps none of them, so its main step starts a
+# watcher that saves what each step wrote to $ACT_SUMMARIES/JOB.md, and its post step stops it.
+_SETUP_PYTHON_MAIN = textwrap.dedent("""\
+    const fs = require("fs"), path = require("path"), {spawn} = require("child_process");
+    fs.appendFileSync(process.env.ACT_TRACE, "setup-python\\n");
+    fs.mkdirSync(process.env.ACT_SUMMARIES, {recursive: true});
+    const saved = path.join(process.env.ACT_SUMMARIES, process.env.GITHUB_JOB + ".md");
+    const watcher = spawn(process.execPath, [path.join(__dirname, "watch.js"), process.env.GITHUB_STEP_SUMMARY, saved],
+                          {detached: true, stdio: "ignore"});
+    watcher.unref();
+    fs.writeFileSync(saved + ".pid", String(watcher.pid));
+    """)
+_SETUP_PYTHON_WATCH = textwrap.dedent("""\
+    const fs = require("fs");
+    const [source, saved] = process.argv.slice(2);
+    let done = [], current = "";
+    setInterval(() => {
+      let text = "";
+      try { text = fs.readFileSync(source, "utf8"); } catch (e) {}
+      if (text === current) return;
+      if (!text.startsWith(current)) done.push(current);  // a new step began with an empty file
+      current = text;
+      fs.writeFileSync(saved, done.join("") + current);
+    }, 25);
+    """)
 _SETUP_PYTHON_POST = textwrap.dedent("""\
     const fs = require("fs"), path = require("path");
-    const summary = process.env.GITHUB_STEP_SUMMARY;
-    const job = process.env.GITHUB_JOB;
-    if (summary && fs.existsSync(summary)) {
-      fs.mkdirSync(process.env.ACT_SUMMARIES, {recursive: true});
-      fs.copyFileSync(summary, path.join(process.env.ACT_SUMMARIES, job + ".md"));
-    }
+    const pidFile = path.join(process.env.ACT_SUMMARIES, process.env.GITHUB_JOB + ".md.pid");
+    setTimeout(() => { try { process.kill(Number(fs.readFileSync(pidFile, "utf8"))); } catch (e) {} }, 500);
     """)
 
 
@@ -138,6 +157,7 @@ def write_setup_python_stub(directory: Path) -> None:
         """))
     (directory / "main.js").write_text(_SETUP_PYTHON_MAIN)
     (directory / "post.js").write_text(_SETUP_PYTHON_POST)
+    (directory / "watch.js").write_text(_SETUP_PYTHON_WATCH)
 
 
 @pytest.fixture(scope="session")

@@ -23,11 +23,16 @@ EXAMPLES = ROOT / "examples" / "workflows"
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 
-def make_repository(path: Path, workflow: str) -> Path:
-    """A git repository like a user's: the stand-in simulation in simulations/, one example workflow."""
+def make_repository(path: Path, workflow: str, renames: dict[str, str] | None = None) -> Path:
+    """A git repository like a user's: the stand-in simulation in simulations/, one example workflow
+    (with the example's config names replaced by the stand-in's, `renames`)."""
     shutil.copytree(STANDIN, path / "simulations", ignore=shutil.ignore_patterns("results", "opp-ci-out"))
     (path / ".github" / "workflows").mkdir(parents=True)
-    shutil.copy(EXAMPLES / workflow, path / ".github" / "workflows" / workflow)
+    text = (EXAMPLES / workflow).read_text()
+    for old, new in (renames or {}).items():
+        assert old in text
+        text = text.replace(old, new)
+    (path / ".github" / "workflows" / workflow).write_text(text)
     git = ["git", "-C", str(path), "-c", "user.name=test", "-c", "user.email=test@example.com"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "remote", "add", "origin", "https://github.com/example/model.git"], check=True)
@@ -84,7 +89,7 @@ def test_dispatch_example_runs_the_campaign_on_the_local_backend(act_binary, act
 
 
 def test_pull_request_from_a_fork_gets_no_credentials_and_runs_locally(act_binary, act_stubs, tmp_path):
-    repo = make_repository(tmp_path / "repo", "pull-request.yml")
+    repo = make_repository(tmp_path / "repo", "pull-request.yml", {"configs: PureAloha1": "configs: AlohaExperiment"})
     event = tmp_path / "event.json"
     event.write_text(json.dumps({
         "pull_request": {"number": 7, "head": {"sha": "0" * 40, "ref": "feature",
