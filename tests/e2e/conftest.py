@@ -6,35 +6,22 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ports import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("OPP_CI_TEST_CACHE", Path.home() / ".cache" / "opp-ci-tests"))
 IMAGE_PACKAGES = ("buildah", "podman", "debootstrap", "docker-registry", "runc")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
 def apt_install(*packages: str) -> None:

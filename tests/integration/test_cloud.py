@@ -11,10 +11,8 @@ import copy
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +21,7 @@ from urllib.parse import urlparse
 import boto3
 import pytest
 import requests
+from ports import free_port, wait_for_port
 
 from opp_ci import cloud
 from opp_ci.backends.ecs import EcsBackend
@@ -38,20 +37,8 @@ POLICY = ROOT / "docs" / "iam-policy.json"
 CALLER = "203.0.113.7/32"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +48,7 @@ def moto_endpoint(tmp_path_factory) -> Iterator[str]:
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
     process = subprocess.Popen([str(executable), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
     try:
-        wait_port(port)
+        wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -120,7 +107,7 @@ def redis_server(tmp_path: Path) -> Iterator[tuple[int, str]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_port(port)
+        wait_for_port(port)
         yield port, password
     finally:
         process.terminate()

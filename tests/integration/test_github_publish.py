@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ports import free_port
 
 from opp_ci import github
 from opp_ci.records import Campaign, RunRecord, RunStatus
@@ -59,12 +60,6 @@ def install_prism() -> None:
                     "@stoplight/prism-cli", "@octokit/openapi"], check=True, capture_output=True, timeout=600)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until_ready(port: int, process: subprocess.Popen, timeout: float = 120.0) -> None:
