@@ -146,7 +146,7 @@ class Orchestrator:
         self.display = display
         self.connection = connect_redis(infrastructure.redis_url)
         self.queue = make_queue(self.connection)
-        self.store: Store = open_store(infrastructure.store_url)
+        self.store: Store | None = open_store(infrastructure.store_url) if infrastructure.store_url else None
         self.records: dict[str, RunRecord] = {r.job_id: r for r in campaign.runs}
         self.running = 0
         self._started = time.monotonic()
@@ -260,8 +260,10 @@ class Orchestrator:
 
     def _store_of(self, url: str | None) -> Store:
         """The store the worker says it used (workers started elsewhere may have their own)."""
-        if not url or url == self.store.url:
+        if self.store is not None and (not url or url == self.store.url):
             return self.store
+        if not url:
+            raise UserError("the worker's record names no store, and the backend has none")
         return open_store(url)
 
     def _download_results(self, store: Store, planned: PlannedRun, names: list[str]) -> list[str]:

@@ -93,6 +93,9 @@ def _comparison_options(function):
 @click.option("--image", metavar="IMAGE", help="ecs backend: the worker image (the simulation built, with opp-ci).")
 @click.option("--region", metavar="REGION", help="ecs backend: AWS region (default: AWS_REGION).")
 @click.option("--spot", is_flag=True, default=None, help="ecs backend: run workers on Fargate Spot.")
+@click.option("--redis-password-parameter", metavar="NAME",
+              help="ecs backend with --redis-url: use the cluster `opp-ci cluster up` started, reading its Redis "
+                   "password from this SSM parameter (output redis-password-parameter); it is not torn down.")
 @click.option("--github-output", envvar="GITHUB_OUTPUT", metavar="FILE",
               type=click.Path(dir_okay=False, path_type=Path),
               help="Append out-dir, campaign-id, total, passed, failed to this file (default: $GITHUB_OUTPUT).")
@@ -102,7 +105,7 @@ def _comparison_options(function):
               help="Compare the results with this output directory (e.g. the base branch's) afterwards.")
 def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_limit, cpu_time_limit,
         timeout, retries, workers, redis_url, out, resume, checks, baseline, image, region, spot,
-        github_output) -> None:
+        redis_password_parameter, github_output) -> None:
     """Run a campaign: every run of the chosen configs, in parallel, with reports.
 
     Reads PROJECT_DIR/opp-ci.toml (flags win over it), asks the simulation for its runs, runs them
@@ -121,7 +124,7 @@ def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_
         campaign_spec.out = Path.cwd() / campaign_spec.out
     ecs_flags = {"image": image, "region": region, "spot": spot}
     campaign_spec.extra["ecs"].update({k: v for k, v in ecs_flags.items() if v is not None})
-    chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec))
+    chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec, redis_password_parameter))
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = campaign.run_campaign(campaign_spec, chosen, make_display)
@@ -142,12 +145,18 @@ def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_
     sys.exit(0 if result.all_passed else 1)
 
 
-def _backend_options(campaign_spec: spec.CampaignSpec) -> dict:
+def _backend_options(campaign_spec: spec.CampaignSpec, password_parameter: str | None = None) -> dict:
     """The backend's constructor arguments; the ecs options are checked here, before anything starts."""
     if campaign_spec.backend == "local":
         return {"workers": campaign_spec.workers, "redis_url": campaign_spec.redis_url}
+    from opp_ci import cloud
     from opp_ci.backends.ecs import options_from
 
+    if campaign_spec.redis_url:
+        if not password_parameter:
+            raise UserError("--backend ecs --redis-url needs --redis-password-parameter (from `opp-ci cluster up`)")
+        region = cloud.resolve_region(campaign_spec.extra["ecs"].get("region"), os.environ)
+        return {"attach": (campaign_spec.redis_url, password_parameter, region)}
     return {"options": options_from(campaign_spec, os.environ)}
 
 

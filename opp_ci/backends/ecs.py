@@ -14,6 +14,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from opp_ci import cloud
 from opp_ci.cloud import Clients, EcsOptions, Log, RedisProbe
@@ -72,7 +73,9 @@ class EcsBackend:
         log: Log = print,
         prices: Prices | None = None,
         env: Mapping[str, str] | None = None,
+        attach: tuple[str, str, str] | None = None,
     ) -> None:
+        self.attach = attach  # (redis URL, password parameter, region) of a cluster from `cluster up`
         self.options = options
         self.clients = clients
         self.probe = probe
@@ -83,6 +86,9 @@ class EcsBackend:
 
     @contextlib.contextmanager
     def provision(self, spec: Any, out_dir: Path) -> Iterator[Infrastructure]:
+        if self.attach:
+            yield self.attached(*self.attach)
+            return
         options = self.options or options_from(spec, self.env)
         clients = self.clients or Clients(options.region)
         self.cluster = cluster = cloud.up(clients, options, probe=self.probe, log=self.log)
@@ -101,6 +107,20 @@ class EcsBackend:
             yield infrastructure
         finally:
             self.finish(clients, cluster, infrastructure, options)
+
+    def attached(self, redis_url: str, password_parameter: str, region: str) -> Infrastructure:
+        """A cluster that `opp-ci cluster up` started (and `cluster down` will delete): its Redis, with
+        the password read from SSM Parameter Store, never passed around in clear."""
+        clients = self.clients or Clients(region)
+        with cloud.aws_errors():
+            password = clients("ssm").get_parameter(Name=password_parameter, WithDecryption=True)["Parameter"]["Value"]
+        parsed = urlsplit(redis_url)
+        netloc = f":{quote(password, safe='')}@{parsed.hostname}:{parsed.port or cloud.REDIS_PORT}"
+        return Infrastructure(
+            redis_url=urlunsplit((parsed.scheme, netloc, parsed.path or "/0", "", "")),
+            store_url="",  # the workers' records name their S3 store
+            description=f"the ECS cluster behind {redis_url}",
+        )
 
     def finish(
         self, clients: Clients, cluster: cloud.Cluster, infrastructure: Any, options: EcsOptions

@@ -630,3 +630,41 @@ def test_a_campaign_through_the_ecs_backend(aws, redis_server, tmp_path, monkeyp
         assert record["result_files"] and all((out / f).is_file() for f in record["result_files"])
     assert all(process.poll() is not None for process in harness.processes)
     assert leftovers("e2e") == []
+
+
+def test_run_campaign_against_a_cluster_from_cluster_up(aws, redis_server, tmp_path, monkeypatch):
+    """The reusable workflow's path: start-cluster (`cluster up`), then `opp-ci run --backend ecs --redis-url
+    URL --redis-password-parameter NAME` on another job, which reads the password from SSM; then down."""
+    standin = ROOT / "examples" / "standin"
+    project = tmp_path / "standin"
+    shutil.copytree(standin, project, ignore=shutil.ignore_patterns("results", "opp-ci-out"))
+    port, password = redis_server
+    monkeypatch.setattr(cloud, "REDIS_PORT", port)
+    monkeypatch.setattr(cloud.Builder, "addresses", lambda self, cluster, task: ("127.0.0.1", ""))
+    cluster = cloud.up(clients(), options(password, campaign="split", workers=2, project_dir=str(project)),
+                       probe=local_probe(port), log=print)
+    harness = HarnessBackend(EcsBackend())
+    workers = [harness.start(cluster.cluster, task) for task in cluster.worker_tasks]
+    try:
+        outputs = cluster.outputs()
+        done = run_cli("run", str(project), "--backend", "ecs", "--redis-url", outputs["redis-url"],
+                       "--redis-password-parameter", outputs["redis-password-parameter"], "--region", REGION,
+                       "--config", "Quick", "--out", str(tmp_path / "out"))
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(20)
+        cloud.down(clients(), "split", log=print)
+    assert done.returncode == 0, done.stderr
+    assert password not in done.stdout + done.stderr
+    [record] = json.loads((tmp_path / "out" / "campaign.json").read_text())["runs"]
+    assert record["status"] == "passed"
+    assert record["result_files"] and all((tmp_path / "out" / f).is_file() for f in record["result_files"])
+    assert leftovers("split") == []
+
+
+def test_attaching_needs_the_password_parameter(tmp_path):
+    done = run_cli("run", str(ROOT / "examples" / "standin"), "--backend", "ecs", "--redis-url",
+                   "redis://127.0.0.1:6379/0", "--out", str(tmp_path))
+    assert done.returncode == 2
+    assert "--redis-password-parameter" in done.stderr
