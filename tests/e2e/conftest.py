@@ -71,10 +71,14 @@ STUBS = {
                'echo "artifact-id=1" >> "$GITHUB_OUTPUT"\n'
                'echo "artifact-url=file://$ACT_ARTIFACTS/$NAME" >> "$GITHUB_OUTPUT"'),
     "actions/download-artifact@v4": dict(
-        description="copies $ACT_ARTIFACTS/NAME to PATH", inputs=["name", "path"], outputs=[],
-        env={"NAME": "${{ inputs.name }}", "TARGET": "${{ inputs.path }}"},
-        script='echo "download-artifact $NAME" >> "$ACT_TRACE"\n'
-               'mkdir -p "$TARGET" && cp -r "$ACT_ARTIFACTS/$NAME"/. "$TARGET"/'),
+        description="copies $ACT_ARTIFACTS/NAME (or every artifact matching PATTERN, merged) to PATH",
+        inputs=["name", "path", "pattern", "merge-multiple", "run-id", "github-token"], outputs=[],
+        env={"NAME": "${{ inputs.name }}", "TARGET": "${{ inputs.path }}", "PATTERN": "${{ inputs.pattern }}",
+             "RUN_ID": "${{ inputs.run-id }}"},
+        script='echo "download-artifact ${NAME:-$PATTERN} ${RUN_ID}" >> "$ACT_TRACE"\n'
+               'mkdir -p "$TARGET"\n'
+               'if [ -n "$NAME" ]; then cp -r "$ACT_ARTIFACTS/$NAME"/. "$TARGET"/; exit; fi\n'
+               'for d in "$ACT_ARTIFACTS"/$PATTERN; do [ -d "$d" ] && cp -r "$d"/. "$TARGET"/; done; true'),
     # Cloud actions must not run on the local backend: their stand-ins fail the job if they do.
     **{ref: dict(description="must not run on the local backend", inputs=["role-to-assume", "aws-region"],
                  outputs=[], env={}, script=f'echo "{ref} ran" >> "$ACT_TRACE"; exit 1')

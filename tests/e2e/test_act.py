@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def make_repository(path: Path, workflow: str, renames: dict[str, str] | None = 
 
 
 def run_act(act: str, repo: Path, event: str, workflow: str, stubs: dict[str, Path], work: Path,
-            *extra: str) -> subprocess.CompletedProcess:
+            *extra: str, path_prefix: Path | None = None) -> subprocess.CompletedProcess:
     command = [act, event, "-W", f".github/workflows/{workflow}", "-P", "ubuntu-latest=-self-hosted",
                "--local-repository", f"opp-ci/opp-ci@v1={ROOT}"]
     for ref, directory in stubs.items():
@@ -51,6 +52,8 @@ def run_act(act: str, repo: Path, event: str, workflow: str, stubs: dict[str, Pa
         command += ["--env", f"{name}={work / name.lower()}"]
     env = {**os.environ, "XDG_CACHE_HOME": str(work / "cache"),
            "PIP_CACHE_DIR": str(Path.home() / ".cache" / "pip")}
+    if path_prefix:
+        env["PATH"] = f"{path_prefix}:{env['PATH']}"
     (work / "act_trace").touch()
     result = subprocess.run([*command, *extra], cwd=repo, env=env, capture_output=True, text=True, timeout=1400)
     (work / "act.log").write_text(result.stdout + result.stderr)
@@ -97,7 +100,25 @@ def test_pull_request_from_a_fork_gets_no_credentials_and_runs_locally(act_binar
                          "base": {"ref": "main", "repo": {"full_name": "example/model"}}},
         "repository": {"full_name": "example/model"},
     }))
+    # The base branch's last successful campaign: an artifact of an earlier run (id 4242, which a
+    # stand-in `gh run list` names), made here by the same campaign on the unchanged model.
+    baseline = tmp_path / "act_artifacts" / "opp-ci-4242-1-run"
+    made = subprocess.run([str(Path(sys.executable).parent / "opp-ci"), "run", str(repo / "simulations"),
+                           "--config", "AlohaExperiment", "--runs", "0..3", "--workers", "2", "--out", str(baseline)],
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "gh").write_text('#!/bin/sh\n[ "$1 $2" = "run list" ] && echo 4242\n')
+    (fake_bin / "gh").chmod(0o755)
+
     result = run_act(act_binary, repo, "pull_request", "pull-request.yml", act_stubs, tmp_path,
-                     "-e", str(event), "--var", "OPP_CI_AWS_ROLE=arn:aws:iam::123456789012:role/opp-ci")
+                     "-e", str(event), "--var", "OPP_CI_AWS_ROLE=arn:aws:iam::123456789012:role/opp-ci",
+                     path_prefix=fake_bin)
+    shutil.rmtree(baseline)  # so that the artifact checks below see this run's artifact only
     assert_campaign_published(tmp_path, result)
     assert "set-output:: backend=local" in result.stdout
+    assert "download-artifact opp-ci-*-run 4242" in (tmp_path / "act_trace").read_text()
+    summary = (tmp_path / "act_summaries" / "publish.md").read_text()
+    assert "Comparison with the baseline: ✅ no regressions" in summary
+    assert "4 runs compared" in summary
