@@ -43,8 +43,17 @@ class ForeignJobError(RuntimeError):
     """A job that names a function other than opp-ci's run function: refused, never run."""
 
 
+class _JsonPayload:
+    """What the payload kinds share: their tuples travel as JSON lists."""
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ini"], data["args"] = list(self.ini), list(self.args)
+        return data
+
+
 @dataclass(frozen=True)
-class RunPayload:
+class RunPayload(_JsonPayload):
     """Everything a worker needs to run one run. The worker's own settings (the simulation command
     and project directory, the result store) are not part of it: a payload can only choose among
     runs of the simulation the worker was started for."""
@@ -60,11 +69,6 @@ class RunPayload:
     timeout: float = 3600.0
     version: int = PAYLOAD_VERSION
     kind: str = "run"
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["ini"], data["args"] = list(self.ini), list(self.args)
-        return data
 
     @classmethod
     def from_json(cls, data: Any) -> RunPayload:
@@ -105,7 +109,7 @@ class RunPayload:
 
 
 @dataclass(frozen=True)
-class ListPayload:
+class ListPayload(_JsonPayload):
     """Asks a worker for the runs of a config (`-s -q runs`), for backends whose orchestrator does not
     have the simulation (the cloud: it lives in the worker image)."""
 
@@ -115,11 +119,6 @@ class ListPayload:
     args: tuple[str, ...] = ()
     version: int = PAYLOAD_VERSION
     kind: str = "list"
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["ini"], data["args"] = list(self.ini), list(self.args)
-        return data
 
     @classmethod
     def from_json(cls, data: Any) -> ListPayload:
