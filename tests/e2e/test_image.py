@@ -94,8 +94,10 @@ def test_image_runs_opp_ci_as_a_non_root_user(pushed_image):
     assert config["User"] == "opp"
     assert config["Entrypoint"] == ["/opt/opp-ci/bin/opp-ci"] and config["Cmd"][0] == "worker"
     assert config["WorkingDir"] == "/project"
-    who = run([*PODMAN_RUN, "--rm", "--entrypoint", "sh", pushed_image, "-c", "id -un; cat .opp-ci-build; readlink /project; command -v opp-ci"])
-    assert who.stdout.split("\n")[:4] == ["opp", "built in release mode", "/model/simulations", "/usr/local/bin/opp-ci"]
+    script = "id -un; cat .opp-ci-build; readlink /project; command -v opp-ci"
+    who = run([*PODMAN_RUN, "--rm", "--entrypoint", "sh", pushed_image, "-c", script])
+    expected = ["opp", "built in release mode", "/model/simulations", "/usr/local/bin/opp-ci"]
+    assert who.stdout.split("\n")[:4] == expected
 
 
 def test_container_worker_completes_a_campaign(pushed_image, standin_project, tmp_path):
