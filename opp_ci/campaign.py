@@ -27,11 +27,11 @@ from opp_ci.queue import (
     ListPayload,
     RunJob,
     RunPayload,
+    check_redis,
     connect_redis,
     enqueue_runs,
     job_id,
     make_queue,
-    redacted,
 )
 from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus
 from opp_ci.spec import CampaignSpec, ConfigSpec
@@ -156,7 +156,7 @@ class Orchestrator:
         self._last_full_check = time.monotonic()
 
     def run(self) -> Campaign:
-        self._check_redis()
+        check_redis(self.infrastructure.redis_url)
         self._enqueue_missing()
         try:
             while len(self.records) < len(self.planned):
@@ -165,12 +165,6 @@ class Orchestrator:
         finally:
             self._save()
         return self.campaign
-
-    def _check_redis(self) -> None:
-        try:
-            self.connection.ping()
-        except Exception as error:  # redis raises several kinds; each means the same to the user
-            raise UserError(f"cannot reach Redis at {redacted(self.infrastructure.redis_url)}: {error}") from None
 
     def _enqueue_missing(self) -> None:
         """Enqueues runs without a record; a job that already exists and is not failed is adopted,

@@ -228,3 +228,16 @@ def redacted(url: str) -> str:
 
     password = urlparse(url).password
     return url.replace(f":{password}@", ":***@") if password else url
+
+
+def check_redis(url: str) -> str:
+    """Fails with a clear message, before anything is started, when Redis cannot be reached."""
+    from redis.exceptions import RedisError
+
+    from opp_ci.errors import UserError
+
+    try:
+        connect_redis(url, socket_connect_timeout=5).ping()
+    except (RedisError, ValueError) as error:  # ValueError: a malformed URL
+        raise UserError(f"cannot reach Redis at {redacted(url)}: {error}") from None
+    return url

@@ -24,7 +24,7 @@ import redis
 
 from opp_ci.backends import Infrastructure
 from opp_ci.errors import UserError
-from opp_ci.queue import connect_redis, redacted
+from opp_ci.queue import check_redis
 from opp_ci.spec import CampaignSpec
 from opp_ci.worker import die_with_parent
 
@@ -87,15 +87,6 @@ def _wait_for_redis(process: subprocess.Popen, url: str) -> bool:
                 return True
         time.sleep(0.05)
     return False
-
-
-def check_redis(url: str) -> str:
-    """Fails with a clear message, before anything is started, when Redis cannot be reached."""
-    try:
-        connect_redis(url, socket_connect_timeout=5).ping()
-    except redis.exceptions.RedisError as error:
-        raise UserError(f"cannot reach Redis at {redacted(url)}: {error}") from None
-    return url
 
 
 def _free_port() -> int:
