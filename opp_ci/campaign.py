@@ -20,6 +20,7 @@ from rq.job import JobStatus
 
 from opp_ci.backends import Infrastructure
 from opp_ci.errors import UserError
+from opp_ci.naming import new_campaign_id
 from opp_ci.omnetpp import ENUMERATION_TIMEOUT, RunInfo, Simulation, list_runs
 from opp_ci.progress import Counts, ProgressDisplay
 from opp_ci.queue import (
@@ -381,10 +382,6 @@ def prepare_out_dir(out_dir: Path, resume: bool) -> Path:
             elif path.exists():
                 path.unlink()
     return out_dir
-
-
-def new_campaign_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Campaign:

@@ -88,8 +88,3 @@ def estimate(tasks: Iterable[TaskUsage], prices: Prices | None = None) -> dict[s
         "note": "estimate from task sizes and durations at list prices; not a bill",
     }
 
-
-def cost_markdown(cost: Mapping[str, Any]) -> str:
-    """One line for summary.md (the campaign report renders `total_usd` and `description` the same way)."""
-    parts = ", ".join(f"{role}: {e['tasks']} task(s), ${e['usd']:.4f}" for role, e in cost["by_role"].items())
-    return f"Estimated AWS cost: **${cost['total_usd']:.4f}** ({parts}; {cost['note']})"

@@ -18,7 +18,8 @@ from rq import Queue, Retry
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-QUEUE_NAME = "opp-ci"
+from opp_ci.naming import QUEUE_NAME
+
 JOB_FUNCTION = "opp_ci.worker.execute"
 PAYLOAD_VERSION = 1
 

@@ -23,7 +23,6 @@ class Infrastructure:
 
     redis_url: str  # with the password: for the orchestrator only, never printed
     store_url: str
-    description: str
     #: Returns the names of workers known to have died since the last call (their jobs are swept
     #: at once instead of waiting for a heartbeat to expire), replacing them where it can.
     check_workers: Callable[[], set[str]] = field(default=lambda: set())

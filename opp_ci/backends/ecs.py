@@ -16,22 +16,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from opp_ci import cloud
-from opp_ci.cloud import Clients, EcsOptions, Log, RedisProbe
+from opp_ci.backends import Infrastructure
+from opp_ci.cloud.aws import Clients, Log, aws_errors, resolve_region
+from opp_ci.cloud.cluster import DEFAULT_TTL, REDIS_PORT, Cluster, EcsOptions
+from opp_ci.cloud.teardown import down
+from opp_ci.cloud.create import up
+from opp_ci.cloud.usage import task_usages
+from opp_ci.cloud.waiting import RedisProbe, redis_answers
 from opp_ci.cost import Prices, estimate
 from opp_ci.errors import UserError
-
-try:
-    from opp_ci.backends import Infrastructure
-except ImportError:  # pragma: no cover - until the campaign engine's backends package is merged
-    from dataclasses import dataclass, field
-
-    @dataclass
-    class Infrastructure:  # type: ignore[no-redef]
-        redis_url: str
-        store_url: str
-        description: str
-        extra: dict[str, Any] = field(default_factory=dict)
 
 
 def options_from(spec: Any, env: Mapping[str, str]) -> EcsOptions:
@@ -48,13 +41,13 @@ def options_from(spec: Any, env: Mapping[str, str]) -> EcsOptions:
         raise UserError(
             "the ecs backend needs an image: pass --image, or set image in [ecs] of opp-ci.toml or OPP_CI_ECS_IMAGE"
         )
-    region = cloud.resolve_region(table.pop("region", None), env)
+    region = resolve_region(table.pop("region", None), env)
     defaults: dict[str, Any] = {
         "workers": int(env.get("OPP_CI_ECS_WORKERS") or getattr(spec, "workers", None) or 2),
         "spot": env.get("OPP_CI_ECS_SPOT", "").lower() in ("1", "true", "yes"),
         "subnets": [s for s in env.get("OPP_CI_ECS_SUBNETS", "").split(",") if s],
         "caller_cidr": env.get("OPP_CI_CALLER_CIDR") or None,
-        "ttl": env.get("OPP_CI_TTL") or cloud.DEFAULT_TTL,
+        "ttl": env.get("OPP_CI_TTL") or DEFAULT_TTL,
         "repository": env.get("GITHUB_REPOSITORY", ""),
     }
     return EcsOptions(image=image, region=region, **{**defaults, **table})
@@ -69,7 +62,7 @@ class EcsBackend:
         self,
         options: EcsOptions | None = None,
         clients: Clients | None = None,
-        probe: RedisProbe = cloud.redis_answers,
+        probe: RedisProbe = redis_answers,
         log: Log = print,
         prices: Prices | None = None,
         env: Mapping[str, str] | None = None,
@@ -82,7 +75,7 @@ class EcsBackend:
         self.log = log
         self.prices = prices or Prices.from_env(env if env is not None else os.environ)
         self.env = env if env is not None else os.environ
-        self.cluster: cloud.Cluster | None = None
+        self.cluster: Cluster | None = None
 
     @contextlib.contextmanager
     def provision(self, spec: Any, out_dir: Path) -> Iterator[Infrastructure]:
@@ -91,7 +84,7 @@ class EcsBackend:
             return
         options = self.options or options_from(spec, self.env)
         clients = self.clients or Clients(options.region)
-        self.cluster = cluster = cloud.up(clients, options, probe=self.probe, log=self.log)
+        self.cluster = cluster = up(clients, options, probe=self.probe, log=self.log)
         self.log(
             f"opp-ci: ECS cluster {cluster.cluster} is up ({options.workers} workers, "
             f"Redis {cluster.public_redis_url}); it is deleted when the campaign ends"
@@ -99,8 +92,6 @@ class EcsBackend:
         infrastructure = Infrastructure(
             redis_url=cluster.redis_url,
             store_url=cluster.store_url,
-            description=f"ECS cluster {cluster.cluster} in {cluster.region}, {options.workers} "
-            f"{'Fargate Spot' if options.spot else 'Fargate'} workers",
             extra={"aws": cluster.outputs()},
         )
         try:
@@ -112,29 +103,28 @@ class EcsBackend:
         """A cluster that `opp-ci cluster up` started (and `cluster down` will delete): its Redis, with
         the password read from SSM Parameter Store, never passed around in clear."""
         clients = self.clients or Clients(region)
-        with cloud.aws_errors():
+        with aws_errors():
             password = clients("ssm").get_parameter(Name=password_parameter, WithDecryption=True)["Parameter"]["Value"]
         parsed = urlsplit(redis_url)
-        netloc = f":{quote(password, safe='')}@{parsed.hostname}:{parsed.port or cloud.REDIS_PORT}"
+        netloc = f":{quote(password, safe='')}@{parsed.hostname}:{parsed.port or REDIS_PORT}"
         return Infrastructure(
             redis_url=urlunsplit((parsed.scheme, netloc, parsed.path or "/0", "", "")),
             store_url="",  # the workers' records name their S3 store
-            description=f"the ECS cluster behind {redis_url}",
         )
 
     def finish(
-        self, clients: Clients, cluster: cloud.Cluster, infrastructure: Any, options: EcsOptions
+        self, clients: Clients, cluster: Cluster, infrastructure: Infrastructure, options: EcsOptions
     ) -> None:
         """Adds the cost estimate (best effort), then deletes everything; a second Ctrl-C does not stop it."""
         try:
-            with cloud.aws_errors():
-                usages = cloud.task_usages(clients, cluster.cluster, datetime.now(UTC))
+            with aws_errors():
+                usages = task_usages(clients, cluster.cluster, datetime.now(UTC))
             infrastructure.extra["cost"] = estimate(usages, self.prices)
         except (UserError, KeyError, ValueError) as error:
             self.log(f"opp-ci: warning: no cost estimate: {error}")
         for attempt in range(3):
             try:
-                cloud.down(
+                down(
                     clients, cluster.campaign, timeout=options.timeout, poll=options.poll, log=self.log
                 )
                 return

@@ -180,11 +180,9 @@ class LocalBackend:
             )
             stack.callback(pool.stop)
             pool.start()
-            where = "an existing Redis" if self.redis_url else "a private redis-server on 127.0.0.1"
             yield Infrastructure(
                 redis_url=url,
                 store_url=str(store),
-                description=f"local: {self.workers} worker(s), {where}",
                 check_workers=pool.check,
             )
 

@@ -23,9 +23,14 @@ import pytest
 import requests
 from ports import free_port, wait_for_port
 
-from opp_ci import cloud
 from opp_ci.backends.ecs import EcsBackend
-from opp_ci.cloud import Clients, EcsOptions, StepFailure
+from opp_ci.cloud import create, teardown
+from opp_ci.cloud.aws import Clients
+from opp_ci.cloud.builder import Builder, StepFailure
+from opp_ci.cloud.cluster import Cluster, EcsOptions
+from opp_ci.cloud.resources import Resource, campaign_resources
+from opp_ci.cloud.tags import TAG_CAMPAIGN, TAG_EXPIRES, TAG_REPOSITORY, Names, campaign_tags, parse_iso
+from opp_ci.cloud.waiting import redis_answers
 from opp_ci.errors import UserError
 from opp_ci.s3store import S3Store
 
@@ -121,9 +126,16 @@ def local_probe(port: int, seen: list[str] | None = None):
         parsed = urlparse(url)
         if seen is not None:
             seen.append(url)
-        return cloud.redis_answers(f"redis://:{parsed.password}@127.0.0.1:{port}/0")
+        return redis_answers(f"redis://:{parsed.password}@127.0.0.1:{port}/0")
 
     return probe
+
+
+def redis_at_localhost(monkeypatch, port: int) -> None:
+    """moto's tasks have made-up addresses: Redis "runs" at the local redis-server instead."""
+    monkeypatch.setattr("opp_ci.cloud.cluster.REDIS_PORT", port)  # the orchestrator's URL (Cluster.redis_url)
+    monkeypatch.setattr("opp_ci.cloud.builder.REDIS_PORT", port)  # the workers' URL
+    monkeypatch.setattr(Builder, "addresses", lambda self, cluster, task: ("127.0.0.1", ""))
 
 
 def options(redis_password: str, **overrides) -> EcsOptions:
@@ -150,7 +162,7 @@ def leftovers(campaign: str) -> list[str]:
     left = []
     arns = ecs.list_clusters()["clusterArns"]
     for c in ecs.describe_clusters(clusters=arns, include=["TAGS"])["clusters"] if arns else []:
-        if c["status"] == "ACTIVE" and {"key": cloud.TAG_CAMPAIGN, "value": campaign} in c.get("tags", []):
+        if c["status"] == "ACTIVE" and {"key": TAG_CAMPAIGN, "value": campaign} in c.get("tags", []):
             left.append(f"cluster {c['clusterName']}")
             left += [f"task {t}" for t in ecs.list_tasks(cluster=c["clusterArn"])["taskArns"]]
     for role in ("redis", "worker"):
@@ -158,7 +170,7 @@ def leftovers(campaign: str) -> list[str]:
             "taskDefinitionArns"
         ]
     groups = ec2.describe_security_groups(
-        Filters=[{"Name": f"tag:{cloud.TAG_CAMPAIGN}", "Values": [campaign]}]
+        Filters=[{"Name": f"tag:{TAG_CAMPAIGN}", "Values": [campaign]}]
     )
     left += [f"sg {g['GroupId']}" for g in groups["SecurityGroups"]]
     logs = boto3.client("logs", region_name=REGION)
@@ -178,8 +190,8 @@ def leftovers(campaign: str) -> list[str]:
     return left
 
 
-def tagged(campaign: str) -> list[cloud.Resource]:
-    return cloud.campaign_resources(clients(), campaign)
+def tagged(campaign: str) -> list[Resource]:
+    return campaign_resources(clients(), campaign)
 
 
 def run_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -195,7 +207,7 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.C
 def test_up_status_down_leaves_nothing(aws, redis_server, tmp_path):
     port, password = redis_server
     seen: list[str] = []
-    result = cloud.up(clients(), options(password, campaign="t1", spot=True), probe=local_probe(port, seen))
+    result = create.up(clients(), options(password, campaign="t1", spot=True), probe=local_probe(port, seen))
 
     assert seen and all(password in url for url in seen)
     outputs = result.outputs()
@@ -218,9 +230,9 @@ def test_up_status_down_leaves_nothing(aws, redis_server, tmp_path):
         + ["ecs:task"] * 4
     )
     for resource in tagged("t1"):
-        assert set(resource.tags) >= {cloud.TAG_CAMPAIGN, cloud.TAG_REPOSITORY, cloud.TAG_EXPIRES}
-        assert resource.tags[cloud.TAG_REPOSITORY] == "example/model"
-        assert cloud.parse_iso(resource.tags[cloud.TAG_EXPIRES]) > datetime.now(UTC)
+        assert set(resource.tags) >= {TAG_CAMPAIGN, TAG_REPOSITORY, TAG_EXPIRES}
+        assert resource.tags[TAG_REPOSITORY] == "example/model"
+        assert parse_iso(resource.tags[TAG_EXPIRES]) > datetime.now(UTC)
 
     check_security_group("t1")
     check_task_definitions("t1", password)
@@ -248,7 +260,7 @@ def test_up_status_down_leaves_nothing(aws, redis_server, tmp_path):
 def check_security_group(campaign: str) -> None:
     ec2 = boto3.client("ec2", region_name=REGION)
     [group] = ec2.describe_security_groups(
-        Filters=[{"Name": f"tag:{cloud.TAG_CAMPAIGN}", "Values": [campaign]}]
+        Filters=[{"Name": f"tag:{TAG_CAMPAIGN}", "Values": [campaign]}]
     )["SecurityGroups"]
     [rule] = group["IpPermissions"]
     assert (rule["FromPort"], rule["ToPort"], rule["IpProtocol"]) == (6379, 6379, "tcp")
@@ -275,7 +287,7 @@ def check_task_definitions(campaign: str, password: str) -> None:
     assert "OPP_CI_REDIS_PASSWORD" not in {e["name"] for e in container.get("environment", [])}
 
 
-def check_bucket_and_parameter(result: cloud.Cluster, password: str) -> None:
+def check_bucket_and_parameter(result: Cluster, password: str) -> None:
     ssm = boto3.client("ssm", region_name=REGION)
     parameter = ssm.get_parameter(Name=result.password_parameter, WithDecryption=True)["Parameter"]
     assert parameter["Type"] == "SecureString" and parameter["Value"] == password
@@ -292,10 +304,10 @@ def check_bucket_and_parameter(result: cloud.Cluster, password: str) -> None:
 def test_failure_half_way_through_up_leaves_nothing(aws, redis_server, step):
     port, password = redis_server
     with pytest.raises(StepFailure):
-        cloud.up(clients(), options(password, campaign="half"), probe=local_probe(port), fail_after=step)
+        create.up(clients(), options(password, campaign="half"), probe=local_probe(port), fail_after=step)
     assert leftovers("half") == []
-    assert cloud.status(clients(), "half") == []
-    cloud.down(clients(), "half", poll=0.05)
+    assert teardown.status(clients(), "half") == []
+    teardown.down(clients(), "half", poll=0.05)
     assert leftovers("half") == []
 
 
@@ -304,12 +316,12 @@ def test_down_cleans_up_after_an_up_that_died_without_cleaning(aws, redis_server
     port, password = redis_server
     c = clients()
     account = c("sts").get_caller_identity()["Account"]
-    network = cloud.resolve_network(c("ec2"), [], REGION)
-    builder = cloud.Builder(
+    network = create.resolve_network(c("ec2"), [], REGION)
+    builder = Builder(
         c,
         options(password, campaign="dead"),
-        cloud.Names("dead", account),
-        cloud.campaign_tags("dead", "example/model", "2099-01-01T00:00:00Z"),
+        Names("dead", account),
+        campaign_tags("dead", "example/model", "2099-01-01T00:00:00Z"),
         network,
         CALLER,
         local_probe(port),
@@ -333,7 +345,7 @@ def test_a_task_that_stops_while_starting_is_a_clear_error_and_leaves_nothing(
         json={"model_name": "ecs::task", "transition": {"progression": "immediate"}},
     )
     with pytest.raises(UserError, match=r"stopped while starting|did not reach RUNNING"):
-        cloud.up(clients(), options(password, campaign="stops"), probe=local_probe(port))
+        create.up(clients(), options(password, campaign="stops"), probe=local_probe(port))
     assert leftovers("stops") == []
 
 
@@ -343,10 +355,10 @@ def test_a_task_that_stops_while_starting_is_a_clear_error_and_leaves_nothing(
 def test_janitor_deletes_expired_and_keeps_live_and_untagged(aws, redis_server):
     port, password = redis_server
     past = datetime(2020, 1, 1, tzinfo=UTC)
-    cloud.up(
+    create.up(
         clients(), options(password, campaign="old", workers=1, ttl="1h"), probe=local_probe(port), now=past
     )
-    cloud.up(clients(), options(password, campaign="live", workers=1), probe=local_probe(port))
+    create.up(clients(), options(password, campaign="live", workers=1), probe=local_probe(port))
     boto3.client("ecs", region_name=REGION).create_cluster(clusterName="unrelated")
     boto3.client("logs", region_name=REGION).create_log_group(logGroupName="/unrelated/x")
 
@@ -362,7 +374,7 @@ def test_janitor_deletes_expired_and_keeps_live_and_untagged(aws, redis_server):
     assert ecs.describe_clusters(clusters=["unrelated"])["clusters"][0]["status"] == "ACTIVE"
     logs = boto3.client("logs", region_name=REGION)
     assert logs.describe_log_groups(logGroupNamePrefix="/unrelated/x")["logGroups"]
-    cloud.down(clients(), "live", poll=0.05)
+    teardown.down(clients(), "live", poll=0.05)
     assert leftovers("live") == []
 
 
@@ -464,7 +476,7 @@ def test_no_default_vpc(aws):
         "cluster", "up", "--image", "x:1", "--region", region, "--caller-cidr", CALLER, "--campaign", "novpc"
     )
     assert result.returncode == 2 and "no default VPC in eu-west-3" in result.stderr
-    assert cloud.campaign_resources(Clients(region), "novpc") == []
+    assert campaign_resources(Clients(region), "novpc") == []
 
 
 def test_an_image_that_does_not_exist(aws):
@@ -608,9 +620,7 @@ def test_a_campaign_through_the_ecs_backend(aws, redis_server, tmp_path, monkeyp
     project = tmp_path / "standin"
     shutil.copytree(standin, project, ignore=shutil.ignore_patterns("results", "opp-ci-out"))
     port, password = redis_server
-    # moto's tasks have made-up addresses: Redis "runs" at the local redis-server instead.
-    monkeypatch.setattr(cloud, "REDIS_PORT", port)
-    monkeypatch.setattr(cloud.Builder, "addresses", lambda self, cluster, task: ("127.0.0.1", ""))
+    redis_at_localhost(monkeypatch, port)
     out = tmp_path / "out"
     spec = spec_module.resolve(project, {"out": str(out), "config": ["Quick", "AlohaExperiment"]})
     inner = EcsBackend(
@@ -639,9 +649,8 @@ def test_run_campaign_against_a_cluster_from_cluster_up(aws, redis_server, tmp_p
     project = tmp_path / "standin"
     shutil.copytree(standin, project, ignore=shutil.ignore_patterns("results", "opp-ci-out"))
     port, password = redis_server
-    monkeypatch.setattr(cloud, "REDIS_PORT", port)
-    monkeypatch.setattr(cloud.Builder, "addresses", lambda self, cluster, task: ("127.0.0.1", ""))
-    cluster = cloud.up(clients(), options(password, campaign="split", workers=2, project_dir=str(project)),
+    redis_at_localhost(monkeypatch, port)
+    cluster = create.up(clients(), options(password, campaign="split", workers=2, project_dir=str(project)),
                        probe=local_probe(port), log=print)
     harness = HarnessBackend(EcsBackend())
     workers = [harness.start(cluster.cluster, task) for task in cluster.worker_tasks]
@@ -654,7 +663,7 @@ def test_run_campaign_against_a_cluster_from_cluster_up(aws, redis_server, tmp_p
         for worker in workers:
             worker.terminate()
             worker.wait(20)
-        cloud.down(clients(), "split", log=print)
+        teardown.down(clients(), "split", log=print)
     assert done.returncode == 0, done.stderr
     assert password not in done.stdout + done.stderr
     [record] = json.loads((tmp_path / "out" / "campaign.json").read_text())["runs"]

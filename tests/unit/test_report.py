@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from opp_ci.cost import Prices, TaskUsage, estimate
 from opp_ci.records import Campaign, FingerprintVerdict, RunRecord, RunStatus
 from opp_ci.report import junit_xml, summary_markdown
 
@@ -71,3 +72,11 @@ def test_summary_lists_failures_before_the_slowest_runs_and_escapes_pipes():
     assert text.index("did not pass") < text.index("Slowest runs")
     assert "died while running this run \\| twice" in text
     assert "| 6 | 2 | 2 | 1 | 1 |" in text
+
+
+def test_summary_shows_the_cost_estimate_of_a_cloud_campaign():
+    """The ecs backend puts `cost.estimate(...)` into campaign.extra["cost"]; the summary prints its total."""
+    priced = campaign()
+    priced.extra["cost"] = estimate([TaskUsage("redis", 0.5, 1.0, 3600)], Prices(vcpu_hour=1.0, gb_hour=0.1))
+    assert "Estimated cloud cost: **$0.6000** (AWS Fargate, redis: 1 task(s), 1.00 task-h)" in summary_markdown(priced)
+    assert "Estimated cloud cost" not in summary_markdown(campaign())
