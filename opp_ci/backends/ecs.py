@@ -19,8 +19,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from opp_ci.backends import Infrastructure
 from opp_ci.cloud.aws import Clients, Log, aws_errors, resolve_region
 from opp_ci.cloud.cluster import DEFAULT_TTL, REDIS_PORT, Cluster, EcsOptions
-from opp_ci.cloud.teardown import down
 from opp_ci.cloud.create import up
+from opp_ci.cloud.teardown import down
 from opp_ci.cloud.usage import task_usages
 from opp_ci.cloud.waiting import RedisProbe, redis_answers
 from opp_ci.cost import Prices, estimate

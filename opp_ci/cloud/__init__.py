@@ -13,10 +13,10 @@ This package re-exports what the `opp-ci cluster / janitor / ecr` commands call.
 
 from opp_ci.cloud.aws import Clients, aws_errors, resolve_region
 from opp_ci.cloud.cluster import Cluster, EcsOptions
+from opp_ci.cloud.create import up
 from opp_ci.cloud.ecr import ensure_repository
 from opp_ci.cloud.tags import TAG_CAMPAIGN, TAG_EXPIRES, TAG_REPOSITORY
 from opp_ci.cloud.teardown import down, janitor, status
-from opp_ci.cloud.create import up
 
 __all__ = [
     "TAG_CAMPAIGN",
