@@ -24,6 +24,7 @@ import requests
 from ports import free_port, wait_for_port
 
 from opp_ci.backends.ecs import EcsBackend
+from opp_ci.campaign import run_campaign
 from opp_ci.cloud import create, teardown
 from opp_ci.cloud.aws import Clients
 from opp_ci.cloud.builder import Builder, StepFailure
@@ -32,7 +33,9 @@ from opp_ci.cloud.resources import Resource, campaign_resources
 from opp_ci.cloud.tags import TAG_CAMPAIGN, TAG_EXPIRES, TAG_REPOSITORY, Names, campaign_tags, parse_iso
 from opp_ci.cloud.waiting import redis_answers
 from opp_ci.errors import UserError
+from opp_ci.progress import make_display
 from opp_ci.s3store import S3Store
+from opp_ci.spec import resolve
 
 pytestmark = pytest.mark.integration
 
@@ -40,10 +43,6 @@ REGION = "us-east-1"
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "docs" / "iam-policy.json"
 CALLER = "203.0.113.7/32"
-
-
-
-
 
 
 @pytest.fixture(scope="module")
@@ -611,18 +610,13 @@ class HarnessBackend:
 
 
 def test_a_campaign_through_the_ecs_backend(aws, redis_server, tmp_path, monkeypatch):
-    campaign = pytest.importorskip("opp_ci.campaign")
-    spec_module = pytest.importorskip("opp_ci.spec")
-    progress = pytest.importorskip("opp_ci.progress")
     standin = ROOT / "examples" / "standin"
-    if not standin.is_dir():
-        pytest.skip("the stand-in simulation is not here")
     project = tmp_path / "standin"
     shutil.copytree(standin, project, ignore=shutil.ignore_patterns("results", "opp-ci-out"))
     port, password = redis_server
     redis_at_localhost(monkeypatch, port)
     out = tmp_path / "out"
-    spec = spec_module.resolve(project, {"out": str(out), "config": ["Quick", "AlohaExperiment"]})
+    spec = resolve(project, {"out": str(out), "config": ["Quick", "AlohaExperiment"]})
     inner = EcsBackend(
         options(password, campaign="e2e", workers=2, project_dir=str(project)),
         probe=local_probe(port),
@@ -630,7 +624,7 @@ def test_a_campaign_through_the_ecs_backend(aws, redis_server, tmp_path, monkeyp
     )
     harness = HarnessBackend(inner)
 
-    result = campaign.run_campaign(spec, harness, progress.make_display)
+    result = run_campaign(spec, harness, make_display)
 
     assert result.all_passed and len(result.runs) >= 4
     data = json.loads((out / "campaign.json").read_text())

@@ -102,7 +102,6 @@ def test_same_distribution_in_another_order_passes(tmp_path):
 
 
 def test_plots_are_written_and_linked(tmp_path):
-    pytest.importorskip("matplotlib")
     base = stochastic(tmp_path / "base", BASE_SAMPLE)
     candidate = stochastic(tmp_path / "cand", [v + 0.01 for v in BASE_SAMPLE])
     settings = regression.Settings.from_mapping({"metrics": ["utilization"]})

@@ -9,7 +9,7 @@ import pytest
 
 from opp_ci.errors import UserError
 from opp_ci.regression import DifferenceKind, Tolerance, compare_scalars, parse_tolerances, run_key
-from opp_ci.results import Run, Scalar
+from opp_ci.results.model import Run, Scalar
 
 
 def make_run(scalars: dict[str, float], run_id: str = "Exp-0-x", repetition: str = "0",
