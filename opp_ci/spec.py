@@ -54,7 +54,7 @@ CAMPAIGN_DEFAULTS: dict[str, Any] = {
     "out": "opp-ci-out",
     "redis-url": None,
     "backend": "local",
-    "ecs": {},  # the ecs backend's settings: image, region, spot, subnets, ... (see opp_ci/cloud.py EcsOptions)
+    "ecs": {},  # the ecs backend's settings: image, region, spot, subnets, ... (see opp_ci/cloud/cluster.py EcsOptions)
 }
 
 #: Keys of the regression checks (see opp_ci/regression.py and opp_ci/fingerprints.py).
