@@ -488,7 +488,7 @@ def publish(out_dir: Path, repository, sha, pr, check_name, artifact_url, api_ur
         done = github.publish(out_dir, context, check_name=check_name, artifact_url=artifact_url)
     except GithubException as problem:
         message = (problem.data or {}).get("message") if isinstance(problem.data, dict) else problem.data
-        github.error(f"GitHub API refused the publication ({problem.status}): {message}")
+        output.error(f"GitHub API refused the publication ({problem.status}): {message}")
         raise UserError(f"publishing to GitHub failed with HTTP {problem.status}: {message}", exit_code=1) from None
     click.echo(f"opp-ci: published {out_dir}: step summary {'written' if done.summary_written else 'skipped'}, "
                f"check run {done.check_run_id or '-'}, PR comment {done.comment_id or '-'}"

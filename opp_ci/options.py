@@ -58,6 +58,7 @@ class Option:
     short: str | None = None
     metavar: str | None = None
     env: str | None = ""  # "": the derived OPP_CI_* name; None: no environment variable
+    cli: bool = True  # has a flag (tables and per-config lists live in opp-ci.toml only)
 
     @property
     def key(self) -> str:
@@ -86,7 +87,7 @@ def _options() -> tuple[Option, ...]:
                metavar="CMD"),
         Option("working-dir", Kind.STRING, ".", "Directory the simulation runs in, relative to the project."),
         Option("ini", Kind.STRINGS, ["omnetpp.ini"], "Ini file (repeatable).", short="-f", metavar="FILE"),
-        Option("configs", Kind.TABLE, {}, "One [configs.NAME] table per OMNeT++ config to run.", env=None),
+        Option("configs", Kind.TABLE, {}, "One [configs.NAME] table per OMNeT++ config to run.", env=None, cli=False),
         Option("config", Kind.STRINGS, [], "OMNeT++ config to run (repeatable); default: the [configs.*] tables.",
                scope=F, short="-c", metavar="NAME"),
         Option("arg", Kind.STRINGS, [], "Extra OMNeT++ option for every run, e.g. '--**.vector-recording=false' "
@@ -99,7 +100,8 @@ def _options() -> tuple[Option, ...]:
         Option("cpu-time-limit", Kind.SIM_TIME, None, "CPU time limit per run, e.g. '60s'.", scope=C, metavar="T"),
         Option("timeout", Kind.DURATION, "1h", "Wall-clock timeout per run; the whole process group is killed.",
                scope=C, metavar="DURATION"),
-        Option("args", Kind.STRINGS, [], "OMNeT++ options for every run of the config.", scope=C, env=None),
+        Option("args", Kind.STRINGS, [], "OMNeT++ options for every run of the config.", scope=C, env=None,
+               cli=False),
         Option("retries", Kind.INT, 1, "Retries for infrastructure failures; a failed simulation is never retried.",
                scope=C, metavar="N"),
         # --- where and how ---
@@ -121,7 +123,7 @@ def _options() -> tuple[Option, ...]:
                "'tplx,~tNl'.", metavar="SET"),
         Option("baseline", Kind.STRING, None, "Compare the results with this output directory afterwards.",
                metavar="DIR"),
-        Option("tolerances", Kind.TABLE, {}, "Scalar name glob -> {rel = R, abs = A}.", env=None),
+        Option("tolerances", Kind.TABLE, {}, "Scalar name glob -> {rel = R, abs = A}.", env=None, cli=False),
         Option("alpha", Kind.FLOAT, 0.05, "Significance level of the statistical comparison."),
         Option("correction", Kind.STRING, "holm", "Correction for many comparisons.",
                choices=("holm", "bh", "none")),
@@ -454,7 +456,8 @@ def markdown_table() -> str:
             key += " (also per config)"
         default_text = f"`{_shown(opt.default)}`" if opt.default not in (None, [], {}, "") else ""
         env = f"`{opt.env_var}`" if opt.env_var else ""
-        lines.append(f"| {key} | {opt.kind.value} | {default_text} | {env} | `{opt.flag}` | {opt.help} |")
+        flag = f"`{opt.flag}`" if opt.cli else ""
+        lines.append(f"| {key} | {opt.kind.value} | {default_text} | {env} | {flag} | {opt.help} |")
     return "\n".join(lines) + "\n"
 
 
