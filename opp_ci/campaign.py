@@ -7,37 +7,30 @@ records it collected (campaign.json, rewritten as records arrive). Redis is only
 
 from __future__ import annotations
 
-import secrets
 import shutil
-import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rq import Worker
 from rq.job import JobStatus
 
+from opp_ci import output
 from opp_ci.backends import Infrastructure
+from opp_ci.checks import Check, judge_campaign, prepare_runs
 from opp_ci.errors import UserError
+from opp_ci.fingerprints import FingerprintCheck
+from opp_ci.jobs import RunJob, failure_text
 from opp_ci.naming import new_campaign_id
-from opp_ci.omnetpp import ENUMERATION_TIMEOUT, RunInfo, Simulation, list_runs
+from opp_ci.planning import PlannedRun, plan, plan_remotely
 from opp_ci.progress import Counts, ProgressDisplay
-from opp_ci.queue import (
-    JOB_FUNCTION,
-    ListPayload,
-    RunJob,
-    RunPayload,
-    check_redis,
-    connect_redis,
-    enqueue_runs,
-    job_id,
-    make_queue,
-)
-from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus
-from opp_ci.spec import CampaignSpec, ConfigSpec
-from opp_ci.store import Store, open_store
-from opp_ci.worker import JOB_MONITORING_INTERVAL, LOG_NAME, RESULTS_DIR, RunWorker
+from opp_ci.queue import JOB_MONITORING_INTERVAL, check_redis, connect_redis, enqueue_runs, make_queue
+from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus, read_worker_reply
+from opp_ci.regression import ComparisonCheck
+from opp_ci.report import write_reports
+from opp_ci.spec import CampaignSpec
+from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store
 
 POLL_INTERVAL = 0.25
 #: How often every waiting job is looked at, not only those the registries name.
@@ -50,83 +43,6 @@ NO_WORKER_WARNING = 30
 STALE_HEARTBEAT = 4 * JOB_MONITORING_INTERVAL + 10
 #: Records that are not re-run by --resume: the run itself decided them.
 DECIDED = {RunStatus.PASSED, RunStatus.FAILED, RunStatus.TIMEOUT}
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    info: RunInfo
-    config: ConfigSpec
-    job_id: str
-    payload: RunPayload
-
-    @property
-    def description(self) -> str:
-        return f"{self.info.config} #{self.info.number}"
-
-
-def simulation_of(spec: CampaignSpec) -> Simulation:
-    return Simulation(tuple(spec.command), spec.working_dir, tuple(spec.ini))
-
-
-def plan(spec: CampaignSpec) -> list[PlannedRun]:
-    """Asks the simulation for the runs of every config; fails before anything is queued."""
-    simulation = simulation_of(spec)
-    digest = simulation.digest()
-    planned = []
-    for config in spec.configs:
-        for info in list_runs(simulation, config.name, config.runs, config.args):
-            planned.append(_planned(spec, config, info, digest))
-    return planned
-
-
-def plan_remotely(spec: CampaignSpec, connection: Any, timeout: float = ENUMERATION_TIMEOUT + 300) -> list[PlannedRun]:
-    """Plans through the queue: a worker asks its simulation for the runs of each config. For backends
-    whose orchestrator does not have the simulation (the cloud: it is in the worker image)."""
-    queue = make_queue(connection)
-    requests = {}
-    for config in spec.configs:
-        payload = ListPayload(config.name, config.runs, tuple(spec.ini), config.args)
-        requests[config.name] = queue.enqueue_call(
-            JOB_FUNCTION, kwargs={"payload": payload.to_json()}, job_id=f"opp-ci-list-{secrets.token_hex(8)}",
-            timeout=ENUMERATION_TIMEOUT + 60, result_ttl=3600,
-        )
-    planned = []
-    for config in spec.configs:
-        answer = _wait_for(requests[config.name], timeout)
-        if answer.get("error"):
-            raise UserError(f"config {config.name}: {answer['error']}")
-        for run in answer.get("runs", []):
-            info = RunInfo(config.name, int(run["number"]), dict(run.get("itervars", {})), run.get("repetition"))
-            planned.append(_planned(spec, config, info, str(answer.get("digest", ""))))
-    return planned
-
-
-def _wait_for(job: RunJob, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = job.get_status(refresh=True)
-        if status == JobStatus.FINISHED and isinstance(job.return_value(), dict):
-            return job.return_value()
-        if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-            raise UserError(f"a worker could not list the runs: {_failure_text(job)}")
-        time.sleep(POLL_INTERVAL)
-    raise UserError(
-        f"no worker listed the runs within {timeout:.0f}s: are the workers running, and can they reach Redis?"
-    )
-
-
-def _planned(spec: CampaignSpec, config: ConfigSpec, info: RunInfo, digest: str) -> PlannedRun:
-    determinants = {
-        "command": spec.command, "ini": spec.ini, "config": config.name, "run": info.number,
-        "args": list(config.args), "sim_time_limit": config.sim_time_limit,
-        "cpu_time_limit": config.cpu_time_limit, "digest": digest,
-    }
-    identifier = job_id(determinants)
-    payload = RunPayload(
-        config=config.name, run=info.number, prefix=identifier, ini=tuple(spec.ini), args=config.args,
-        sim_time_limit=config.sim_time_limit, cpu_time_limit=config.cpu_time_limit, timeout=config.timeout,
-    )
-    return PlannedRun(info, config, identifier, payload)
 
 
 class Orchestrator:
@@ -220,7 +136,7 @@ class Orchestrator:
         if status == JobStatus.FINISHED:
             self._collect(planned, job)
         elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-            self._add(self._error_record(planned, job, _failure_text(job)))
+            self._add(self._error_record(planned, job, failure_text(job)))
         elif status == JobStatus.STARTED and (job.worker_name in dead_workers or _heartbeat_is_stale(job)):
             self._sweep(planned, job)
 
@@ -229,28 +145,24 @@ class Orchestrator:
         waiting in silence."""
         if self._warned or self.running or time.monotonic() - self._started < NO_WORKER_WARNING:
             return
-        if RunWorker.count(connection=self.connection, queue=self.queue) == 0:
+        if Worker.count(connection=self.connection, queue=self.queue) == 0:
             self._warned = True
-            print("opp-ci: warning: no worker is listening on the queue; start some with "
-                  "`opp-ci worker --redis-url URL --project DIR`", file=sys.stderr, flush=True)
+            output.warning("no worker is listening on the queue; start some with "
+                           "`opp-ci worker --redis-url URL --project DIR`")
 
     def _collect(self, planned: PlannedRun, job: RunJob) -> None:
-        returned = job.return_value()
-        if not isinstance(returned, dict):
-            self._add(self._error_record(planned, job, f"the worker returned {type(returned).__name__}, not a record"))
-            return
-        record = self._base_record(planned, job)
-        for key in ("status", "exit_code", "wall_seconds", "cpu_seconds", "error", "fingerprint",
-                    "fingerprint_calculated", "fingerprint_expected", "sim_time", "events", "worker", "log_tail"):
-            if key in returned:
-                setattr(record, key, returned[key])
-        record = RunRecord.from_json(record.to_json())
         try:
-            store = self._store_of(returned.get("store"))
-            record.result_files = self._download_results(store, planned, returned.get("result_files", []))
+            outcome, store_url = read_worker_reply(job.return_value())
+        except ValueError as error:
+            self._add(self._error_record(planned, job, str(error)))
+            return
+        record = RunRecord.from_outcome(outcome, **self._identity(planned, job))
+        try:
+            store = self._store_of(store_url)
+            record.result_files = self._download_results(store, planned, outcome.result_files)
             record.log = self._download_log(store, planned)
         except (OSError, ValueError, UserError) as error:
-            record.status, record.error = RunStatus.ERROR, f"could not collect the run's files: {error}"
+            record.fail_execution(RunStatus.ERROR, f"could not collect the run's files: {error}")
         self._add(record)
 
     def _store_of(self, url: str | None) -> Store:
@@ -289,20 +201,18 @@ class Orchestrator:
         if exhausted:
             self._add(self._error_record(planned, job, f"worker {job.worker_name} died while running this run"))
 
-    def _base_record(self, planned: PlannedRun, job: RunJob) -> RunRecord:
+    def _identity(self, planned: PlannedRun, job: RunJob) -> dict[str, Any]:
+        """Which run a record is of, and how many attempts it took."""
         retries = planned.config.retries
-        attempts = 1 + retries - (job.retries_left or 0) if retries else 1
-        return RunRecord(
-            config=planned.info.config, run=planned.info.number, job_id=planned.job_id,
-            itervars=dict(planned.info.itervars), repetition=planned.info.repetition,
-            attempts=attempts, worker=job.worker_name or "",
-        )
+        return {
+            "config": planned.info.config, "run": planned.info.number, "job_id": planned.job_id,
+            "itervars": dict(planned.info.itervars), "repetition": planned.info.repetition,
+            "attempts": 1 + retries - (job.retries_left or 0) if retries else 1,
+        }
 
     def _error_record(self, planned: PlannedRun, job: RunJob, reason: str) -> RunRecord:
-        record = self._base_record(planned, job)
-        record.attempts = 1 + planned.config.retries
-        record.status, record.error = RunStatus.ERROR, reason
-        return record
+        identity = {**self._identity(planned, job), "attempts": 1 + planned.config.retries}
+        return RunRecord(**identity, worker=job.worker_name or "", status=RunStatus.ERROR, error=reason)
 
     def _add(self, record: RunRecord) -> None:
         self.records[record.job_id] = record
@@ -335,13 +245,6 @@ def previous_records(out_dir: Path, planned: list[PlannedRun]) -> list[RunRecord
         raise UserError(f"{path} is not a campaign file opp-ci can resume from: {error}") from None
     ids = {p.job_id for p in planned}
     return [r for r in earlier.runs if r.job_id in ids and r.status in DECIDED]
-
-
-def _failure_text(job: RunJob) -> str:
-    result = job.latest_result()
-    text = (result.exc_string if result is not None else "") or "the job failed"
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return f"infrastructure error: {lines[-1] if lines else text}"
 
 
 def _heartbeat_is_stale(job: RunJob) -> bool:
@@ -384,34 +287,50 @@ def prepare_out_dir(out_dir: Path, resume: bool) -> Path:
     return out_dir
 
 
+def checks_for(spec: CampaignSpec) -> list[Check]:
+    """The checks the spec asks for, their settings checked (and the baseline read) now."""
+    checks: list[Check] = []
+    if spec.checks.record_fingerprints or "fingerprints" in spec.checks.check:
+        checks.append(FingerprintCheck.from_spec(spec))
+    if spec.checks.baseline:
+        checks.append(ComparisonCheck.from_spec(spec))
+    return checks
+
+
 def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Campaign:
-    """Plans, provisions, runs and collects a whole campaign; returns it with every record.
+    """Plans, provisions, runs, collects and judges a whole campaign; returns it with every record.
 
-    Nothing is started before the plan succeeded, and the backend's context manager removes what it
-    started whatever happens next.
+    Nothing is started before the plan and the checks' settings are good, and the backend's
+    context manager removes what it started whatever happens next.
     """
-    from opp_ci import regression as regression_hooks
-    from opp_ci.report import write_reports
-
     started = time.monotonic()
+    checks = checks_for(spec)  # bad settings fail here, before anything is started
     remote = getattr(backend, "plans_remotely", False)
-    planned = [] if remote else plan(spec)  # bad input fails here, before anything is started
-    planned = regression_hooks.before_runs(spec, planned)
+    planned = [] if remote else prepare_runs(checks, plan(spec))  # so does bad input
     out_dir = prepare_out_dir(spec.out.resolve(), spec.resume)
     with backend.provision(spec, out_dir) as infrastructure:
         if remote:
-            planned = plan_remotely(spec, connect_redis(infrastructure.redis_url))
-            planned = regression_hooks.before_runs(spec, planned)
-        earlier = previous_records(out_dir, planned) if spec.resume else []
-        campaign = new_campaign(spec, new_campaign_id(), earlier)
-        display = display_factory(len(planned))
-        try:
-            Orchestrator(campaign, planned, infrastructure, out_dir, display).run()
-        finally:
-            display.close()
-        extra = infrastructure.extra
-    finish(campaign, started, extra)
-    regression_hooks.after_runs(spec, campaign, out_dir)
+            planned = prepare_runs(checks, plan_remotely(spec, connect_redis(infrastructure.redis_url)))
+        campaign = _run(spec, planned, infrastructure, out_dir, display_factory)
+    finish(campaign, started, infrastructure.extra)
+    return judge_and_report(checks, campaign, out_dir)
+
+
+def _run(spec: CampaignSpec, planned: list[PlannedRun], infrastructure: Infrastructure, out_dir: Path,
+         display_factory: Any) -> Campaign:
+    earlier = previous_records(out_dir, planned) if spec.resume else []
+    campaign = new_campaign(spec, new_campaign_id(), earlier)
+    display = display_factory(len(planned))
+    try:
+        Orchestrator(campaign, planned, infrastructure, out_dir, display).run()
+    finally:
+        display.close()
+    return campaign
+
+
+def judge_and_report(checks: list[Check], campaign: Campaign, out_dir: Path) -> Campaign:
+    """The checks' verdicts on every record, then campaign.json, junit.xml and summary.md."""
+    judge_campaign(checks, campaign, out_dir)
     campaign.write(out_dir)
     write_reports(campaign, out_dir)
     return campaign

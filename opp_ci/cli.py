@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from opp_ci import __version__, campaign, spec
+from opp_ci import __version__, campaign, options, output, spec
 from opp_ci.backends import get_backend
 from opp_ci.errors import UserError
 from opp_ci.omnetpp import Simulation
 from opp_ci.progress import make_display
-from opp_ci.queue import connect_redis
+from opp_ci.queue import QUEUE_NAME, connect_redis
 
 
 class _Group(click.Group):
@@ -45,103 +46,66 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _comparison_options(function):
     """Options of every command that compares results with a baseline (compare, report --recheck)."""
-    options = [
+    function = options.click_options("alpha", "correction", "metrics")(function)
+    extra = [
         click.option("--tolerances", "tolerances_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="TOML (or JSON) file with a [tolerances] table: scalar name glob -> {rel, abs}; "
                           "an opp-ci.toml works."),
-        click.option("--alpha", type=float, help="Significance level of the statistical comparison (default 0.05)."),
-        click.option("--correction", type=click.Choice(["holm", "bh", "none"]),
-                     help="Correction for many comparisons (default holm)."),
-        click.option("--metrics", multiple=True, metavar="GLOB",
-                     help="Scalars compared statistically over the repetitions, e.g. 'channelUtilization:*' "
-                          "(repeatable); the others are compared run by run."),
         click.option("--project", "project_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                      help="Read the comparison settings of this project's opp-ci.toml."),
         click.option("--no-plots", is_flag=True, help="Draw no plots."),
     ]
-    for option in reversed(options):
+    for option in reversed(extra):
         function = option(function)
     return function
 
 
 # --- campaign commands: run, worker, report ---
 
+#: The settings `opp-ci run` has flags for, in --help order.
+RUN_FLAGS = ("backend", "command", "config", "runs", "ini", "arg", "sim-time-limit", "cpu-time-limit", "timeout",
+             "retries", "workers", "redis-url", "out", "resume", "ecs.image", "ecs.region", "ecs.spot",
+             "github-output", "check", "baseline")
+
 
 @cli.command()
 @click.argument("project_dir", default=".", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--backend", type=click.Choice(["local", "ecs"]), help="Where runs execute (default: local).")
-@click.option("--command", "command", metavar="CMD",
-              help="Simulation command, e.g. './aloha' or 'opp_run -l lib -n .'.")
-@click.option("-c", "--config", "configs", multiple=True, metavar="NAME",
-              help="OMNeT++ config to run (repeatable); default: the [configs.*] tables of opp-ci.toml.")
-@click.option("-r", "--runs", metavar="FILTER",
-              help="Run filter in OMNeT++'s -r syntax, e.g. '0..3' or '$numHosts==10'.")
-@click.option("-f", "--ini", "ini", multiple=True, metavar="FILE", help="Ini file (repeatable; default omnetpp.ini).")
-@click.option("--arg", "args", multiple=True, metavar="ARG",
-              help="Extra OMNeT++ option passed to every run, e.g. '--**.vector-recording=false' (repeatable).")
-@click.option("--sim-time-limit", metavar="T", help="Simulation time limit, e.g. '100s' or '10min'.")
-@click.option("--cpu-time-limit", metavar="T", help="CPU time limit per run, e.g. '60s'.")
-@click.option("--timeout", metavar="DURATION", help="Wall-clock timeout per run, e.g. '10m' (default 1h).")
-@click.option("--retries", type=int, metavar="N", help="Retries for infrastructure failures (default 1); "
-              "a run whose simulation failed is never retried.")
-@click.option("-j", "--workers", type=int, metavar="N",
-              help="Local worker processes (default: one per core; 0: none, use workers started elsewhere).")
-@click.option("--redis-url", metavar="URL", help="Use this Redis instead of starting a private one.")
-@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output directory (default opp-ci-out).")
-@click.option("--resume", is_flag=True, help="Skip runs that already have a record in the output directory.")
-@click.option("--image", metavar="IMAGE", help="ecs backend: the worker image (the simulation built, with opp-ci).")
-@click.option("--region", metavar="REGION", help="ecs backend: AWS region (default: AWS_REGION).")
-@click.option("--spot", is_flag=True, default=None, help="ecs backend: run workers on Fargate Spot.")
+@options.click_options(*RUN_FLAGS, names={k: k.replace("ecs.", "").replace("-", "_") for k in RUN_FLAGS})
 @click.option("--redis-password-parameter", metavar="NAME",
               help="ecs backend with --redis-url: use the cluster `opp-ci cluster up` started, reading its Redis "
                    "password from this SSM parameter (output redis-password-parameter); it is not torn down.")
-@click.option("--github-output", envvar="GITHUB_OUTPUT", metavar="FILE",
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="Append out-dir, campaign-id, total, passed, failed to this file (default: $GITHUB_OUTPUT).")
-@click.option("--check", "checks", multiple=True, type=click.Choice(["fingerprints"]),
-              help="Verify each run's fingerprint against the project's fingerprint store (opp-ci baseline update).")
-@click.option("--baseline", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Compare the results with this output directory (e.g. the base branch's) afterwards.")
-def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_limit, cpu_time_limit,
-        timeout, retries, workers, redis_url, out, resume, checks, baseline, image, region, spot,
-        redis_password_parameter, github_output) -> None:
+def run(project_dir: Path, redis_password_parameter: str | None, **given) -> None:
     """Run a campaign: every run of the chosen configs, in parallel, with reports.
 
     Reads PROJECT_DIR/opp-ci.toml (flags win over it), asks the simulation for its runs, runs them
     through a Redis queue and writes campaign.json, results/, logs/, junit.xml and summary.md.
     Exit status: 0 all runs passed, 1 some did not, 2 bad input or environment.
     """
-    flags = {
-        "backend": backend, "command": command, "config": configs, "runs": runs, "ini": list(ini) or None,
-        "arg": args, "sim-time-limit": sim_time_limit, "cpu-time-limit": cpu_time_limit, "timeout": timeout,
-        "retries": retries, "workers": workers, "redis-url": redis_url,
-        "out": str(out) if out else None, "resume": resume,
-        "check": list(checks) or None, "baseline": str(baseline.resolve()) if baseline else None,
-    }
+    flags = {key: given[key.replace("ecs.", "").replace("-", "_")] for key in RUN_FLAGS}
+    if flags["baseline"]:
+        flags["baseline"] = str(Path(flags["baseline"]).resolve())
     campaign_spec = spec.resolve(project_dir, flags)
-    if campaign_spec.out == Path(spec.CAMPAIGN_DEFAULTS["out"]) and not out:
+    if not campaign_spec.settings.given("out"):
         campaign_spec.out = Path.cwd() / campaign_spec.out
-    ecs_flags = {"image": image, "region": region, "spot": spot}
-    campaign_spec.extra["ecs"].update({k: v for k, v in ecs_flags.items() if v is not None})
     chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec, redis_password_parameter))
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = campaign.run_campaign(campaign_spec, chosen, make_display)
     except KeyboardInterrupt:
-        click.secho("opp-ci: interrupted; everything it started has been stopped", fg="yellow", err=True)
+        output.warning("interrupted; everything it started has been stopped")
         sys.exit(130)
     totals = result.totals()
+    github_output = campaign_spec.settings["github-output"]
     if github_output:
         from opp_ci.github import write_outputs
 
-        write_outputs(github_output, {
+        write_outputs(Path(github_output), {
             "out-dir": campaign_spec.out.resolve(), "campaign-id": result.campaign, "total": totals["total"],
             "passed": totals["passed"], "failed": totals["total"] - totals["passed"],
         })
-    click.echo(f"opp-ci: {totals['passed']}/{totals['total']} runs passed ({totals['failed']} failed, "
-               f"{totals['timeout']} timed out, {totals['error']} errors) in {result.wall_seconds:.1f}s; "
-               f"outputs in {campaign_spec.out.resolve()}")
+    output.info(f"{totals['passed']}/{totals['total']} runs passed ({totals['failed']} failed, "
+                f"{totals['timeout']} timed out, {totals['error']} errors) in {result.wall_seconds:.1f}s; "
+                f"outputs in {campaign_spec.out.resolve()}")
     sys.exit(0 if result.all_passed else 1)
 
 
@@ -155,7 +119,7 @@ def _backend_options(campaign_spec: spec.CampaignSpec, password_parameter: str |
     if campaign_spec.redis_url:
         if not password_parameter:
             raise UserError("--backend ecs --redis-url needs --redis-password-parameter (from `opp-ci cluster up`)")
-        region = cloud.resolve_region(campaign_spec.extra["ecs"].get("region"), os.environ)
+        region = cloud.resolve_region(campaign_spec.ecs["region"], os.environ)
         return {"attach": (campaign_spec.redis_url, password_parameter, region)}
     return {"options": options_from(campaign_spec, os.environ)}
 
@@ -174,7 +138,7 @@ def _interrupt(signum, frame) -> None:
               help="Directory the simulation runs in (default: from opp-ci.toml).")
 @click.option("--store", envvar="OPP_CI_STORE", default="opp-ci-store", show_default=True, metavar="URL",
               help="Where result files go: a directory or s3://bucket/prefix (env OPP_CI_STORE).")
-@click.option("--queue", "queue_name", default="opp-ci", show_default=True, help="Queue to listen on.")
+@click.option("--queue", "queue_name", default=QUEUE_NAME, show_default=True, help="Queue to listen on.")
 @click.option("--name", help="Worker name (default: RQ's own).")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--max-idle", type=int, metavar="SECONDS",
@@ -183,7 +147,8 @@ def _interrupt(signum, frame) -> None:
               help="Where runs execute before their files go to the store (default: the temp directory).")
 def worker(redis_url, project_dir, command, working_dir, store, queue_name, name, burst, max_idle, scratch) -> None:
     """Take runs from a Redis queue and execute them (runs nothing but opp-ci's own run function)."""
-    from opp_ci.worker import start_worker, worker_settings
+    from opp_ci.execution import worker_settings
+    from opp_ci.worker import start_worker
 
     argv, directory = spec.resolve_simulation(project_dir, command, working_dir)
     simulation = Simulation(tuple(argv), directory)
@@ -212,7 +177,7 @@ def report(out_dir: Path, recheck: bool, baseline: Path | None, **comparison) ->
         result = _recheck(out_dir, result, baseline, comparison)
         result.write(out_dir)
     write_reports(result, out_dir)
-    click.echo(f"opp-ci: wrote {out_dir / 'junit.xml'} and {out_dir / 'summary.md'}")
+    output.info(f"wrote {out_dir / 'junit.xml'} and {out_dir / 'summary.md'}")
     sys.exit(0 if result.all_passed else 1)
 
 
@@ -241,62 +206,56 @@ def export_command(paths: tuple[Path, ...], output_format: str, output: Path | N
         raise UserError(f"{output}: cannot write: {error.strerror}") from None
 
 
-def _comparison_settings(stored: dict | None, options: dict) -> dict:
+def _comparison_settings(stored: dict | None, given: dict) -> dict:
     """Comparison settings: the defaults, then the stored or project ones, then files and flags."""
     from opp_ci import regression
 
-    settings = {k: v for k, v in spec.REGRESSION_DEFAULTS.items() if k in ("tolerances", "alpha", "correction",
-                                                                           "metrics")}
-    settings.update(stored or {})
-    if options.get("project_dir"):
-        file_settings = spec.load_file(options["project_dir"])
-        settings.update({k: file_settings[k] for k in settings if k in file_settings})
-    if options.get("tolerances_file"):
-        settings["tolerances"] = regression.read_tolerances_file(options["tolerances_file"])
-    for key in ("alpha", "correction"):
-        if options.get(key) is not None:
-            settings[key] = options[key]
-    if options.get("metrics"):
-        settings["metrics"] = list(options["metrics"])
-    return settings
+    layers: list[tuple[str, dict]] = [("stored", dict(stored or {}))]
+    if given.get("project_dir"):
+        file_settings, _configs = spec.file_layer(given["project_dir"])
+        layers.append(("file", file_settings))
+    if given.get("tolerances_file"):
+        layers.append(("file", {"tolerances": regression.read_tolerances_file(given["tolerances_file"])}))
+    layers.append(("flag", {key: given.get(key) for key in ("alpha", "correction", "metrics")}))
+    return options.resolve(layers, keys=spec.COMPARISON_KEYS).values
 
 
-def _compare_and_write(base_dir: Path, cand_dir: Path, settings: dict, options: dict, candidate=None):
+def _compare_and_write(base_dir: Path, cand_dir: Path, settings: dict, given: dict, candidate=None):
     from opp_ci import regression
     from opp_ci.report import write_reports
 
     result = regression.compare_campaigns(base_dir, cand_dir, regression.Settings.from_mapping(settings),
-                                          candidate=candidate, plots=not options.get("no_plots"))
+                                          candidate=candidate, plots=not given.get("no_plots"))
     result.write(cand_dir)
     write_reports(result, cand_dir)
     verdict = result.extra["regression"]
-    click.echo(f"opp-ci: {verdict['scalars_changed']} of {verdict['scalars_compared']} scalars changed beyond "
-               f"tolerance, {verdict['significant']} of {verdict['statistical_tests']} statistical tests significant; "
-               f"{verdict['regressed_runs']} run(s) regressed; wrote {cand_dir / 'summary.md'}")
+    output.info(f"{verdict['scalars_changed']} of {verdict['scalars_compared']} scalars changed beyond "
+                f"tolerance, {verdict['significant']} of {verdict['statistical_tests']} statistical tests "
+                f"significant; {verdict['regressed_runs']} run(s) regressed; wrote {cand_dir / 'summary.md'}")
     return result
 
 
-def _recheck(out_dir: Path, result, baseline: Path | None, options: dict):
+def _recheck(out_dir: Path, result, baseline: Path | None, given: dict):
     stored = result.extra.get("regression") or {}
     base_dir = baseline or (Path(stored["baseline"]) if stored.get("baseline") else None)
     if base_dir is None:
         raise UserError("--recheck: this campaign was never compared; give --baseline DIR")
-    settings = _comparison_settings(stored.get("settings"), options)
-    return _compare_and_write(base_dir, out_dir, settings, options, candidate=result)
+    settings = _comparison_settings(stored.get("settings"), given)
+    return _compare_and_write(base_dir, out_dir, settings, given, candidate=result)
 
 
 @cli.command("compare")
 @click.argument("base_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("candidate_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_comparison_options
-def compare_command(base_dir: Path, candidate_dir: Path, **options) -> None:
+def compare_command(base_dir: Path, candidate_dir: Path, **given) -> None:
     """Compare the results of two output directories: CANDIDATE_DIR against BASE_DIR.
 
     Scalars are compared run by run within their tolerances; scalars chosen with --metrics are compared
     statistically over the repetitions. The verdicts go into CANDIDATE_DIR's campaign.json (key
     `regression`), junit.xml and summary.md. Exit status 1 when anything regressed.
     """
-    result = _compare_and_write(base_dir, candidate_dir, _comparison_settings(None, options), options)
+    result = _compare_and_write(base_dir, candidate_dir, _comparison_settings(None, given), given)
     sys.exit(0 if result.extra["regression"]["regressed_runs"] == 0 else 1)
 
 
@@ -328,31 +287,30 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
     from opp_ci.records import Campaign
 
     flags = {"config": configs, "runs": runs, "arg": args, "workers": workers, "out": str(out) if out else None,
-             "fingerprints": store, "fingerprint-ingredients": ingredients}
+             "fingerprints": store, "fingerprint-ingredients": ingredients, "check": [], "baseline": None}
     if from_dir:
         flags["config"] = configs or ("_from",)
     campaign_spec = spec.resolve(project_dir, flags)
-    fingerprints.parse_ingredients(campaign_spec.regression["fingerprint-ingredients"])
+    campaign_spec.checks = replace(campaign_spec.checks, check=[], baseline=None, record_fingerprints=True)
+    check = fingerprints.FingerprintCheck.from_spec(campaign_spec)  # checks the ingredients, too
     if from_dir:
         recorded = Campaign.read(from_dir)
     else:
-        campaign_spec.regression.update({fingerprints.RECORD: True, "check": [], "baseline": None})
         if not out:
             campaign_spec.out = Path.cwd() / campaign_spec.out
         chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec))
-        click.echo("opp-ci: recording fingerprints: every run expects a dummy fingerprint, so the progress "
-                   "line counts them as failed until they are judged at the end", err=True)
+        output.info("recording fingerprints: every run expects a dummy fingerprint, so the progress line counts "
+                    "them as failed until they are judged at the end")
         recorded = campaign.run_campaign(campaign_spec, chosen, make_display)
-    fingerprint_store = fingerprints.spec_store(campaign_spec)
-    changes, skipped = fingerprints.update_from_campaign(fingerprint_store, recorded)
+    changes, skipped = fingerprints.update_from_campaign(check.store, recorded)
     for change in changes:
         click.echo(change.describe())
     for line in skipped:
         click.echo(f"SKIP   {line}")
-    fingerprint_store.save()
+    check.store.save()
     counts = fingerprints.describe_changes(changes)["counts"]
-    click.echo(f"opp-ci: {counts['KEEP']} kept, {counts['INSERT']} inserted, {counts['UPDATE']} updated, "
-               f"{len(skipped)} without a fingerprint; wrote {fingerprint_store.path}")
+    output.info(f"{counts['KEEP']} kept, {counts['INSERT']} inserted, {counts['UPDATE']} updated, "
+                f"{len(skipped)} without a fingerprint; wrote {check.store.path}")
     sys.exit(1 if skipped else 0)
 
 
@@ -530,7 +488,7 @@ def publish(out_dir: Path, repository, sha, pr, check_name, artifact_url, api_ur
         done = github.publish(out_dir, context, check_name=check_name, artifact_url=artifact_url)
     except GithubException as problem:
         message = (problem.data or {}).get("message") if isinstance(problem.data, dict) else problem.data
-        github.error(f"GitHub API refused the publication ({problem.status}): {message}")
+        output.error(f"GitHub API refused the publication ({problem.status}): {message}")
         raise UserError(f"publishing to GitHub failed with HTTP {problem.status}: {message}", exit_code=1) from None
     click.echo(f"opp-ci: published {out_dir}: step summary {'written' if done.summary_written else 'skipped'}, "
                f"check run {done.check_run_id or '-'}, PR comment {done.comment_id or '-'}"

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from opp_ci.errors import UserError
-from opp_ci.records import write_json_atomically
+from opp_ci.payloads import job_id
+from opp_ci.records import FingerprintVerdict, Judgement, RunStatus, Verdict, write_json_atomically
 
 DEFAULT_STORE = "opp-ci-fingerprints.json"
 DEFAULT_INGREDIENTS = "tplx"
@@ -333,11 +334,9 @@ def describe_changes(changes: list[Change]) -> dict[str, Any]:
     return {"counts": counts, "lines": [c.describe() for c in changes]}
 
 
-# --- hooks for `opp-ci run --check fingerprints` and `opp-ci baseline update` ---
+# --- the check of `opp-ci run --check fingerprints` and `opp-ci baseline update` ---
 
 CHECK = "fingerprints"
-#: spec.regression key set by `baseline update`: every run expects the dummy fingerprint.
-RECORD = "record-fingerprints"
 MISSING_PREFIX = "No expected fingerprint"
 
 
@@ -345,83 +344,76 @@ def store_path(project_dir: Path, setting: str | None) -> Path:
     return (Path(project_dir) / (setting or DEFAULT_STORE)).resolve()
 
 
-def spec_store(spec: Any) -> FingerprintStore:
-    return store_with_ini(open_store(store_path(spec.project_dir, spec.regression.get("fingerprints"))), spec.ini)
+@dataclass
+class FingerprintCheck:
+    """Expected fingerprints in every payload, then a verdict on each run.
+
+    Checking: a run with nothing to check fails and says how to fix it; INET rows expecting FAIL or
+    ERROR make that outcome the passing one. Recording (`baseline update`): every run expects a
+    dummy fingerprint so OMNeT++ prints the calculated one, and that mismatch is expected.
+    """
+
+    store: FingerprintStore
+    ingredients: list[str]
+    recording: bool = False
+    name: str = CHECK
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> FingerprintCheck:
+        settings = spec.checks
+        store = store_with_ini(open_store(store_path(spec.project_dir, settings.fingerprints)), spec.ini)
+        return cls(store, parse_ingredients(settings.fingerprint_ingredients), settings.record_fingerprints)
+
+    def prepare(self, planned: list[Any]) -> list[Any]:
+        """The planned runs with each one's expected fingerprint in its payload (and a job id that
+        depends on it): the dummy one when recording, the store's when checking."""
+        result = []
+        for run in planned:
+            expected = dummy_expected(self.ingredients) if self.recording else self.store.expected(
+                RunId.of(run.info.config, run.info.number, run.info.itervars), self.ingredients)
+            result.append(run if expected is None else _expecting(run, expected))
+        return result
+
+    def judge(self, campaign: Any, out_dir: Path) -> Any:
+        from opp_ci.checks import Judgements
+
+        verdict = self._recording_verdict if self.recording else self._verdict
+        return Judgements([[found] if (found := verdict(record)) else [] for record in campaign.runs])
+
+    def _recording_verdict(self, record: Any) -> Verdict | None:
+        if record.fingerprint is FingerprintVerdict.MISMATCH and is_dummy(record.fingerprint_expected):
+            return Verdict(CHECK, Judgement.EXPECTED, "recording: the dummy fingerprint was meant to mismatch")
+        return None
+
+    def _verdict(self, record: Any) -> Verdict | None:
+        expected_result = self.store.expected_result(RunId.of(record.config, record.run, record.itervars)) \
+            if isinstance(self.store, InetCsvStore) else "PASS"
+        checked = record.fingerprint is not FingerprintVerdict.NONE
+        if record.execution is RunStatus.PASSED and not checked:
+            return Verdict(CHECK, Judgement.FAIL, f"{MISSING_PREFIX} for {record.config} #{record.run} in "
+                           f"{self.store.path.name}: record one with `opp-ci baseline update`")
+        if expected_result == "FAIL" and checked:
+            return _expectation(record.fingerprint is FingerprintVerdict.MISMATCH, "a fingerprint mismatch")
+        if expected_result == "ERROR":
+            return _expectation(record.execution is RunStatus.FAILED and not checked, "an error")
+        if record.fingerprint is FingerprintVerdict.VERIFIED:
+            return Verdict(CHECK, Judgement.PASS, f"verified: {record.fingerprint_calculated}")
+        return None
 
 
-def with_expected_fingerprints(spec: Any, planned: list[Any]) -> list[Any]:
-    """The planned runs with each one's expected fingerprint in its payload (and a job id that
-    depends on it): the dummy one when recording, the store's when checking."""
-    settings = spec.regression
-    recording, checking = bool(settings.get(RECORD)), CHECK in (settings.get("check") or ())
-    if not recording and not checking:
-        return planned
-    ingredients = parse_ingredients(settings.get("fingerprint-ingredients") or DEFAULT_INGREDIENTS)
-    store = None if recording else spec_store(spec)
-    result = []
-    for run in planned:
-        expected = dummy_expected(ingredients) if store is None else store.expected(
-            RunId.of(run.info.config, run.info.number, run.info.itervars), ingredients)
-        result.append(run if expected is None else _expecting(run, expected))
-    return result
+def _expectation(happened: bool, what: str) -> Verdict:
+    """An INET row whose expected result is FAIL or ERROR: that outcome passes, anything else fails."""
+    if happened:
+        return Verdict(CHECK, Judgement.EXPECTED, f"{what}, as the fingerprint CSV expects")
+    return Verdict(CHECK, Judgement.FAIL, f"expected {what} (the fingerprint CSV says so), but it passed")
 
 
 def _expecting(run: Any, expected: str) -> Any:
     import dataclasses
 
-    from opp_ci.queue import job_id
-
     identifier = job_id({"run": run.job_id, "fingerprint": expected})
     payload = dataclasses.replace(run.payload, fingerprint=expected, prefix=identifier)
     return dataclasses.replace(run, job_id=identifier, payload=payload)
-
-
-def judge_records(spec: Any, campaign: Any) -> None:
-    """After the runs: recording runs pass (their mismatch was wanted); with the check on, a run that
-    had nothing to check fails and says how to fix it; INET rows expecting FAIL or ERROR apply."""
-    settings = spec.regression
-    if settings.get(RECORD):
-        _accept_recording_runs(campaign)
-    elif CHECK in (settings.get("check") or ()):
-        store = spec_store(spec)
-        for record in campaign.runs:
-            _judge(record, store)
-
-
-def _accept_recording_runs(campaign: Any) -> None:
-    from opp_ci.records import FingerprintVerdict, RunStatus
-
-    for record in campaign.runs:
-        if record.fingerprint is FingerprintVerdict.MISMATCH and is_dummy(record.fingerprint_expected):
-            record.fingerprint, record.fingerprint_expected = FingerprintVerdict.NONE, None
-            if record.status is RunStatus.FAILED and (record.error or "").startswith("Fingerprint mismatch"):
-                record.status, record.error = RunStatus.PASSED, None
-
-
-def _judge(record: Any, store: FingerprintStore) -> None:
-    from opp_ci.records import FingerprintVerdict, RunStatus
-
-    expected_result = store.expected_result(RunId.of(record.config, record.run, record.itervars)) \
-        if isinstance(store, InetCsvStore) else "PASS"
-    if record.status is RunStatus.PASSED and record.fingerprint is FingerprintVerdict.NONE:
-        record.status = RunStatus.FAILED
-        record.error = (f"{MISSING_PREFIX} for {record.config} #{record.run} in {store.path.name}: "
-                        f"record one with `opp-ci baseline update`")
-    elif expected_result == "FAIL" and record.fingerprint is not FingerprintVerdict.NONE:
-        _invert(record, record.fingerprint is FingerprintVerdict.MISMATCH, "a fingerprint mismatch")
-    elif expected_result == "ERROR":
-        _invert(record, record.status is RunStatus.FAILED and record.fingerprint is FingerprintVerdict.NONE,
-                "an error")
-
-
-def _invert(record: Any, happened: bool, what: str) -> None:
-    """An INET row whose expected result is FAIL or ERROR: that outcome passes, anything else fails."""
-    from opp_ci.records import RunStatus
-
-    if happened:
-        record.status, record.error = RunStatus.PASSED, None
-    elif record.status is RunStatus.PASSED:
-        record.status, record.error = RunStatus.FAILED, f"expected {what} (the fingerprint CSV says so), but it passed"
 
 
 def update_from_campaign(store: FingerprintStore, campaign: Any) -> tuple[list[Change], list[str]]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from opp_ci.errors import UserError
+from opp_ci.output import warning
 from opp_ci.records import Campaign, RunRecord, RunStatus
 
 if TYPE_CHECKING:
@@ -144,39 +144,6 @@ def truncation_note(shown: str, total: int) -> str:
 # --- workflow commands, outputs, step summary ---
 
 
-def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def workflow_command(command: str, message: str = "", stream: TextIO | None = None, **properties: Any) -> None:
-    """Prints `::command prop=value,...::message`, escaped as the runner expects."""
-    props = ",".join(f"{k}={escape_property(str(v))}" for k, v in properties.items() if v is not None)
-    line = f"::{command}{' ' + props if props else ''}::{escape_data(message)}"
-    print(line, file=stream or sys.stdout, flush=True)
-
-
-def error(message: str, **properties: Any) -> None:
-    workflow_command("error", message, **properties)
-
-
-def warning(message: str, **properties: Any) -> None:
-    workflow_command("warning", message, **properties)
-
-
-@contextlib.contextmanager
-def group(title: str) -> Iterator[None]:
-    """A collapsible section of the log."""
-    workflow_command("group", title)
-    try:
-        yield
-    finally:
-        workflow_command("endgroup")
-
-
 def write_outputs(path: Path | None, outputs: Mapping[str, Any]) -> None:
     """Appends step outputs to $GITHUB_OUTPUT; multi-line values use a random heredoc delimiter."""
     if path is None:
@@ -214,8 +181,10 @@ def write_step_summary(path: Path | None, markdown: str) -> bool:
 
 
 def annotation(record: RunRecord, out_dir: Path, workspace: Path) -> dict[str, Any]:
-    """One failure annotation for a run that did not pass, pointing at its log file."""
-    target = out_dir / (record.log or "campaign.json")
+    """One failure annotation for a run that did not pass, pointing at the file a check could not read,
+    else at its log file."""
+    broken = next((v.file for v in record.verdicts if v.file), None)
+    target = out_dir / (broken or record.log or "campaign.json")
     with contextlib.suppress(ValueError):
         target = target.resolve().relative_to(workspace.resolve())
     note = "\n…"

@@ -28,8 +28,8 @@ _LIMIT_REACHED = re.compile(r"<!> .*limit reached -- at t=(\S+?)s?, event #(\d+)
 
 
 @dataclass(frozen=True)
-class RunInfo:
-    """A run as the simulation describes it: number, iteration variables, repetition."""
+class ListedRun:
+    """A run as the simulation lists it (`-s -q runs`): config, number, iteration variables, repetition."""
 
     config: str
     number: int
@@ -112,7 +112,8 @@ class Simulation:
         return sha.hexdigest()
 
 
-def list_runs(simulation: Simulation, config: str, run_filter: str | None, args: tuple[str, ...] = ()) -> list[RunInfo]:
+def list_runs(simulation: Simulation, config: str, run_filter: str | None,
+              args: tuple[str, ...] = ()) -> list[ListedRun]:
     """The runs of `config` that match `run_filter`, asked from the simulation itself."""
     argv = simulation.query_argv(config, run_filter, args)
     stdout = _query(simulation, argv, config)
@@ -145,7 +146,7 @@ def _query(simulation: Simulation, argv: list[str], config: str) -> str:
     return completed.stdout
 
 
-def parse_runs(config: str, stdout: str) -> list[RunInfo]:
+def parse_runs(config: str, stdout: str) -> list[ListedRun]:
     """Parses `-s -q runs` output: `Run 3: $numHosts=10, $iaMean=2, $repetition=1`."""
     runs = []
     for line in stdout.splitlines():
@@ -153,7 +154,7 @@ def parse_runs(config: str, stdout: str) -> list[RunInfo]:
         if match:
             itervars = parse_itervars(match.group(2))
             repetition = itervars.pop("repetition", None)
-            runs.append(RunInfo(config, int(match.group(1)), itervars,
+            runs.append(ListedRun(config, int(match.group(1)), itervars,
                                 int(repetition) if repetition is not None and repetition.isdigit() else None))
     return runs
 

@@ -1,5 +1,6 @@
-"""Baseline-versus-candidate plots of changed metrics, as PNG files in the output directory's plots/.
+"""Baseline-versus-candidate plots, as PNG files in the output directory's plots/.
 
+The plots take plain values (`Distribution`, `Bars`); what to draw is the regression check's choice.
 matplotlib is optional (the `plots` extra): without it no plots are drawn and the summary says so.
 Figures are built with `matplotlib.figure.Figure`, never pyplot, so no global state is touched.
 """
@@ -7,18 +8,36 @@ Figures are built with `matplotlib.figure.Figure`, never pyplot, so no global st
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from opp_ci.results import Run
-
-if TYPE_CHECKING:
-    from opp_ci.regression import ScalarDifference, StatisticalChange
 
 PLOTS_DIR = "plots"
 #: At most this many plots per comparison: the largest changes first.
 MAX_PLOTS = 12
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]+")
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A metric's values over repetitions, baseline beside candidate (a box plot with the points)."""
+
+    title: str
+    axis: str
+    note: str
+    base: list[float]
+    candidate: list[float]
+    name: str  # the file name, from file_name()
+
+
+@dataclass(frozen=True)
+class Bars:
+    """A scalar's baseline and candidate values over the runs where it changed."""
+
+    title: str
+    labels: list[str]
+    base: list[float]
+    candidate: list[float]
+    name: str
 
 
 def available() -> bool:
@@ -29,21 +48,15 @@ def available() -> bool:
     return True
 
 
-def write_plots(out_dir: Path, base_runs: list[Run], cand_runs: list[Run],
-                differences: list[ScalarDifference], changes: list[StatisticalChange]) -> list[str]:
-    """Draws the changed metrics; returns the plots' paths relative to `out_dir`."""
+def write_plots(out_dir: Path, figures: list[Distribution | Bars]) -> list[str]:
+    """Draws the figures (replacing an earlier comparison's); returns their paths relative to `out_dir`."""
     if not available():
         return []
     directory = Path(out_dir) / PLOTS_DIR
-    for old in directory.glob("*.png"):  # an earlier comparison's plots
+    for old in directory.glob("*.png"):
         old.unlink()
-    written: list[str] = []
-    significant = sorted((c for c in changes if c.significant), key=lambda c: c.p_adjusted)
-    for change in significant[:MAX_PLOTS]:
-        written.append(_distribution_plot(directory, base_runs, cand_runs, change))
-    changed = [d for d in differences if d.base is not None and d.candidate is not None]
-    for difference in _by_metric(changed)[:MAX_PLOTS - len(written)]:
-        written.append(_value_plot(directory, difference, changed))
+    written = [_distribution(directory, f) if isinstance(f, Distribution) else _bars(directory, f)
+               for f in figures[:MAX_PLOTS]]
     return [f"{PLOTS_DIR}/{name}" for name in written]
 
 
@@ -51,61 +64,33 @@ def file_name(*parts: str) -> str:
     return _UNSAFE.sub("_", "-".join(p for p in parts if p)).strip("_")[:150] + ".png"
 
 
-def _by_metric(differences: list[ScalarDifference]) -> list[ScalarDifference]:
-    """The first (largest) difference of each (config, module, name)."""
-    seen, first = set(), []
-    for difference in differences:
-        key = (difference.run[0], difference.module, difference.name)
-        if key not in seen:
-            seen.add(key)
-            first.append(difference)
-    return first
-
-
-def _values(runs: list[Run], group: tuple, module: str, name: str) -> list[float]:
-    from opp_ci.regression import group_key
-
-    return [s.value for run in runs if group_key(run) == group for s in run.scalars
-            if s.module == module and s.name == name]
-
-
-def _distribution_plot(directory: Path, base_runs: list[Run], cand_runs: list[Run],
-                       change: StatisticalChange) -> str:
+def _distribution(directory: Path, plot: Distribution) -> str:
     from matplotlib.figure import Figure
 
-    base = _values(base_runs, change.group, change.module, change.name)
-    candidate = _values(cand_runs, change.group, change.module, change.name)
     figure = Figure(figsize=(6, 4))
     axes = figure.subplots()
-    axes.boxplot([base, candidate], tick_labels=["baseline", "candidate"])
-    for position, values in ((1, base), (2, candidate)):
+    axes.boxplot([plot.base, plot.candidate], tick_labels=["baseline", "candidate"])
+    for position, values in ((1, plot.base), (2, plot.candidate)):
         axes.plot([position] * len(values), values, "o", alpha=0.5)
-    variables = ", ".join(f"{k}={v}" for k, v in change.group[1])
-    axes.set_title(f"{change.group[0]} {variables}\n{change.module} {change.name}", fontsize=9)
-    axes.set_ylabel(change.name)
-    axes.text(0.02, 0.98, f"{change.test.relative:+.2%}, g={change.test.hedges_g:.2f}, p_adj={change.p_adjusted:.2g}",
-              transform=axes.transAxes, va="top", fontsize=8)
-    name = file_name(change.group[0], variables, change.module, change.name)
-    return _save(figure, directory, name)
+    axes.set_title(plot.title, fontsize=9)
+    axes.set_ylabel(plot.axis)
+    axes.text(0.02, 0.98, plot.note, transform=axes.transAxes, va="top", fontsize=8)
+    return _save(figure, directory, plot.name)
 
 
-def _value_plot(directory: Path, difference: ScalarDifference, differences: list[ScalarDifference]) -> str:
-    """Baseline and candidate values of one scalar over the runs of its config where it changed."""
+def _bars(directory: Path, plot: Bars) -> str:
     from matplotlib.figure import Figure
 
-    same = [d for d in differences if (d.run[0], d.module, d.name) == (difference.run[0], difference.module,
-                                                                        difference.name)]
-    labels = [", ".join(f"{k}={v}" for k, v in d.run[1]) + f" #{d.run[2]}" for d in same]
-    figure = Figure(figsize=(max(6, len(same) * 0.6), 4))
+    figure = Figure(figsize=(max(6, len(plot.labels) * 0.6), 4))
     axes = figure.subplots()
-    positions = range(len(same))
-    axes.bar([p - 0.2 for p in positions], [d.base for d in same], width=0.4, label="baseline")
-    axes.bar([p + 0.2 for p in positions], [d.candidate for d in same], width=0.4, label="candidate")
-    axes.set_xticks(list(positions), labels, rotation=45, ha="right", fontsize=7)
-    axes.set_title(f"{difference.run[0]}: {difference.module} {difference.name}", fontsize=9)
+    positions = range(len(plot.labels))
+    axes.bar([p - 0.2 for p in positions], plot.base, width=0.4, label="baseline")
+    axes.bar([p + 0.2 for p in positions], plot.candidate, width=0.4, label="candidate")
+    axes.set_xticks(list(positions), plot.labels, rotation=45, ha="right", fontsize=7)
+    axes.set_title(plot.title, fontsize=9)
     axes.legend(fontsize=8)
     figure.tight_layout()
-    return _save(figure, directory, file_name(difference.run[0], difference.module, difference.name))
+    return _save(figure, directory, plot.name)
 
 
 def _save(figure, directory: Path, name: str) -> str:

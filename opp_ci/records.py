@@ -37,30 +37,126 @@ class FingerprintVerdict(StrEnum):
     MISMATCH = "mismatch"
 
 
-@dataclass
-class RunRecord:
-    """What is known about one run after it ended. Plain JSON-compatible fields only."""
+class Judgement(StrEnum):
+    """What a check says about one run."""
 
-    config: str
-    run: int
-    job_id: str = ""
-    itervars: dict[str, str] = field(default_factory=dict)
-    repetition: int | None = None
+    PASS = "pass"  # checked, and it holds
+    FAIL = "fail"  # checked, and it regressed: the run fails
+    ERROR = "error"  # could not be checked (e.g. a broken result file): the run is an error
+    EXPECTED = "expected"  # the run failed the way the check expects (a FAIL/ERROR row, a recording run)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One check's verdict on one run. `file` names what it is about, for an annotation."""
+
+    check: str
+    judgement: Judgement
+    message: str = ""
+    file: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "judgement": self.judgement.value, "message": self.message, "file": self.file}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Verdict:
+        return cls(str(data["check"]), Judgement(data["judgement"]), str(data.get("message", "")), data.get("file"))
+
+
+@dataclass(kw_only=True)
+class RunOutcome:
+    """What a worker observed when it executed one run: the job's return value, serialised here
+    and nowhere else. Plain JSON-compatible fields only."""
+
     status: RunStatus = RunStatus.ERROR
     exit_code: int | None = None
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0
-    attempts: int = 1
     worker: str = ""
     error: str | None = None
     fingerprint: FingerprintVerdict = FingerprintVerdict.NONE
     fingerprint_calculated: str | None = None
     fingerprint_expected: str | None = None
-    result_files: list[str] = field(default_factory=list)  # relative to the output directory
+    result_files: list[str] = field(default_factory=list)  # relative to the output directory (the store, for a worker)
     log: str | None = None  # relative to the output directory
     log_tail: str = ""
     sim_time: str | None = None  # the simulation time reached, as OMNeT++ printed it
     events: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]):
+        """The fields this class knows (others are ignored), with their enums restored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        value = cls(**{k: v for k, v in data.items() if k in known})
+        value.status, value.fingerprint = RunStatus(value.status), FingerprintVerdict(value.fingerprint)
+        return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, list):
+        return [item.to_json() if isinstance(item, Verdict) else item for item in value]
+    return value
+
+
+def worker_reply(outcome: RunOutcome, store_url: str) -> dict[str, Any]:
+    """What the job function returns: the outcome and the store its files went to."""
+    return {"outcome": outcome.to_json(), "store": store_url}
+
+
+def read_worker_reply(reply: Any) -> tuple[RunOutcome, str | None]:
+    """The outcome and store URL of a job's return value; ValueError when it is not a reply."""
+    if not isinstance(reply, dict) or not isinstance(reply.get("outcome"), dict):
+        raise ValueError(f"the worker returned {type(reply).__name__}, not a run outcome")
+    try:
+        return RunOutcome.from_json(reply["outcome"]), reply.get("store")
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"the worker returned a malformed outcome: {error}") from None
+
+
+def derive_status(execution: RunStatus, error: str | None, verdicts: list[Verdict]) -> tuple[RunStatus, str | None]:
+    """A run's status: how it executed, then what the checks say. An expected failure passes; a
+    run that passed fails on the first failing verdict (or is an error when it could not be checked)."""
+    if execution is not RunStatus.PASSED and any(v.judgement is Judgement.EXPECTED for v in verdicts):
+        execution, error = RunStatus.PASSED, None
+    if execution is RunStatus.PASSED:
+        for verdict in verdicts:
+            if verdict.judgement is Judgement.FAIL:
+                return RunStatus.FAILED, verdict.message
+            if verdict.judgement is Judgement.ERROR:
+                return RunStatus.ERROR, verdict.message
+    return execution, error
+
+
+@dataclass(kw_only=True)
+class RunRecord(RunOutcome):
+    """What is known about one run after it ended: which run, how it executed, what the checks say.
+
+    `status` and `error` are derived from `execution` / `execution_error` (the worker's outcome) and
+    `verdicts`, so judging a record again is a recomputation, never an undo.
+    """
+
+    config: str = field(kw_only=False)
+    run: int = field(kw_only=False)
+    job_id: str = ""
+    itervars: dict[str, str] = field(default_factory=dict)
+    repetition: int | None = None
+    attempts: int = 1
+    execution: RunStatus | None = None  # None: not judged yet, `status` is the execution's
+    execution_error: str | None = None
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.execution is None:
+            self.execution, self.execution_error = RunStatus(self.status), self.error
+
+    @classmethod
+    def from_outcome(cls, outcome: RunOutcome, **identity: Any) -> RunRecord:
+        return cls(**{f.name: getattr(outcome, f.name) for f in dataclasses.fields(RunOutcome)}, **identity)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -76,15 +172,21 @@ class RunRecord:
             return f"#{self.run}: {variables}"
         return f"#{self.run}"
 
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def judge(self, verdicts: list[Verdict]) -> None:
+        """Sets the checks' verdicts (replacing earlier ones) and the status they give."""
+        self.verdicts = list(verdicts)
+        self.status, self.error = derive_status(self.execution, self.execution_error, self.verdicts)
+
+    def fail_execution(self, status: RunStatus, error: str) -> None:
+        """The run's execution turned out not to have worked (e.g. its files could not be collected)."""
+        self.execution, self.execution_error = status, error
+        self.judge(self.verdicts)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
-        known = {f.name for f in dataclasses.fields(cls)}
-        record = cls(**{k: v for k, v in data.items() if k in known})
-        record.status = RunStatus(record.status)
-        record.fingerprint = FingerprintVerdict(record.fingerprint)
+        record = super().from_json(data)
+        record.execution = RunStatus(record.execution)
+        record.verdicts = [v if isinstance(v, Verdict) else Verdict.from_json(v) for v in record.verdicts]
         return record
 
 

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from opp_ci import statistics
+from opp_ci.checks import Judgements, judge_campaign
 from opp_ci.errors import UserError
-from opp_ci.records import Campaign, RunRecord, RunStatus
+from opp_ci.plots import Bars, Distribution, file_name, write_plots
+from opp_ci.records import Campaign, Judgement, RunStatus, Verdict
 from opp_ci.results import Run, read_runs
 
 RunKey = tuple[str, tuple[tuple[str, str], ...], str]
@@ -161,8 +163,10 @@ def compare_scalars(base_runs: Iterable[Run], cand_runs: Iterable[Run],
 
 # --- campaigns: two output directories, verdicts into the candidate's campaign.json ---
 
-#: Starts the error of a run this module marked failed, so a re-check can undo it first.
+#: Starts the message of a run this check failed.
 REGRESSION_PREFIX = "Regression: "
+#: The check's name in verdicts.
+COMPARISON = "comparison"
 #: How many scalar differences campaign.json keeps (largest first); the rest are counted.
 STORED_DIFFERENCES = 2000
 #: How many differences a run's failure message lists.
@@ -272,60 +276,81 @@ def _without_statistical(runs: list[Run], settings: Settings, groups: set[GroupK
     return kept
 
 
-def load_campaign_runs(out_dir: Path, campaign: Campaign) -> dict[str, list[Run]]:
-    """The runs in each passed record's .sca files, by job id."""
-    by_record: dict[str, list[Run]] = {}
+def load_campaign_runs(out_dir: Path, campaign: Campaign) -> tuple[list[list[Run]], list[tuple[str, str]]]:
+    """The runs in the .sca files of each record whose simulation ran to the end (in the campaign's
+    order), and the files that could not be read, with why."""
+    by_record, broken = [], []
     for record in campaign.runs:
-        if record.status is not RunStatus.PASSED and not _marked(record):
-            continue
-        runs = []
-        for name in record.result_files:
-            if name.endswith(".sca") and (out_dir / name).is_file():
-                runs.extend(read_runs(out_dir / name))
-        by_record[record.job_id or f"{record.config}#{record.run}"] = runs
-    return by_record
+        runs: list[Run] = []
+        if record.execution is RunStatus.PASSED:
+            for name in record.result_files:
+                if name.endswith(".sca") and (out_dir / name).is_file():
+                    try:
+                        runs.extend(read_runs(out_dir / name))
+                    except UserError as error:
+                        broken.append((name, error.message))
+        by_record.append(runs)
+    return by_record, broken
 
 
-def _marked(record: RunRecord) -> bool:
-    return record.status is RunStatus.FAILED and (record.error or "").startswith(REGRESSION_PREFIX)
+@dataclass
+class ComparisonCheck:
+    """Compares the campaign's scalars with a baseline campaign's: run by run within tolerances, and
+    the chosen metrics statistically over repetitions. Its summary is campaign.json's `regression`."""
 
+    baseline: Path
+    settings: Settings
+    plots: bool = True
+    name: str = "comparison"
 
-def clear_verdicts(campaign: Campaign) -> None:
-    """Undoes an earlier comparison: runs it failed pass again, so they can be judged anew."""
-    for record in campaign.runs:
-        if _marked(record):
-            record.status, record.error = RunStatus.PASSED, None
-    campaign.extra.pop("regression", None)
+    @classmethod
+    def from_spec(cls, spec: Any) -> ComparisonCheck:
+        """Checks the settings and that the baseline is readable, before anything starts."""
+        settings = Settings.from_mapping(spec.checks.comparison)
+        baseline = Path(spec.checks.baseline)
+        if baseline.resolve() == Path(spec.out).resolve():
+            raise UserError(f"--baseline {baseline} is the output directory itself; the campaign would replace it")
+        _read_campaign(baseline)
+        return cls(baseline, settings)
+
+    def prepare(self, planned: list[Any]) -> list[Any]:
+        return planned
+
+    def judge(self, campaign: Campaign, out_dir: Path) -> Judgements:
+        base = _read_campaign(self.baseline)
+        configs = {r.config for r in campaign.runs}
+        base_by_record, base_broken = load_campaign_runs(self.baseline, base)
+        base_runs = [run for runs in base_by_record for run in runs if run.config_name in configs]
+        cand_by_record, cand_broken = load_campaign_runs(out_dir, campaign)
+        cand_runs = [run for runs in cand_by_record for run in runs]
+        only_base, only_candidate = _unmatched(base_runs, cand_runs)
+        base_runs = [r for r in base_runs if run_key(r) not in only_base]
+        cand_runs = [r for r in cand_runs if run_key(r) not in only_candidate]
+        changes = statistical_changes(base_runs, cand_runs, self.settings)
+        tested = {c.group for c in changes}
+        per_run = _without_statistical(cand_runs, self.settings, tested)
+        differences = compare_scalars(_without_statistical(base_runs, self.settings, tested), per_run,
+                                      self.settings.tolerances)
+        verdicts = _verdicts(campaign, cand_by_record, differences, changes, dict(cand_broken))
+        summary = _verdict(self.baseline, base, self.settings, base_runs, per_run, differences, changes)
+        summary["runs_only_in_baseline"] = sorted(_describe_run(k) for k in only_base)
+        summary["runs_only_in_candidate"] = sorted(_describe_run(k) for k in only_candidate)
+        summary["unreadable_files"] = [f"baseline {name}: {why}" for name, why in base_broken] + [
+            f"{name}: {why}" for name, why in cand_broken]
+        if self.plots:
+            summary["plots"] = write_plots(out_dir, _figures(base_runs, cand_runs, differences, changes))
+        summary["regressed_runs"] = sum(
+            r.execution is RunStatus.PASSED and any(v.judgement is Judgement.FAIL for v in found)
+            for r, found in zip(campaign.runs, verdicts, strict=True))
+        return Judgements(verdicts, summary, summary_key="regression")
 
 
 def compare_campaigns(base_dir: Path, cand_dir: Path, settings: Settings,
                       candidate: Campaign | None = None, plots: bool = True) -> Campaign:
-    """Compares the candidate output directory with the baseline's; writes nothing, returns the
-    candidate campaign with regressed runs failed and the verdicts in `extra["regression"]`."""
-    base = _read_campaign(base_dir)
+    """Compares the candidate output directory with the baseline's; writes nothing but plots, returns
+    the candidate campaign with the verdicts applied and the summary in `extra["regression"]`."""
     candidate = candidate if candidate is not None else _read_campaign(cand_dir)
-    clear_verdicts(candidate)
-    configs = {r.config for r in candidate.runs}
-    base_runs = [run for runs in load_campaign_runs(base_dir, base).values() for run in runs
-                 if run.config_name in configs]
-    cand_by_record = load_campaign_runs(cand_dir, candidate)
-    cand_runs = [run for runs in cand_by_record.values() for run in runs]
-    only_base, only_candidate = _unmatched(base_runs, cand_runs)
-    base_runs = [r for r in base_runs if run_key(r) not in only_base]
-    cand_runs = [r for r in cand_runs if run_key(r) not in only_candidate]
-    changes = statistical_changes(base_runs, cand_runs, settings)
-    tested = {c.group for c in changes}
-    per_run = _without_statistical(cand_runs, settings, tested)
-    differences = compare_scalars(_without_statistical(base_runs, settings, tested), per_run, settings.tolerances)
-    verdict = _verdict(base_dir, base, settings, base_runs, per_run, differences, changes)
-    verdict["runs_only_in_baseline"] = sorted(_describe_run(k) for k in only_base)
-    verdict["runs_only_in_candidate"] = sorted(_describe_run(k) for k in only_candidate)
-    _mark_records(candidate, cand_by_record, differences, changes)
-    if plots:
-        verdict["plots"] = _plots(cand_dir, base_runs, cand_runs, differences, changes)
-    verdict["regressed_runs"] = sum(_marked(r) for r in candidate.runs)
-    candidate.extra["regression"] = verdict
-    return candidate
+    return judge_campaign([ComparisonCheck(Path(base_dir), settings, plots)], candidate, Path(cand_dir))
 
 
 def _unmatched(base_runs: list[Run], cand_runs: list[Run]) -> tuple[set[RunKey], set[RunKey]]:
@@ -376,18 +401,29 @@ def artifacts_url(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def _mark_records(campaign: Campaign, runs_by_record: dict[str, list[Run]], differences: list[ScalarDifference],
-                  changes: list[StatisticalChange]) -> None:
+def _verdicts(campaign: Campaign, runs_by_record: list[list[Run]], differences: list[ScalarDifference],
+              changes: list[StatisticalChange], broken: dict[str, str]) -> list[list[Verdict]]:
+    """Per record: a failing verdict for scalars beyond tolerance or significant shifts, an error for
+    a result file that could not be read, a passing one otherwise."""
     by_key: dict[RunKey, list[ScalarDifference]] = {}
     for difference in differences:
         by_key.setdefault(difference.run, []).append(difference)
     significant = [c for c in changes if c.significant]
-    for record in campaign.runs:
-        runs = runs_by_record.get(record.job_id or f"{record.config}#{record.run}", [])
+    verdicts = []
+    for record, runs in zip(campaign.runs, runs_by_record, strict=True):
+        unreadable = [name for name in record.result_files if name in broken]
         found = [d for run in runs for d in by_key.get(run_key(run), [])]
         shifted = [c for run in runs for c in significant if c.group == group_key(run)]
-        if record.status is RunStatus.PASSED and (found or shifted):
-            record.status, record.error = RunStatus.FAILED, _failure_message(found, shifted)
+        if unreadable:
+            verdicts.append([Verdict(COMPARISON, Judgement.ERROR, f"cannot compare: {broken[unreadable[0]]}",
+                                     file=unreadable[0])])
+        elif found or shifted:
+            verdicts.append([Verdict(COMPARISON, Judgement.FAIL, _failure_message(found, shifted))])
+        elif runs:
+            verdicts.append([Verdict(COMPARISON, Judgement.PASS, "within tolerance")])
+        else:
+            verdicts.append([])
+    return verdicts
 
 
 def _failure_message(found: list[ScalarDifference], shifted: list[StatisticalChange]) -> str:
@@ -416,37 +452,41 @@ def _signed_relative(difference: ScalarDifference) -> float:
     return (difference.candidate - difference.base) / abs(difference.base)
 
 
-def _plots(out_dir: Path, base_runs: list[Run], cand_runs: list[Run], differences: list[ScalarDifference],
-           changes: list[StatisticalChange]) -> list[str]:
-    from opp_ci import plots
+def _figures(base_runs: list[Run], cand_runs: list[Run], differences: list[ScalarDifference],
+             changes: list[StatisticalChange]) -> list[Distribution | Bars]:
+    """What to draw: the significant shifts (smallest p first), then the largest scalar change of each
+    metric, over the runs where it changed."""
+    figures: list[Distribution | Bars] = []
+    for change in sorted((c for c in changes if c.significant), key=lambda c: c.p_adjusted):
+        variables = ", ".join(f"{k}={v}" for k, v in change.group[1])
+        figures.append(Distribution(
+            title=f"{change.group[0]} {variables}\n{change.module} {change.name}", axis=change.name,
+            note=f"{change.test.relative:+.2%}, g={change.test.hedges_g:.2f}, p_adj={change.p_adjusted:.2g}",
+            base=_values(base_runs, change.group, change.module, change.name),
+            candidate=_values(cand_runs, change.group, change.module, change.name),
+            name=file_name(change.group[0], variables, change.module, change.name)))
+    changed = [d for d in differences if d.base is not None and d.candidate is not None]
+    for first in _first_of_each_metric(changed):
+        same = [d for d in changed if (d.run[0], d.module, d.name) == (first.run[0], first.module, first.name)]
+        figures.append(Bars(
+            title=f"{first.run[0]}: {first.module} {first.name}",
+            labels=[", ".join(f"{k}={v}" for k, v in d.run[1]) + f" #{d.run[2]}" for d in same],
+            base=[d.base for d in same], candidate=[d.candidate for d in same],
+            name=file_name(first.run[0], first.module, first.name)))
+    return figures
 
-    return plots.write_plots(out_dir, base_runs, cand_runs, differences, changes)
+
+def _first_of_each_metric(differences: list[ScalarDifference]) -> list[ScalarDifference]:
+    """The first (largest) difference of each (config, module, name)."""
+    first: dict[tuple[str, str, str], ScalarDifference] = {}
+    for difference in differences:
+        first.setdefault((difference.run[0], difference.module, difference.name), difference)
+    return list(first.values())
 
 
-# --- hooks of `opp-ci run` ---
-
-
-def before_runs(spec: Any, planned: list[Any]) -> list[Any]:
-    """Checks the regression settings before anything starts; puts expected fingerprints in payloads."""
-    from opp_ci import fingerprints
-
-    Settings.from_mapping(spec.regression)
-    baseline = spec.regression.get("baseline")
-    if baseline:
-        if Path(baseline).resolve() == Path(spec.out).resolve():
-            raise UserError(f"--baseline {baseline} is the output directory itself; the campaign would replace it")
-        _read_campaign(Path(baseline))
-    return fingerprints.with_expected_fingerprints(spec, planned)
-
-
-def after_runs(spec: Any, campaign: Campaign, out_dir: Path) -> None:
-    """Judges fingerprints, then compares with the baseline output directory when one is given."""
-    from opp_ci import fingerprints
-
-    fingerprints.judge_records(spec, campaign)
-    baseline = spec.regression.get("baseline")
-    if baseline:
-        compare_campaigns(Path(baseline), out_dir, Settings.from_mapping(spec.regression), candidate=campaign)
+def _values(runs: list[Run], group: GroupKey, module: str, name: str) -> list[float]:
+    return [s.value for run in runs if group_key(run) == group for s in run.scalars
+            if s.module == module and s.name == name]
 
 
 def read_tolerances_file(path: Path) -> dict[str, Any]:

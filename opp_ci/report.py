@@ -191,7 +191,7 @@ def _number(value: float | None) -> str:
 
 
 def _only_one_side(verdict: dict) -> list[str]:
-    lines = []
+    lines = [f"⚠️ could not read {_cell(problem)}" for problem in verdict.get("unreadable_files") or []]
     for key, where in (("runs_only_in_baseline", "only in the baseline"), ("runs_only_in_candidate",
                                                                           "only in this campaign")):
         runs = verdict.get(key) or []

@@ -14,6 +14,11 @@ from urllib.parse import urlparse
 
 from opp_ci.errors import UserError
 
+#: Under a run's prefix in the store, and in the output directory: the run's result files.
+RESULTS_DIR = "results"
+#: A run's stdout and stderr, under its prefix in the store.
+LOG_NAME = "log.txt"
+
 
 class Store(Protocol):
     url: str

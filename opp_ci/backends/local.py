@@ -24,9 +24,9 @@ import redis
 
 from opp_ci.backends import Infrastructure
 from opp_ci.errors import UserError
+from opp_ci.processes import die_with_parent
 from opp_ci.queue import check_redis
 from opp_ci.spec import CampaignSpec
-from opp_ci.worker import die_with_parent
 
 REDIS_START_TIMEOUT = 15.0
 STOP_GRACE = 3.0

@@ -11,7 +11,7 @@ from opp_ci.cloud.cluster import EXECUTION_ROLE, REDIS_PORT, TASK_ROLE, Cluster,
 from opp_ci.cloud.tags import Names, ec2_tags, ecs_tags
 from opp_ci.cloud.waiting import RedisProbe, wait_for_redis, wait_tasks
 from opp_ci.errors import UserError
-from opp_ci.spec import parse_duration
+from opp_ci.options import parse_duration
 
 
 class StepFailure(RuntimeError):

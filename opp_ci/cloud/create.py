@@ -15,7 +15,7 @@ from opp_ci.cloud.teardown import down
 from opp_ci.cloud.waiting import RedisProbe, redis_answers
 from opp_ci.errors import UserError
 from opp_ci.naming import new_campaign_id
-from opp_ci.spec import parse_duration
+from opp_ci.options import parse_duration
 
 CHECKIP_URL = "https://checkip.amazonaws.com"
 

@@ -6,6 +6,8 @@ import pytest
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from opp_ci.jobs import JOB_FUNCTION
+
 pytestmark = pytest.mark.integration
 
 
@@ -32,7 +34,7 @@ def test_foreign_functions_and_pickled_jobs_are_refused(redis_server, redis_clie
 def test_a_job_with_our_function_but_a_bad_payload_is_not_run(redis_server, redis_client, tagged, tmp_path,
                                                                standin_project):
     queue = Queue("opp-ci", connection=redis_client, serializer=JSONSerializer)
-    queue.enqueue_call("opp_ci.worker.execute", kwargs={"payload": {
+    queue.enqueue_call(JOB_FUNCTION, kwargs={"payload": {
         "config": "General", "run": 0, "prefix": "x", "args": ["--load-libs=/tmp/evil"]}}, job_id="bad-payload")
 
     done = tagged.run("worker", "--project", str(standin_project), "--store", str(tmp_path / "store"), "--burst",

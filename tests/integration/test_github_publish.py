@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from ports import free_port
 
-from opp_ci import github
+from opp_ci import github, output
 from opp_ci.records import Campaign, RunRecord, RunStatus
 from opp_ci.report import write_reports
 
@@ -304,11 +304,12 @@ def test_cut_bytes_never_splits_a_character():
     assert cut == "é" * 25
 
 
-def test_workflow_commands_and_outputs_are_escaped(tmp_path, capsys):
-    github.error("50% failed\nsee log", file="a,b:c")
-    with github.group("runs"):
+def test_workflow_commands_and_outputs_are_escaped(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    output.error("50% failed\nsee log", file="a,b:c")
+    with output.group("runs"):
         pass
-    assert capsys.readouterr().out.splitlines() == [
+    assert capsys.readouterr().err.splitlines() == [
         "::error file=a%2Cb%3Ac::50%25 failed%0Asee log", "::group::runs", "::endgroup::"]
     github.write_outputs(tmp_path / "o", {"one": 1, "many": "a\nb"})
     lines = (tmp_path / "o").read_text().splitlines()
@@ -320,4 +321,4 @@ def test_without_a_token_only_the_step_summary_is_written(tmp_path, capsys):
     out = make_campaign(tmp_path / "out", failed=0)
     done = github.publish(out, github.GitHubContext(step_summary=tmp_path / "s"))
     assert done.summary_written and done.check_run_id is None
-    assert "::warning::" in capsys.readouterr().out
+    assert "warning: opp-ci publish: no GITHUB_TOKEN" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from opp_ci.cost import Prices, TaskUsage, estimate
 from opp_ci.errors import UserError
 from opp_ci.github import write_outputs
 from opp_ci.naming import new_campaign_id
-from opp_ci.spec import parse_duration
+from opp_ci.options import parse_duration
 
 ARNS = {
     "arn:aws:ecs:us-east-1:123456789012:cluster/opp-ci-x": ("ecs:cluster", "opp-ci-x"),

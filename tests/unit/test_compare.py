@@ -129,13 +129,13 @@ def test_spec_regression_keys(tmp_path):
     (tmp_path / "opp-ci.toml").write_text(
         'command = "./sim"\ncheck = ["fingerprints"]\nalpha = 0.01\nmetrics = ["util*"]\n'
         '[tolerances]\n"*:mean" = {rel = 0.01}\n[configs.Quick]\n')
-    settings = resolve(tmp_path, {}, environ={}).regression
-    assert settings["check"] == ["fingerprints"] and settings["alpha"] == 0.01
-    assert settings["tolerances"] == {"*:mean": {"rel": 0.01}}
-    assert settings["fingerprints"] == "opp-ci-fingerprints.json"
-    assert regression.Settings.from_mapping(settings).metrics == ("util*",)
-    flags = resolve(tmp_path, {"check": ["fingerprints"], "baseline": "/b"}, environ={}).regression
-    assert flags["baseline"] == "/b"
+    settings = resolve(tmp_path, {}, environ={}).checks
+    assert settings.check == ["fingerprints"] and settings.comparison["alpha"] == 0.01
+    assert settings.comparison["tolerances"] == {"*:mean": {"rel": 0.01}}
+    assert settings.fingerprints == "opp-ci-fingerprints.json"
+    assert regression.Settings.from_mapping(settings.comparison).metrics == ("util*",)
+    flags = resolve(tmp_path, {"check": ["fingerprints"], "baseline": "/b"}, environ={}).checks
+    assert flags.baseline == "/b"
 
 
 def test_read_tolerances_file(tmp_path):

@@ -106,20 +106,23 @@ def test_calculated_fingerprints_and_the_dummy():
         fingerprints.parse_ingredients("tp lx;")
 
 
-def _spec(tmp_path, store: str, **regression):
+def _check(tmp_path, store: str, recording: bool = False) -> fingerprints.FingerprintCheck:
     from types import SimpleNamespace
 
-    settings = {"check": ["fingerprints"], "fingerprints": store, "fingerprint-ingredients": "tplx", **regression}
-    return SimpleNamespace(project_dir=tmp_path, ini=["omnetpp.ini"], regression=settings)
+    from opp_ci.spec import CheckSettings
+
+    settings = CheckSettings(check=["fingerprints"], fingerprints=store, record_fingerprints=recording)
+    return fingerprints.FingerprintCheck.from_spec(SimpleNamespace(project_dir=tmp_path, ini=["omnetpp.ini"],
+                                                                   checks=settings))
 
 
 def _planned(config: str, number: int):
-    from opp_ci.campaign import PlannedRun
-    from opp_ci.omnetpp import RunInfo
-    from opp_ci.queue import RunPayload
+    from opp_ci.omnetpp import ListedRun
+    from opp_ci.payloads import RunPayload
+    from opp_ci.planning import PlannedRun
     from opp_ci.spec import ConfigSpec
 
-    return PlannedRun(RunInfo(config, number), ConfigSpec(config), f"job{number}",
+    return PlannedRun(ListedRun(config, number), ConfigSpec(config), f"job{number}",
                       RunPayload(config=config, run=number, prefix=f"job{number}"))
 
 
@@ -128,17 +131,16 @@ def test_expected_fingerprints_go_into_payloads_and_job_ids(tmp_path):
     store.record(QUICK, {"tplx": "964d-5361"})
     store.save()
     planned = [_planned("Quick", 0), _planned("Quick", 1)]
-    checked = fingerprints.with_expected_fingerprints(_spec(tmp_path, "fp.json"), planned)
+    checked = _check(tmp_path, "fp.json").prepare(planned)
     assert checked[0].payload.fingerprint == "964d-5361/tplx" and checked[0].job_id != "job0"
     assert checked[0].payload.prefix == checked[0].job_id
     assert checked[1] is planned[1]  # no entry: runs without, and fails afterwards
-    recording = fingerprints.with_expected_fingerprints(
-        _spec(tmp_path, "fp.json", **{"check": [], fingerprints.RECORD: True}), planned)
+    recording = _check(tmp_path, "fp.json", recording=True).prepare(planned)
     assert {p.payload.fingerprint for p in recording} == {"0000-0000/tplx"}
-    assert fingerprints.with_expected_fingerprints(_spec(tmp_path, "fp.json", check=[]), planned) is planned
 
 
 def test_inet_expected_results_fail_and_error(tmp_path):
+    from opp_ci.checks import judge_campaign
     from opp_ci.records import Campaign, FingerprintVerdict, RunRecord, RunStatus
 
     (tmp_path / "fp.csv").write_text(".,  -f omnetpp.ini -c Quick -r 0,  1s,  1111-1111/tplx,  FAIL,\n"
@@ -149,6 +151,12 @@ def test_inet_expected_results_fail_and_error(tmp_path):
     crashed = RunRecord("Quick", 1, status=RunStatus.FAILED, error="Simulated failure")
     verified = RunRecord("Quick", 2, status=RunStatus.PASSED, fingerprint=FingerprintVerdict.VERIFIED)
     campaign = Campaign("c", [mismatch, crashed, verified])
-    fingerprints.judge_records(_spec(tmp_path, "fp.csv"), campaign)
+    check = _check(tmp_path, "fp.csv")
+    judge_campaign([check], campaign, tmp_path)
     assert [r.status for r in campaign.runs] == [RunStatus.PASSED, RunStatus.PASSED, RunStatus.FAILED]
     assert "expected a fingerprint mismatch" in verified.error
+    # judging again is a recomputation: the same verdicts, not an undo of the first
+    judge_campaign([check], campaign, tmp_path)
+    assert [r.status for r in campaign.runs] == [RunStatus.PASSED, RunStatus.PASSED, RunStatus.FAILED]
+    assert [v.judgement.value for r in campaign.runs for v in r.verdicts] == ["expected", "expected", "fail"]
+    assert mismatch.execution is RunStatus.FAILED and mismatch.execution_error.startswith("Fingerprint mismatch")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from opp_ci.queue import PayloadError, RunPayload, job_id
+from opp_ci.payloads import PayloadError, RunPayload, job_id
 
 GOOD = {"config": "Experiment", "run": 3, "prefix": "opp-ci-abc", "ini": ["omnetpp.ini"],
         "args": ["--**.vector-recording=false"], "sim_time_limit": "10min", "timeout": 60}

@@ -1,0 +1,140 @@
+"""Job payloads: the JSON a run job carries, validated before anything runs.
+
+A payload only chooses among runs of the simulation a worker was started for (its config, run
+number, ini files, extra options and limits); the command, working directory and store are the
+worker's own settings. Its job id is a hash of everything that determines the run, so enqueueing the
+same campaign twice makes the same jobs and `--resume` can tell which runs already have a record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+PAYLOAD_VERSION = 1
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_PREFIX = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
+#: Options a payload may not pass: they would load code, or write files outside the run's directory.
+_FORBIDDEN_OPTION = re.compile(
+    r"^--(load-libs|debugger|.*-file|.*-dir|cmdenv-output-file|user-interface|configuration-class)",
+)
+
+
+class PayloadError(ValueError):
+    """A job payload that is not a valid opp-ci run: refused, never run."""
+
+
+class _JsonPayload:
+    """What the payload kinds share: their tuples travel as JSON lists."""
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ini"], data["args"] = list(self.ini), list(self.args)
+        return data
+
+
+@dataclass(frozen=True)
+class RunPayload(_JsonPayload):
+    """Everything a worker needs to run one run. The worker's own settings (the simulation command
+    and project directory, the result store) are not part of it: a payload can only choose among
+    runs of the simulation the worker was started for."""
+
+    config: str
+    run: int
+    prefix: str  # where the worker puts this run's files in the store
+    ini: tuple[str, ...] = ("omnetpp.ini",)
+    args: tuple[str, ...] = ()
+    sim_time_limit: str | None = None
+    cpu_time_limit: str | None = None
+    fingerprint: str | None = None
+    timeout: float = 3600.0
+    version: int = PAYLOAD_VERSION
+    kind: str = "run"
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunPayload:
+        """Validates a payload read from Redis; anything unexpected raises PayloadError."""
+        if not isinstance(data, dict):
+            raise PayloadError(f"payload must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise PayloadError(f"unknown payload fields: {sorted(unknown)}")
+        missing = {"config", "run", "prefix"} - set(data)
+        if missing:
+            raise PayloadError(f"missing payload fields: {sorted(missing)}")
+        payload = cls(**{**data, "ini": tuple(data.get("ini", ("omnetpp.ini",))),
+                         "args": tuple(data.get("args", ()))})
+        payload.validate()
+        return payload
+
+    def validate(self) -> None:
+        _expect(self.kind == "run", f"payload kind {self.kind!r} is not 'run'")
+        _expect(self.version == PAYLOAD_VERSION, f"payload version {self.version!r} is not {PAYLOAD_VERSION}")
+        _expect(isinstance(self.config, str) and bool(_NAME.match(self.config)), f"bad config {self.config!r}")
+        _expect(isinstance(self.run, int) and not isinstance(self.run, bool) and self.run >= 0,
+                f"bad run number {self.run!r}")
+        _expect(isinstance(self.prefix, str) and bool(_PREFIX.match(self.prefix)) and ".." not in self.prefix,
+                f"bad store prefix {self.prefix!r}")
+        _validate_ini_and_args(self.ini, self.args)
+        for limit in (self.sim_time_limit, self.cpu_time_limit):
+            _expect(limit is None or (isinstance(limit, str) and re.fullmatch(r"[\w.+\-/,]+", limit) is not None),
+                    f"bad limit {limit!r}")
+        # Fingerprints: `hash/ingredients`, comma-separated groups of space-separated alternatives; `~` in
+        # ingredients negates one (e.g. `~tNl`).
+        _expect(self.fingerprint is None or (isinstance(self.fingerprint, str) and len(self.fingerprint) <= 2000
+                                             and re.fullmatch(r"[\w.+\-/,~ ]+", self.fingerprint) is not None),
+                f"bad fingerprint {self.fingerprint!r}")
+        _expect(isinstance(self.timeout, int | float) and 0 < self.timeout <= 7 * 86400,
+                f"bad timeout {self.timeout!r}")
+
+
+@dataclass(frozen=True)
+class ListPayload(_JsonPayload):
+    """Asks a worker for the runs of a config (`-s -q runs`), for backends whose orchestrator does not
+    have the simulation (the cloud: it lives in the worker image)."""
+
+    config: str
+    runs: str | None = None
+    ini: tuple[str, ...] = ("omnetpp.ini",)
+    args: tuple[str, ...] = ()
+    version: int = PAYLOAD_VERSION
+    kind: str = "list"
+
+    @classmethod
+    def from_json(cls, data: Any) -> ListPayload:
+        _expect(isinstance(data, dict) and set(data) <= {f.name for f in fields(cls)} and "config" in data,
+                f"not a list payload: {data!r}"[:300])
+        payload = cls(**{**data, "ini": tuple(data.get("ini", ("omnetpp.ini",))), "args": tuple(data.get("args", ()))})
+        _expect(payload.kind == "list" and payload.version == PAYLOAD_VERSION, "not a version 1 list payload")
+        _expect(isinstance(payload.config, str) and bool(_NAME.match(payload.config)), f"bad config {payload.config!r}")
+        _expect(payload.runs is None or (isinstance(payload.runs, str) and 0 < len(payload.runs) <= 2000),
+                f"bad run filter {payload.runs!r}")
+        _validate_ini_and_args(payload.ini, payload.args)
+        return payload
+
+
+def _validate_ini_and_args(ini_files: tuple[str, ...], args: tuple[str, ...]) -> None:
+    for ini in ini_files:
+        _expect(isinstance(ini, str) and bool(_PREFIX.match(ini)) and ".." not in ini,
+                f"ini file {ini!r} must be a relative path inside the working directory")
+    for arg in args:
+        _expect(isinstance(arg, str) and arg.startswith("--") and "=" in arg,
+                f"argument {arg!r} is not an OMNeT++ option of the form --key=value")
+        _expect(not _FORBIDDEN_OPTION.match(arg), f"argument {arg!r} is not allowed in a job")
+
+
+def _expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise PayloadError(message)
+
+
+def job_id(determinants: dict[str, Any]) -> str:
+    """A stable id from what determines a run's result (command, config, run, arguments, limits,
+    the digest of the executable and ini files)."""
+    canonical = json.dumps(determinants, sort_keys=True, separators=(",", ":"))
+    return "opp-ci-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
