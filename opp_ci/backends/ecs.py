@@ -1,8 +1,7 @@
 """The ECS backend: `provision` brings a cluster up (Redis, workers, S3) and always takes it down.
 
-Options come from an `EcsOptions` (the CLI fills it from flags); with none, from the environment
-(`OPP_CI_ECS_IMAGE`, `OPP_CI_ECS_WORKERS`, `OPP_CI_ECS_SPOT`, `OPP_CI_ECS_SUBNETS`,
-`OPP_CI_CALLER_CIDR`, `OPP_CI_TTL`, `GITHUB_REPOSITORY`, `AWS_REGION`) and the spec's `[ecs]` table.
+Options come from an `EcsOptions`: `options_from` fills it from the spec's `[ecs]` settings, which
+the options layer (opp_ci/options.py) resolved from defaults, opp-ci.toml, OPP_CI_* and flags.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from opp_ci.backends import Infrastructure
 from opp_ci.cloud.aws import Clients, Log, aws_errors, resolve_region
-from opp_ci.cloud.cluster import DEFAULT_TTL, REDIS_PORT, Cluster, EcsOptions
+from opp_ci.cloud.cluster import REDIS_PORT, Cluster, EcsOptions
 from opp_ci.cloud.create import up
 from opp_ci.cloud.teardown import down
 from opp_ci.cloud.usage import task_usages
@@ -28,29 +27,18 @@ from opp_ci.errors import UserError
 
 
 def options_from(spec: Any, env: Mapping[str, str]) -> EcsOptions:
-    """EcsOptions from the spec's `[ecs]` table and the environment (flags are the CLI's job)."""
-    table = dict((getattr(spec, "extra", None) or {}).get("ecs", {}))
-    known = {f.name for f in fields(EcsOptions)}
-    unknown = set(table) - known
-    if unknown:
-        raise UserError(
-            f"unknown key(s) in [ecs]: {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
-        )
-    image = table.pop("image", None) or env.get("OPP_CI_ECS_IMAGE")
+    """EcsOptions from the spec's resolved `[ecs]` settings (defaults, opp-ci.toml, OPP_CI_*, flags)."""
+    table = {name.replace("-", "_"): value for name, value in spec.ecs.items() if value is not None}
+    unknown = set(table) - {f.name for f in fields(EcsOptions)}
+    if unknown:  # an [ecs] option the options layer declares but EcsOptions does not take
+        raise UserError(f"unknown [ecs] setting(s): {', '.join(sorted(unknown))}")
+    image = table.pop("image", None)
     if not image:
         raise UserError(
             "the ecs backend needs an image: pass --image, or set image in [ecs] of opp-ci.toml or OPP_CI_ECS_IMAGE"
         )
     region = resolve_region(table.pop("region", None), env)
-    defaults: dict[str, Any] = {
-        "workers": int(env.get("OPP_CI_ECS_WORKERS") or getattr(spec, "workers", None) or 2),
-        "spot": env.get("OPP_CI_ECS_SPOT", "").lower() in ("1", "true", "yes"),
-        "subnets": [s for s in env.get("OPP_CI_ECS_SUBNETS", "").split(",") if s],
-        "caller_cidr": env.get("OPP_CI_CALLER_CIDR") or None,
-        "ttl": env.get("OPP_CI_TTL") or DEFAULT_TTL,
-        "repository": env.get("GITHUB_REPOSITORY", ""),
-    }
-    return EcsOptions(image=image, region=region, **{**defaults, **table})
+    return EcsOptions(image=image, region=region, **table)
 
 
 class EcsBackend:

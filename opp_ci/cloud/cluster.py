@@ -26,7 +26,7 @@ class EcsOptions:
     spot: bool = False
     subnets: list[str] = field(default_factory=list)
     caller_cidr: str | None = None
-    ttl: str = DEFAULT_TTL
+    ttl: str | float = DEFAULT_TTL  # a duration: "3h", or seconds
     repository: str = ""
     campaign: str | None = None
     redis_image: str = DEFAULT_REDIS_IMAGE

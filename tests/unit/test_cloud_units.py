@@ -21,6 +21,7 @@ from opp_ci.errors import UserError
 from opp_ci.github import write_outputs
 from opp_ci.naming import new_campaign_id
 from opp_ci.options import parse_duration
+from opp_ci.spec import resolve
 
 ARNS = {
     "arn:aws:ecs:us-east-1:123456789012:cluster/opp-ci-x": ("ecs:cluster", "opp-ci-x"),
@@ -159,9 +160,14 @@ def test_prices_from_the_environment():
     assert Prices.from_env({}) == Prices()
 
 
-def test_backend_options_from_spec_and_environment():
-    spec = SimpleNamespace(workers=4, extra={"ecs": {"image": "sim:1", "spot": True}})
-    options = options_from(spec, {"AWS_REGION": "eu-west-1", "GITHUB_REPOSITORY": "o/r"})
+def test_backend_options_from_spec_and_environment(tmp_path):
+    """The [ecs] settings as the options layer resolves them (file, OPP_CI_*, flags) reach EcsOptions."""
+    (tmp_path / "opp-ci.toml").write_text(
+        'command = "./sim"\n[configs.Quick]\n[ecs]\nimage = "sim:1"\nspot = true\nttl = "90m"\n'
+    )
+    env = {"AWS_REGION": "eu-west-1", "GITHUB_REPOSITORY": "o/r", "OPP_CI_ECS_WORKERS": "4"}
+    spec = resolve(tmp_path, {"backend": "ecs", "ecs.redis-image": "redis:8"}, environ=env)
+    options = options_from(spec, env)
     assert (options.image, options.region, options.workers, options.spot, options.repository) == (
         "sim:1",
         "eu-west-1",
@@ -169,7 +175,10 @@ def test_backend_options_from_spec_and_environment():
         True,
         "o/r",
     )
-    with pytest.raises(UserError, match="unknown key"):
-        options_from(SimpleNamespace(extra={"ecs": {"imag": "x"}}), {"AWS_REGION": "eu-west-1"})
+    assert (options.redis_image, parse_duration(options.ttl, "ttl")) == ("redis:8", 5400)
+    flagged = options_from(resolve(tmp_path, {"backend": "ecs", "ecs.image": "sim:2"}, environ=env), env)
+    assert flagged.image == "sim:2"
+    with pytest.raises(UserError, match="unknown"):
+        options_from(SimpleNamespace(ecs={"image": "x", "imag": "x"}), {"AWS_REGION": "eu-west-1"})
     with pytest.raises(UserError, match="needs an image"):
-        options_from(SimpleNamespace(extra={}), {"AWS_REGION": "eu-west-1"})
+        options_from(SimpleNamespace(ecs={"image": None}), {"AWS_REGION": "eu-west-1"})
