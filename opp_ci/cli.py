@@ -341,39 +341,36 @@ def cluster() -> None:
     """An ECS cluster with Redis and workers for one campaign: up, status, down."""
 
 
+#: The [ecs] settings `cluster up` has flags for (region comes with every cloud command).
+CLUSTER_FLAGS = ("ecs.image", "ecs.workers", "ecs.spot", "ecs.subnets", "ecs.caller-cidr", "ecs.ttl",
+                 "ecs.repository", "ecs.campaign", "ecs.redis-image", "ecs.worker-cpu", "ecs.worker-memory",
+                 "ecs.project-dir", "ecs.burst", "ecs.execution-role-arn", "ecs.task-role-arn", "ecs.timeout")
+
+
+def _ecs_settings(given: dict, keys: tuple[str, ...]) -> dict:
+    """[ecs] settings from the defaults, OPP_CI_ECS_* and the flags, by EcsOptions field name."""
+    flags = {key: given[key.removeprefix("ecs.").replace("-", "_")] for key in keys}
+    settings = options.resolve([("environment", options.from_environment(os.environ, "ecs")), ("flag", flags)],
+                               keys=keys)
+    return {key.removeprefix("ecs.").replace("-", "_"): settings[key] for key in keys}
+
+
 @cluster.command("up")
-@click.option("--image", required=True, metavar="URI", help="Simulation image with opp-ci (workers run it).")
-@click.option("--workers", type=click.IntRange(1, 500), default=2, show_default=True, help="Worker tasks.")
-@click.option("--spot", is_flag=True, help="Run workers on Fargate Spot (Redis stays on Fargate).")
-@click.option("--subnet", "subnets", multiple=True, metavar="ID",
-              help="Subnet(s) (default: the default VPC's).")
-@click.option("--caller-cidr", metavar="CIDR", help="Address allowed to reach Redis (default: detected /32).")
-@click.option("--ttl", default="3h", show_default=True, help="Lifetime: tag expires-at, Redis stops itself.")
-@click.option("--repository", envvar="GITHUB_REPOSITORY", default="",
-              help="Tag value (default: $GITHUB_REPOSITORY).")
-@click.option("--campaign", metavar="ID", help="Campaign id (default: generated).")
-@click.option("--redis-image", default="redis:7", show_default=True, help="Redis image.")
-@click.option("--worker-cpu", type=int, default=1024, show_default=True,
-              help="Worker CPU units (1024 = 1 vCPU).")
-@click.option("--worker-memory", type=int, default=2048, show_default=True, help="Worker memory, MiB.")
-@click.option("--project-dir", default="/project", show_default=True, help="Project directory in the image.")
-@click.option("--burst/--no-burst", default=False, show_default=True,
-              help="Start workers with --burst (they exit once the queue is empty).")
-@click.option("--execution-role-arn", metavar="ARN",
-              help="Task execution role (default: role opp-ci-task-execution).")
-@click.option("--task-role-arn", metavar="ARN", help="Worker task role (default: role opp-ci-task).")
-@click.option("--timeout", type=float, default=600, show_default=True,
-              help="Seconds to wait for tasks and Redis.")
+@options.click_options(*CLUSTER_FLAGS)
 @_region_option
 @_github_output_option
-def cluster_up(region, github_output, subnets, **flags) -> None:
+def cluster_up(region, github_output, **given) -> None:
     """Create the cluster, Redis and workers; print campaign id, cluster name and Redis URL."""
     from opp_ci import cloud
     from opp_ci.github import write_outputs
 
     clients = _clients(region)
-    options = cloud.EcsOptions(region=clients.region, subnets=list(subnets), **flags)
-    result = cloud.up(clients, options, log=lambda m: click.echo(f"opp-ci: {m}", err=True))
+    settings = _ecs_settings(given, CLUSTER_FLAGS)
+    if not settings["image"]:
+        raise UserError("cluster up needs the worker image: pass --image URI (or set OPP_CI_ECS_IMAGE)")
+    if settings["workers"] < 1:
+        raise UserError("--workers: a cluster needs at least 1 worker task")
+    result = cloud.up(clients, cloud.EcsOptions(region=clients.region, **settings), log=output.info)
     outputs = result.outputs()
     for name, value in outputs.items():
         click.echo(f"{name}={value}")
@@ -382,16 +379,15 @@ def cluster_up(region, github_output, subnets, **flags) -> None:
 
 @cluster.command("down")
 @click.option("--campaign", required=True, metavar="ID", help="Campaign whose resources to delete.")
-@click.option("--timeout", type=float, default=600, show_default=True,
-              help="Seconds to wait for tasks to stop.")
+@options.click_options("ecs.timeout")
 @_region_option
-def cluster_down(campaign: str, timeout: float, region: str | None) -> None:
+def cluster_down(campaign: str, region: str | None, **given) -> None:
     """Delete every resource tagged with the campaign (idempotent)."""
     from opp_ci import cloud
 
-    deleted = cloud.down(_clients(region), campaign, timeout=timeout,
-                         log=lambda m: click.echo(f"opp-ci: {m}", err=True))
-    click.echo(f"opp-ci: campaign {campaign}: deleted {len(deleted)} resource(s), nothing of it is left")
+    timeout = _ecs_settings(given, ("ecs.timeout",))["timeout"]
+    deleted = cloud.down(_clients(region), campaign, timeout=timeout, log=output.info)
+    output.info(f"campaign {campaign}: deleted {len(deleted)} resource(s), nothing of it is left")
 
 
 @cluster.command("status")
@@ -411,20 +407,20 @@ def cluster_status(campaign: str | None, region: str | None) -> None:
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
-@click.option("--timeout", type=float, default=600, show_default=True,
-              help="Seconds to wait for tasks to stop.")
+@options.click_options("ecs.timeout")
 @_region_option
-def janitor(dry_run: bool, timeout: float, region: str | None) -> None:
+def janitor(dry_run: bool, region: str | None, **given) -> None:
     """Delete every opp-ci resource whose opp-ci:expires-at has passed, and nothing else."""
     from datetime import UTC, datetime
 
     from opp_ci import cloud
 
+    timeout = _ecs_settings(given, ("ecs.timeout",))["timeout"]
     done = cloud.janitor(_clients(region), datetime.now(UTC), dry_run=dry_run, timeout=timeout,
-                         log=lambda m: click.echo(f"opp-ci: {m}", err=True))
+                         log=output.info)
     for line in done if dry_run else []:
         click.echo(f"would delete {line}")
-    click.echo(f"opp-ci: janitor: {len(done)} expired resource(s) {'found' if dry_run else 'deleted'}")
+    output.info(f"janitor: {len(done)} expired resource(s) {'found' if dry_run else 'deleted'}")
 
 
 @cli.group()
@@ -490,7 +486,7 @@ def publish(out_dir: Path, repository, sha, pr, check_name, artifact_url, api_ur
         message = (problem.data or {}).get("message") if isinstance(problem.data, dict) else problem.data
         output.error(f"GitHub API refused the publication ({problem.status}): {message}")
         raise UserError(f"publishing to GitHub failed with HTTP {problem.status}: {message}", exit_code=1) from None
-    click.echo(f"opp-ci: published {out_dir}: step summary {'written' if done.summary_written else 'skipped'}, "
+    output.info(f"published {out_dir}: step summary {'written' if done.summary_written else 'skipped'}, "
                f"check run {done.check_run_id or '-'}, PR comment {done.comment_id or '-'}"
                f"{' (edited)' if done.comment_edited else ''}")
 

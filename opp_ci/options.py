@@ -59,6 +59,7 @@ class Option:
     metavar: str | None = None
     env: str | None = ""  # "": the derived OPP_CI_* name; None: no environment variable
     cli: bool = True  # has a flag (tables and per-config lists live in opp-ci.toml only)
+    flag_name: str = ""  # the flag, when not --NAME (a repeatable one is singular: --subnet)
 
     @property
     def key(self) -> str:
@@ -72,7 +73,7 @@ class Option:
 
     @property
     def flag(self) -> str:
-        return "--" + self.name
+        return "--" + (self.flag_name or self.name)
 
     @property
     def multiple(self) -> bool:
@@ -143,7 +144,8 @@ def _ecs_options() -> tuple[Option, ...]:
         ecs("region", Kind.STRING, None, "AWS region (default: AWS_REGION or AWS_DEFAULT_REGION).", metavar="NAME"),
         ecs("workers", Kind.INT, 2, "Worker tasks.", metavar="N"),
         ecs("spot", Kind.BOOL, False, "Run workers on Fargate Spot (Redis stays on Fargate)."),
-        ecs("subnets", Kind.STRINGS, [], "Subnet(s) (default: the default VPC's).", metavar="ID"),
+        ecs("subnets", Kind.STRINGS, [], "Subnet(s) (default: the default VPC's).", metavar="ID",
+            flag_name="subnet"),
         ecs("caller-cidr", Kind.STRING, None, "Address allowed to reach Redis (default: detected /32).",
             metavar="CIDR", env="OPP_CI_CALLER_CIDR"),
         ecs("ttl", Kind.DURATION, "3h", "Lifetime: tag expires-at, Redis stops itself.", env="OPP_CI_TTL"),

@@ -6,10 +6,9 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from opp_ci.naming import QUEUE_NAME
+from opp_ci.options import default
 
 REDIS_PORT = 6379
-DEFAULT_TTL = "3h"
-DEFAULT_REDIS_IMAGE = "redis:7"
 EXECUTION_ROLE = "opp-ci-task-execution"
 """Role name ECS uses to pull images, write logs and read the Redis password (one-time setup)."""
 TASK_ROLE = "opp-ci-task"
@@ -18,29 +17,30 @@ TASK_ROLE = "opp-ci-task"
 
 @dataclass
 class EcsOptions:
-    """What `opp-ci cluster up` and `opp-ci run --backend ecs` need; filled from CLI flags."""
+    """What `opp-ci cluster up` and `opp-ci run --backend ecs` need. The defaults of the user's settings
+    are the `[ecs]` declarations of opp_ci/options.py; the rest are fixed here."""
 
     image: str
     region: str
-    workers: int = 2
-    spot: bool = False
-    subnets: list[str] = field(default_factory=list)
-    caller_cidr: str | None = None
-    ttl: str | float = DEFAULT_TTL  # a duration: "3h", or seconds
-    repository: str = ""
-    campaign: str | None = None
-    redis_image: str = DEFAULT_REDIS_IMAGE
-    worker_cpu: int = 1024
-    worker_memory: int = 2048
+    workers: int = default("ecs.workers")
+    spot: bool = default("ecs.spot")
+    subnets: list[str] = field(default_factory=lambda: default("ecs.subnets"))
+    caller_cidr: str | None = default("ecs.caller-cidr")
+    ttl: str | float = default("ecs.ttl")  # a duration: "3h", or seconds
+    repository: str = default("ecs.repository")
+    campaign: str | None = default("ecs.campaign")
+    redis_image: str = default("ecs.redis-image")
+    worker_cpu: int = default("ecs.worker-cpu")
+    worker_memory: int = default("ecs.worker-memory")
     redis_cpu: int = 512
     redis_memory: int = 1024
-    project_dir: str = "/project"
+    project_dir: str = default("ecs.project-dir")
     queue: str = QUEUE_NAME
-    burst: bool = False  # `worker --burst` exits at once on an empty queue, i.e. before jobs are enqueued
+    burst: bool = default("ecs.burst")  # `worker --burst` exits at once on an empty queue, before jobs arrive
     max_idle: int = 900  # a worker with nothing to do for this long exits, so its task stops billing
-    execution_role_arn: str | None = None
-    task_role_arn: str | None = None
-    timeout: float = 600.0
+    execution_role_arn: str | None = default("ecs.execution-role-arn")
+    task_role_arn: str | None = default("ecs.task-role-arn")
+    timeout: float = default("ecs.timeout")
     poll: float = 6.0
     results_days: int = 7
     log_days: int = 7
