@@ -24,9 +24,9 @@ from opp_ci.checks import Judgements, judge_campaign
 from opp_ci.errors import UserError
 from opp_ci.plots import Bars, Distribution, file_name, write_plots
 from opp_ci.records import Campaign, Judgement, RunStatus, Verdict
-from opp_ci.results import Run, read_runs
+from opp_ci.results import RunResults, read_runs
 
-RunKey = tuple[str, tuple[tuple[str, str], ...], str]
+MatchKey = tuple[str, tuple[tuple[str, str], ...], str]
 """(config name, sorted iteration variables, repetition): what identifies a run across campaigns."""
 
 
@@ -58,7 +58,7 @@ EXACT = Tolerance()
 
 @dataclass(frozen=True)
 class ScalarDifference:
-    run: RunKey
+    run: MatchKey
     module: str
     name: str
     kind: DifferenceKind
@@ -87,13 +87,13 @@ class ScalarDifference:
         return f"{where}: {self.kind.value}"
 
 
-def _describe_run(key: RunKey) -> str:
+def _describe_run(key: MatchKey) -> str:
     config, itervars, repetition = key
     variables = ", ".join(f"${name}={value}" for name, value in itervars)
     return f"{config}[{variables}{', ' if variables else ''}#{repetition}]"
 
 
-def run_key(run: Run) -> RunKey:
+def run_key(run: RunResults) -> MatchKey:
     return run.config_name, tuple(sorted(run.itervars.items())), run.repetition
 
 
@@ -122,8 +122,8 @@ def tolerance_for(module: str, name: str, tolerances: Mapping[str, Tolerance]) -
     return EXACT
 
 
-def _scalars_by_run(runs: Iterable[Run]) -> dict[RunKey, dict[tuple[str, str], float]]:
-    by_run: dict[RunKey, dict[tuple[str, str], float]] = {}
+def _scalars_by_run(runs: Iterable[RunResults]) -> dict[MatchKey, dict[tuple[str, str], float]]:
+    by_run: dict[MatchKey, dict[tuple[str, str], float]] = {}
     for run in runs:
         key = run_key(run)
         if key in by_run:
@@ -133,7 +133,7 @@ def _scalars_by_run(runs: Iterable[Run]) -> dict[RunKey, dict[tuple[str, str], f
     return by_run
 
 
-def _compare_run(key: RunKey, base: dict[tuple[str, str], float], candidate: dict[tuple[str, str], float],
+def _compare_run(key: MatchKey, base: dict[tuple[str, str], float], candidate: dict[tuple[str, str], float],
                  tolerances: Mapping[str, Tolerance]) -> list[ScalarDifference]:
     differences = []
     for (module, name), base_value in base.items():
@@ -147,7 +147,7 @@ def _compare_run(key: RunKey, base: dict[tuple[str, str], float], candidate: dic
     return differences
 
 
-def compare_scalars(base_runs: Iterable[Run], cand_runs: Iterable[Run],
+def compare_scalars(base_runs: Iterable[RunResults], cand_runs: Iterable[RunResults],
                     tolerances: Mapping[str, Mapping[str, float]] | None = None) -> list[ScalarDifference]:
     """The scalars that differ beyond their tolerance, largest relative difference first.
 
@@ -240,11 +240,12 @@ def _percent(relative: float) -> str:
     return f"{relative:+.2%}" if math.isfinite(relative) else "new non-zero value"
 
 
-def group_key(run: Run) -> GroupKey:
+def group_key(run: RunResults) -> GroupKey:
     return run.config_name, tuple(sorted((k, v) for k, v in run.itervars.items() if k != "repetition"))
 
 
-def statistical_changes(base_runs: list[Run], cand_runs: list[Run], settings: Settings) -> list[StatisticalChange]:
+def statistical_changes(base_runs: list[RunResults], cand_runs: list[RunResults],
+                        settings: Settings) -> list[StatisticalChange]:
     """Welch's t-test for every chosen scalar of every group with two or more repetitions on both
     sides, with the p-values adjusted for the number of tests."""
     samples = _samples(base_runs, settings), _samples(cand_runs, settings)
@@ -256,7 +257,7 @@ def statistical_changes(base_runs: list[Run], cand_runs: list[Run], settings: Se
             for ((group, module, name), test), p in zip(tests, adjusted, strict=True)]
 
 
-def _samples(runs: list[Run], settings: Settings) -> dict[tuple[GroupKey, str, str], list[float]]:
+def _samples(runs: list[RunResults], settings: Settings) -> dict[tuple[GroupKey, str, str], list[float]]:
     samples: dict[tuple[GroupKey, str, str], list[float]] = {}
     for run in runs:
         for scalar in run.scalars:
@@ -265,7 +266,7 @@ def _samples(runs: list[Run], settings: Settings) -> dict[tuple[GroupKey, str, s
     return samples
 
 
-def _without_statistical(runs: list[Run], settings: Settings, groups: set[GroupKey]) -> list[Run]:
+def _without_statistical(runs: list[RunResults], settings: Settings, groups: set[GroupKey]) -> list[RunResults]:
     """The runs with the statistically compared scalars of tested groups left out."""
     kept = []
     for run in runs:
@@ -276,12 +277,12 @@ def _without_statistical(runs: list[Run], settings: Settings, groups: set[GroupK
     return kept
 
 
-def load_campaign_runs(out_dir: Path, campaign: Campaign) -> tuple[list[list[Run]], list[tuple[str, str]]]:
+def load_campaign_runs(out_dir: Path, campaign: Campaign) -> tuple[list[list[RunResults]], list[tuple[str, str]]]:
     """The runs in the .sca files of each record whose simulation ran to the end (in the campaign's
     order), and the files that could not be read, with why."""
     by_record, broken = [], []
     for record in campaign.runs:
-        runs: list[Run] = []
+        runs: list[RunResults] = []
         if record.execution is RunStatus.PASSED:
             for name in record.result_files:
                 if name.endswith(".sca") and (out_dir / name).is_file():
@@ -353,7 +354,7 @@ def compare_campaigns(base_dir: Path, cand_dir: Path, settings: Settings,
     return judge_campaign([ComparisonCheck(Path(base_dir), settings, plots)], candidate, Path(cand_dir))
 
 
-def _unmatched(base_runs: list[Run], cand_runs: list[Run]) -> tuple[set[RunKey], set[RunKey]]:
+def _unmatched(base_runs: list[RunResults], cand_runs: list[RunResults]) -> tuple[set[MatchKey], set[MatchKey]]:
     """Runs on one side only (a run that failed, or a changed run filter): reported, not compared."""
     base_keys, cand_keys = {run_key(r) for r in base_runs}, {run_key(r) for r in cand_runs}
     return base_keys - cand_keys, cand_keys - base_keys
@@ -366,8 +367,8 @@ def _read_campaign(out_dir: Path) -> Campaign:
         raise UserError(f"{out_dir}: not an opp-ci output directory (cannot read campaign.json: {error})") from None
 
 
-def _verdict(base_dir: Path, base: Campaign, settings: Settings, base_runs: list[Run], cand_runs: list[Run],
-             differences: list[ScalarDifference], changes: list[StatisticalChange]) -> dict[str, Any]:
+def _verdict(base_dir: Path, base: Campaign, settings: Settings, base_runs: list[RunResults],
+             cand_runs: list[RunResults], differences: list[ScalarDifference], changes: list[StatisticalChange]) -> dict[str, Any]:
     compared = sum(len(r.scalars) for r in cand_runs)
     return {
         "baseline": str(Path(base_dir).resolve()),
@@ -401,11 +402,11 @@ def artifacts_url(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def _verdicts(campaign: Campaign, runs_by_record: list[list[Run]], differences: list[ScalarDifference],
+def _verdicts(campaign: Campaign, runs_by_record: list[list[RunResults]], differences: list[ScalarDifference],
               changes: list[StatisticalChange], broken: dict[str, str]) -> list[list[Verdict]]:
     """Per record: a failing verdict for scalars beyond tolerance or significant shifts, an error for
     a result file that could not be read, a passing one otherwise."""
-    by_key: dict[RunKey, list[ScalarDifference]] = {}
+    by_key: dict[MatchKey, list[ScalarDifference]] = {}
     for difference in differences:
         by_key.setdefault(difference.run, []).append(difference)
     significant = [c for c in changes if c.significant]
@@ -452,7 +453,7 @@ def _signed_relative(difference: ScalarDifference) -> float:
     return (difference.candidate - difference.base) / abs(difference.base)
 
 
-def _figures(base_runs: list[Run], cand_runs: list[Run], differences: list[ScalarDifference],
+def _figures(base_runs: list[RunResults], cand_runs: list[RunResults], differences: list[ScalarDifference],
              changes: list[StatisticalChange]) -> list[Distribution | Bars]:
     """What to draw: the significant shifts (smallest p first), then the largest scalar change of each
     metric, over the runs where it changed."""
@@ -484,7 +485,7 @@ def _first_of_each_metric(differences: list[ScalarDifference]) -> list[ScalarDif
     return list(first.values())
 
 
-def _values(runs: list[Run], group: GroupKey, module: str, name: str) -> list[float]:
+def _values(runs: list[RunResults], group: GroupKey, module: str, name: str) -> list[float]:
     return [s.value for run in runs if group_key(run) == group for s in run.scalars
             if s.module == module and s.name == name]
 

@@ -4,7 +4,7 @@ The formats are line oriented: each line starts with a keyword (`run`, `attr`, `
 in vector files, with a vector id. Tokens are separated by spaces or tabs; a token that contains
 spaces or special characters is written in double quotes with backslash escapes.
 
-Scalar files are small, so `read_runs` builds one `Run` at a time with all its results. Vector
+Scalar files are small, so `read_runs` builds one `RunResults` at a time with all its results. Vector
 files can be hundreds of megabytes: `read_vector_file` reads only the declarations (from the
 .vci index when there is a fresh one), and `VectorFile.samples` seeks to one vector's blocks.
 
@@ -27,7 +27,7 @@ from opp_ci.results.model import (
     Parameter,
     ParseError,
     ResultFileError,
-    Run,
+    RunResults,
     Scalar,
     Statistic,
     Vector,
@@ -51,7 +51,7 @@ __all__ = [
     "Parameter",
     "ParseError",
     "ResultFileError",
-    "Run",
+    "RunResults",
     "Scalar",
     "Statistic",
     "Vector",

@@ -11,16 +11,16 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from opp_ci.errors import UserError
-from opp_ci.results.model import Run, Statistic
+from opp_ci.results.model import RunResults, Statistic
 from opp_ci.results.tokens import format_number
 
 
-def itervar_names(runs: Iterable[Run]) -> list[str]:
+def itervar_names(runs: Iterable[RunResults]) -> list[str]:
     """The iteration variable names of all runs, sorted, as opp_scavetool orders its columns."""
     return sorted({name for run in runs for name in run.itervars})
 
 
-def scalar_table(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
+def scalar_table(runs: list[RunResults]) -> tuple[list[str], list[list[str]]]:
     """The scalars as `opp_scavetool export -T s -F CSV-S` lays them out: header and rows.
 
     Columns: run, the iteration variables (sorted), repetition, module, name, value. Statistic
@@ -37,7 +37,7 @@ def scalar_table(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def write_scalars_csv(runs: list[Run], out: TextIO) -> None:
+def write_scalars_csv(runs: list[RunResults], out: TextIO) -> None:
     header, rows = scalar_table(runs)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -49,7 +49,7 @@ def _json_number(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
 
 
-def run_to_dict(run: Run) -> dict[str, Any]:
+def run_to_dict(run: RunResults) -> dict[str, Any]:
     return {
         "run": run.run_id,
         "file": os.fspath(run.file),
@@ -76,12 +76,12 @@ def _statistic_to_dict(statistic: Statistic) -> dict[str, Any]:
     return result
 
 
-def write_runs_json(runs: list[Run], out: TextIO) -> None:
+def write_runs_json(runs: list[RunResults], out: TextIO) -> None:
     json.dump([run_to_dict(run) for run in runs], out, indent=2)
     out.write("\n")
 
 
-def export_scalars(runs: list[Run], output_format: str) -> str:
+def export_scalars(runs: list[RunResults], output_format: str) -> str:
     """The export of `runs` as text in `output_format` ("csv" or "json")."""
     writers = {"csv": write_scalars_csv, "json": write_runs_json}
     if output_format not in writers:
@@ -91,7 +91,7 @@ def export_scalars(runs: list[Run], output_format: str) -> str:
     return buffer.getvalue()
 
 
-def to_dataframe(runs: list[Run]) -> Any:
+def to_dataframe(runs: list[RunResults]) -> Any:
     """The scalar table as a pandas DataFrame (needs the optional pandas dependency)."""
     try:
         import pandas

@@ -88,7 +88,7 @@ class Statistic:
 
 
 @dataclass
-class Run:
+class RunResults:
     """One simulation run as recorded in a result file."""
 
     run_id: str

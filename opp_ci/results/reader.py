@@ -13,7 +13,7 @@ from opp_ci.results.model import (
     Parameter,
     ParseError,
     ResultFileError,
-    Run,
+    RunResults,
     Scalar,
     Statistic,
     Vector,
@@ -36,12 +36,12 @@ class ResultFileParser:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.version: str | None = None
-        self.run: Run | None = None
+        self.run: RunResults | None = None
         self.item: Any = None  # what an `attr` line belongs to: the run or the last result
         self.statistic: Statistic | None = None
         self.vectors: dict[int, Vector] = {}
 
-    def feed(self, tokens: list[str]) -> Run | None:
+    def feed(self, tokens: list[str]) -> RunResults | None:
         """Handles one line; returns the previous run when this line starts a new one."""
         kind = tokens[0]
         if kind == "version":
@@ -58,7 +58,7 @@ class ResultFileParser:
         handler(self, tokens)
         return None
 
-    def finish(self) -> Run | None:
+    def finish(self) -> RunResults | None:
         if self.version is None:
             raise LineError("empty file: no 'version' line")
         return self.run
@@ -69,10 +69,10 @@ class ResultFileParser:
             raise LineError(f"result file version {tokens[1]} is not supported (only 2 and 3)")
         self.version = tokens[1]
 
-    def _start_run(self, tokens: list[str]) -> Run | None:
+    def _start_run(self, tokens: list[str]) -> RunResults | None:
         _expect_fields(tokens, "run RUN_ID")
         finished = self.run
-        self.run = self.item = Run(run_id=tokens[1], file=self.path)
+        self.run = self.item = RunResults(run_id=tokens[1], file=self.path)
         self.statistic = None
         return finished
 
@@ -151,7 +151,7 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
         raise ResultFileError(path, f"cannot read: {error.strerror}") from None
 
 
-def read_runs(path: Path | str) -> Iterator[Run]:
+def read_runs(path: Path | str) -> Iterator[RunResults]:
     """Yields the runs of a .sca file one at a time, each with its parameters and results."""
     path = Path(path)
     parser = ResultFileParser(path)
@@ -189,18 +189,18 @@ def find_scalar_files(paths: Iterable[Path | str]) -> list[Path]:
     return found
 
 
-def read_all_runs(paths: Iterable[Path | str]) -> Iterator[Run]:
+def read_all_runs(paths: Iterable[Path | str]) -> Iterator[RunResults]:
     """The runs of every .sca file named or found under the directories named."""
     for path in find_scalar_files(paths):
         yield from read_runs(path)
 
 
-def read_runs_and_errors(paths: Iterable[Path | str]) -> tuple[list[Run], list[ParseError]]:
+def read_runs_and_errors(paths: Iterable[Path | str]) -> tuple[list[RunResults], list[ParseError]]:
     """Like `read_all_runs`, but a broken file becomes a `ParseError` instead of stopping the reading.
 
     A broken file contributes no runs, not even those before its broken line.
     """
-    runs: list[Run] = []
+    runs: list[RunResults] = []
     errors: list[ParseError] = []
     for path in find_scalar_files(paths):
         try:

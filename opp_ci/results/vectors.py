@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opp_ci.errors import UserError
-from opp_ci.results.model import LineError, ResultFileError, Run, Vector, VectorBlock, VectorSample
+from opp_ci.results.model import LineError, ResultFileError, RunResults, Vector, VectorBlock, VectorSample
 from opp_ci.results.reader import ResultFileParser, numbered_lines
 from opp_ci.results.tokens import parse_int, parse_number, split_line
 
@@ -17,7 +17,7 @@ class VectorFile:
     """The declarations of a .vec file; data is read on demand, one vector at a time."""
 
     path: Path
-    run: Run
+    run: RunResults
     vectors: dict[int, Vector]
     indexed: bool
 
@@ -63,7 +63,7 @@ def _index_is_fresh(index_path: Path, vector_path: Path) -> bool:
     return first[1] == str(vector_path.stat().st_size)
 
 
-def _read_index(index_path: Path) -> tuple[Run, dict[int, Vector]]:
+def _read_index(index_path: Path) -> tuple[RunResults, dict[int, Vector]]:
     parser = ResultFileParser(index_path)
     for line_number, line in numbered_lines(index_path):
         if line_number == 1:
@@ -102,7 +102,7 @@ def _add_block(vectors: dict[int, Vector], tokens: list[str]) -> None:
         first_event=events[0], last_event=events[1]))
 
 
-def _only_run(parser: ResultFileParser, path: Path) -> Run:
+def _only_run(parser: ResultFileParser, path: Path) -> RunResults:
     try:
         run = parser.finish()
     except LineError as error:
@@ -112,7 +112,7 @@ def _only_run(parser: ResultFileParser, path: Path) -> Run:
     return run
 
 
-def _scan_vector_file(path: Path) -> tuple[Run, dict[int, Vector]]:
+def _scan_vector_file(path: Path) -> tuple[RunResults, dict[int, Vector]]:
     parser = ResultFileParser(path)
     counts: dict[int, int] = {}
     for line_number, line in numbered_lines(path):

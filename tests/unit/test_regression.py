@@ -9,12 +9,12 @@ import pytest
 
 from opp_ci.errors import UserError
 from opp_ci.regression import DifferenceKind, Tolerance, compare_scalars, parse_tolerances, run_key
-from opp_ci.results.model import Run, Scalar
+from opp_ci.results.model import RunResults, Scalar
 
 
 def make_run(scalars: dict[str, float], run_id: str = "Exp-0-x", repetition: str = "0",
-             itervars: dict[str, str] | None = None, config: str = "Exp") -> Run:
-    return Run(
+             itervars: dict[str, str] | None = None, config: str = "Exp") -> RunResults:
+    return RunResults(
         run_id=run_id, file=Path(f"{run_id}.sca"),
         attributes={"configname": config, "repetition": repetition},
         itervars=itervars or {},
