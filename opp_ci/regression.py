@@ -368,7 +368,8 @@ def _read_campaign(out_dir: Path) -> Campaign:
 
 
 def _verdict(base_dir: Path, base: Campaign, settings: Settings, base_runs: list[RunResults],
-             cand_runs: list[RunResults], differences: list[ScalarDifference], changes: list[StatisticalChange]) -> dict[str, Any]:
+             cand_runs: list[RunResults], differences: list[ScalarDifference],
+             changes: list[StatisticalChange]) -> dict[str, Any]:
     compared = sum(len(r.scalars) for r in cand_runs)
     return {
         "baseline": str(Path(base_dir).resolve()),
