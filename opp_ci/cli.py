@@ -27,7 +27,7 @@ class _Group(click.Group):
         except UserError as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.secho(f"opp-ci: error: {error.message}", fg="red", err=True)
+            output.error(error.message)
             sys.exit(error.exit_code)
 
 
@@ -158,7 +158,8 @@ def worker(redis_url, project_dir, command, working_dir, store, queue_name, name
 
 
 @cli.command()
-@click.argument("out_dir", default="opp-ci-out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out_dir", default=options.default("out"),
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--recheck", is_flag=True, help="Compare the stored results with the baseline again, under the "
               "settings given here (else those of the last comparison), without re-running anything.")
 @click.option("--baseline", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -276,7 +277,7 @@ def baseline() -> None:
 @click.option("--arg", "args", multiple=True, metavar="ARG", help="Extra OMNeT++ option for every run.")
 @click.option("-j", "--workers", type=int, metavar="N", help="Local worker processes (default: one per core).")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output directory of the recording campaign (default opp-ci-out).")
+              help=f"Output directory of the recording campaign (default {options.default('out')}).")
 def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, runs, args, workers, out) -> None:
     """Record the runs' calculated fingerprints in the project's fingerprint store.
 
@@ -456,7 +457,8 @@ def ecr_ensure(name, tag, digest, keep, owner, region, github_output) -> None:
 
 
 @cli.command()
-@click.argument("out_dir", default="opp-ci-out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out_dir", default=options.default("out"),
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--repository", metavar="OWNER/NAME", help="Repository for the check run (default $GITHUB_REPOSITORY).")
 @click.option("--sha", metavar="SHA", help="Commit for the check run (default: the PR head or $GITHUB_SHA).")
 @click.option("--pr", type=int, metavar="N", help="Pull request to comment on (default: from the event file).")

@@ -14,6 +14,8 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from opp_ci.options import default
+
 PAYLOAD_VERSION = 1
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
@@ -51,7 +53,7 @@ class RunPayload(_JsonPayload):
     sim_time_limit: str | None = None
     cpu_time_limit: str | None = None
     fingerprint: str | None = None
-    timeout: float = 3600.0
+    timeout: float = default("timeout")
     version: int = PAYLOAD_VERSION
     kind: str = "run"
 

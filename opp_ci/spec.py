@@ -79,7 +79,7 @@ class CampaignSpec:
     ini: list[str]
     configs: list[ConfigSpec]
     workers: int | None = None  # None: one per core
-    out: Path = Path("opp-ci-out")
+    out: Path = field(default_factory=lambda: Path(options.default("out")))
     redis_url: str | None = None
     backend: str = "local"
     resume: bool = False

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from opp_ci import output
 from opp_ci.backends import Infrastructure
 from opp_ci.cloud.aws import Clients, Log, aws_errors, resolve_region
 from opp_ci.cloud.cluster import REDIS_PORT, Cluster, EcsOptions
@@ -51,7 +52,7 @@ class EcsBackend:
         options: EcsOptions | None = None,
         clients: Clients | None = None,
         probe: RedisProbe = redis_answers,
-        log: Log = print,
+        log: Log = output.info,
         prices: Prices | None = None,
         env: Mapping[str, str] | None = None,
         attach: tuple[str, str, str] | None = None,
@@ -74,7 +75,7 @@ class EcsBackend:
         clients = self.clients or Clients(options.region)
         self.cluster = cluster = up(clients, options, probe=self.probe, log=self.log)
         self.log(
-            f"opp-ci: ECS cluster {cluster.cluster} is up ({options.workers} workers, "
+            f"ECS cluster {cluster.cluster} is up ({options.workers} workers, "
             f"Redis {cluster.public_redis_url}); it is deleted when the campaign ends"
         )
         infrastructure = Infrastructure(
@@ -109,7 +110,7 @@ class EcsBackend:
                 usages = task_usages(clients, cluster.cluster, datetime.now(UTC))
             infrastructure.extra["cost"] = estimate(usages, self.prices)
         except (UserError, KeyError, ValueError) as error:
-            self.log(f"opp-ci: warning: no cost estimate: {error}")
+            self.log(f"warning: no cost estimate: {error}")
         for attempt in range(3):
             try:
                 down(
@@ -118,7 +119,7 @@ class EcsBackend:
                 return
             except KeyboardInterrupt:
                 self.log(
-                    f"opp-ci: still deleting campaign {cluster.campaign}'s AWS resources "
+                    f"still deleting campaign {cluster.campaign}'s AWS resources "
                     f"(attempt {attempt + 2})"
                 )
         raise UserError(f"teardown interrupted: run `opp-ci cluster down --campaign {cluster.campaign}`")

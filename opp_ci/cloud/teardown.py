@@ -11,6 +11,7 @@ from opp_ci.cloud.resources import Resource, campaign_resources, opp_ci_resource
 from opp_ci.cloud.tags import TAG_EXPIRES
 from opp_ci.cloud.waiting import wait_tasks
 from opp_ci.errors import UserError
+from opp_ci.options import default
 
 DELETE_ORDER = [
     "ecs:task",
@@ -29,7 +30,7 @@ class Teardown:
     """Deletes resources in dependency order; each step is idempotent (gone already is fine)."""
 
     clients: Clients
-    timeout: float = 600.0
+    timeout: float = default("ecs.timeout")
     poll: float = 5.0
     log: Log = quiet
     deleted: list[str] = field(default_factory=list)
@@ -150,7 +151,7 @@ class Teardown:
 
 
 def down(
-    clients: Clients, campaign: str, *, timeout: float = 600.0, poll: float = 5.0, log: Log = quiet
+    clients: Clients, campaign: str, *, timeout: float = default("ecs.timeout"), poll: float = 5.0, log: Log = quiet
 ) -> list[str]:
     """Deletes every resource tagged with this campaign. Idempotent."""
     with aws_errors():
@@ -162,7 +163,7 @@ def janitor(
     now: datetime,
     *,
     dry_run: bool = False,
-    timeout: float = 600.0,
+    timeout: float = default("ecs.timeout"),
     poll: float = 5.0,
     log: Log = quiet,
 ) -> list[str]:
