@@ -277,12 +277,12 @@ def test_cli_reports_a_refusal_without_a_traceback(api, tmp_path):
     recorder.refuse_writes = True  # a pull request from a fork: the token is read-only
     out = make_campaign(tmp_path / "out", failed=1)
     env = {**os.environ, "GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": REPOSITORY, "GITHUB_SHA": SHA,
-           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"), "GITHUB_ACTIONS": "true"}
     result = subprocess.run([sys.executable, "-m", "opp_ci", "publish", str(out), "--api-url", url],
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    assert "::error::GitHub API refused the publication (403): Resource not accessible" in result.stdout
+    assert "::error::GitHub API refused the publication (403): Resource not accessible" in result.stderr
     assert (tmp_path / "summary").read_text()  # the job summary was still written
 
 
