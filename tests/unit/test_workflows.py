@@ -180,3 +180,36 @@ def test_dispatch_example_has_the_campaign_inputs():
 def test_project_ci_lints_and_runs_the_readme_test_command():
     text = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
     assert "ruff check" in text and "./.ci/run" in text
+
+
+#: Inputs named like an opp-ci setting but meaning something else (the project directory is an argument,
+#: build-image's repository is the ECR repository's name, not the tag value).
+NOT_SETTINGS = {"project-dir", "repository"}
+#: The reusable workflow decides before installing anything whether to provision AWS, so it states the
+#: backend's default itself; it must be opp-ci's.
+SAME_AS_OPP_CI = {"backend"}
+
+
+def _inputs(path: Path) -> dict:
+    document = load(path)
+    if "runs" in document:
+        return document.get("inputs") or {}
+    triggers = document.get("on", document.get(True))
+    return triggers["workflow_call"].get("inputs") or {}
+
+
+@pytest.mark.parametrize("path", [*sorted((ROOT / "actions").glob("*/action.yml")),
+                                  ROOT / ".github" / "workflows" / "campaign.yml"], ids=lambda p: p.parent.name)
+def test_no_input_restates_an_opp_ci_default(path):
+    """Defaults live in opp_ci/options.py: an input for a setting is empty unless the user gives it
+    (a boolean's false is "flag not given")."""
+    from opp_ci import options
+
+    settings = {o.name: o for o in options.OPTIONS} | {"out-dir": options.option("out")}
+    for name, spec in _inputs(path).items():
+        if name in SAME_AS_OPP_CI:
+            assert spec.get("default") in ("", settings[name].default), f"{name}: not opp-ci's default"
+        elif name in settings and name not in NOT_SETTINGS:
+            assert spec.get("default") in (None, "", False, "false"), (
+                f"{path.relative_to(ROOT)} input {name!r} restates a default ({spec.get('default')!r}); "
+                f"leave it empty: opp-ci's default is {settings[name].default!r}")
