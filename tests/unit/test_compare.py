@@ -154,3 +154,27 @@ def test_missing_and_new_scalars_are_named_in_the_summary(tmp_path):
     assert "| Quick #0 | Net.server old | 1 | — | — | ❌ missing in the candidate |" in summary
     assert "| Quick #0 | Net.server new | — | 1 | — | ❌ new in the candidate |" in summary
     assert "missing" in result.runs[0].error and "added" in result.runs[0].error
+
+
+def test_a_broken_result_file_is_a_verdict_on_its_run_not_an_exit(tmp_path):
+    base, candidate = deterministic(tmp_path / "base", 1.0), deterministic(tmp_path / "cand", 1.0)
+    (candidate / "results" / "Quick-1.sca").write_text("version 3\nrun r\nscalar Net.server delay not-a-number\n")
+    result = regression.compare_campaigns(base, candidate, regression.Settings(), plots=False)
+    quick0, quick1 = sorted(result.runs, key=lambda r: r.run)
+    assert quick0.status is RunStatus.PASSED
+    assert quick1.status is RunStatus.ERROR and "cannot compare" in quick1.error and "Quick-1.sca" in quick1.error
+    assert [v.file for v in quick1.verdicts] == ["results/Quick-1.sca"]
+    assert any("Quick-1.sca" in p for p in result.extra["regression"]["unreadable_files"])
+    assert "could not read results/Quick-1.sca" in summary_markdown(result)
+
+
+def test_a_recheck_recomputes_the_verdicts_instead_of_undoing_them(tmp_path):
+    base, candidate = deterministic(tmp_path / "base", 1.0), deterministic(tmp_path / "cand", 1.5)
+    strict = regression.compare_campaigns(base, candidate, regression.Settings(), plots=False)
+    assert [r.status for r in strict.runs] == [RunStatus.FAILED, RunStatus.PASSED]
+    again = regression.compare_campaigns(base, candidate, regression.Settings(), candidate=strict, plots=False)
+    assert [r.status for r in again.runs] == [RunStatus.FAILED, RunStatus.PASSED]
+    assert [len(r.verdicts) for r in again.runs] == [1, 1]  # replaced, not piled up
+    loose = regression.Settings.from_mapping({"tolerances": {"delay": {"rel": 0.6}}})
+    relaxed = regression.compare_campaigns(base, candidate, loose, candidate=again, plots=False)
+    assert relaxed.all_passed and all(r.execution is RunStatus.PASSED for r in relaxed.runs)
