@@ -12,6 +12,7 @@ import click
 
 from opp_ci import __version__, campaign, options, output, spec
 from opp_ci.backends import get_backend
+from opp_ci.comparison import ComparisonSummary
 from opp_ci.errors import UserError
 from opp_ci.omnetpp import Simulation
 from opp_ci.progress import make_display
@@ -229,20 +230,22 @@ def _compare_and_write(base_dir: Path, cand_dir: Path, settings: dict, given: di
                                           candidate=candidate, plots=not given.get("no_plots"))
     result.write(cand_dir)
     write_reports(result, cand_dir)
-    verdict = result.extra["regression"]
-    output.info(f"{verdict['scalars_changed']} of {verdict['scalars_compared']} scalars changed beyond "
-                f"tolerance, {verdict['significant']} of {verdict['statistical_tests']} statistical tests "
-                f"significant; {verdict['regressed_runs']} run(s) regressed; wrote {cand_dir / 'summary.md'}")
-    return result
+    summary = ComparisonSummary.from_json(result.extra[regression.SUMMARY_KEY])
+    output.info(f"{summary.scalars_changed} of {summary.scalars_compared} scalars changed beyond "
+                f"tolerance, {summary.significant} of {summary.statistical_tests} statistical tests "
+                f"significant; {summary.regressed_runs} run(s) regressed; wrote {cand_dir / 'summary.md'}")
+    return result, summary
 
 
 def _recheck(out_dir: Path, result, baseline: Path | None, given: dict):
-    stored = result.extra.get("regression") or {}
+    from opp_ci import regression
+
+    stored = result.extra.get(regression.SUMMARY_KEY) or {}
     base_dir = baseline or (Path(stored["baseline"]) if stored.get("baseline") else None)
     if base_dir is None:
         raise UserError("--recheck: this campaign was never compared; give --baseline DIR")
     settings = _comparison_settings(stored.get("settings"), given)
-    return _compare_and_write(base_dir, out_dir, settings, given, candidate=result)
+    return _compare_and_write(base_dir, out_dir, settings, given, candidate=result)[0]
 
 
 @cli.command("compare")
@@ -256,8 +259,8 @@ def compare_command(base_dir: Path, candidate_dir: Path, **given) -> None:
     statistically over the repetitions. The verdicts go into CANDIDATE_DIR's campaign.json (key
     `regression`), junit.xml and summary.md. Exit status 1 when anything regressed.
     """
-    result = _compare_and_write(base_dir, candidate_dir, _comparison_settings(None, given), given)
-    sys.exit(0 if result.extra["regression"]["regressed_runs"] == 0 else 1)
+    _result, summary = _compare_and_write(base_dir, candidate_dir, _comparison_settings(None, given), given)
+    sys.exit(0 if summary.regressed_runs == 0 else 1)
 
 
 @cli.group()

@@ -21,6 +21,7 @@ from typing import Any
 
 from opp_ci import statistics
 from opp_ci.checks import Judgements, judge_campaign
+from opp_ci.comparison import ComparisonSummary, MetricShift, ScalarChange
 from opp_ci.errors import UserError
 from opp_ci.plots import Bars, Distribution, file_name, write_plots
 from opp_ci.records import Campaign, Judgement, RunStatus, Verdict
@@ -167,6 +168,8 @@ def compare_scalars(base_runs: Iterable[RunResults], cand_runs: Iterable[RunResu
 REGRESSION_PREFIX = "Regression: "
 #: The check's name in verdicts.
 COMPARISON = "comparison"
+#: Where campaign.json keeps the ComparisonSummary.
+SUMMARY_KEY = "regression"
 #: How many scalar differences campaign.json keeps (largest first); the rest are counted.
 STORED_DIFFERENCES = 2000
 #: How many differences a run's failure message lists.
@@ -217,13 +220,14 @@ class StatisticalChange:
     significant: bool
     alpha: float = statistics.DEFAULT_ALPHA
 
-    def to_json(self) -> dict[str, Any]:
+    def shift(self) -> MetricShift:
         t = self.test
-        return {"config": self.group[0], "itervars": dict(self.group[1]), "module": self.module, "name": self.name,
-                "n_base": t.n_base, "n_candidate": t.n_candidate, "mean_base": t.mean_base,
-                "mean_candidate": t.mean_candidate, "difference": t.difference, "relative": _finite(t.relative),
-                "hedges_g": _finite(t.hedges_g), "t": _finite(t.t), "df": _finite(t.df), "p": t.p_value,
-                "p_adjusted": self.p_adjusted, "ci": list(t.interval(self.alpha)), "significant": self.significant}
+        return MetricShift(
+            config=self.group[0], itervars=dict(self.group[1]), module=self.module, name=self.name,
+            n_base=t.n_base, n_candidate=t.n_candidate, mean_base=t.mean_base, mean_candidate=t.mean_candidate,
+            difference=t.difference, relative=_finite(t.relative), hedges_g=_finite(t.hedges_g), t=_finite(t.t),
+            df=_finite(t.df), p=t.p_value, p_adjusted=self.p_adjusted, ci=list(t.interval(self.alpha)),
+            significant=self.significant)
 
     def describe(self) -> str:
         t = self.test
@@ -333,17 +337,17 @@ class ComparisonCheck:
         differences = compare_scalars(_without_statistical(base_runs, self.settings, tested), per_run,
                                       self.settings.tolerances)
         verdicts = _verdicts(campaign, cand_by_record, differences, changes, dict(cand_broken))
-        summary = _verdict(self.baseline, base, self.settings, base_runs, per_run, differences, changes)
-        summary["runs_only_in_baseline"] = sorted(_describe_run(k) for k in only_base)
-        summary["runs_only_in_candidate"] = sorted(_describe_run(k) for k in only_candidate)
-        summary["unreadable_files"] = [f"baseline {name}: {why}" for name, why in base_broken] + [
+        summary = _summary(self.baseline, base, self.settings, base_runs, per_run, differences, changes)
+        summary.runs_only_in_baseline = sorted(_describe_run(k) for k in only_base)
+        summary.runs_only_in_candidate = sorted(_describe_run(k) for k in only_candidate)
+        summary.unreadable_files = [f"baseline {name}: {why}" for name, why in base_broken] + [
             f"{name}: {why}" for name, why in cand_broken]
         if self.plots:
-            summary["plots"] = write_plots(out_dir, _figures(base_runs, cand_runs, differences, changes))
-        summary["regressed_runs"] = sum(
+            summary.plots = write_plots(out_dir, _figures(base_runs, cand_runs, differences, changes))
+        summary.regressed_runs = sum(
             r.execution is RunStatus.PASSED and any(v.judgement is Judgement.FAIL for v in found)
             for r, found in zip(campaign.runs, verdicts, strict=True))
-        return Judgements(verdicts, summary, summary_key="regression")
+        return Judgements(verdicts, summary.to_json(), summary_key=SUMMARY_KEY)
 
 
 def compare_campaigns(base_dir: Path, cand_dir: Path, settings: Settings,
@@ -367,33 +371,32 @@ def _read_campaign(out_dir: Path) -> Campaign:
         raise UserError(f"{out_dir}: not an opp-ci output directory (cannot read campaign.json: {error})") from None
 
 
-def _verdict(base_dir: Path, base: Campaign, settings: Settings, base_runs: list[RunResults],
+def _summary(base_dir: Path, base: Campaign, settings: Settings, base_runs: list[RunResults],
              cand_runs: list[RunResults], differences: list[ScalarDifference],
-             changes: list[StatisticalChange]) -> dict[str, Any]:
-    compared = sum(len(r.scalars) for r in cand_runs)
-    return {
-        "baseline": str(Path(base_dir).resolve()),
-        "baseline_campaign": base.campaign,
-        "settings": settings.to_json(),
-        "runs_compared": len(cand_runs),
-        "baseline_runs": len(base_runs),
-        "scalars_compared": compared,
-        "scalars_changed": len(differences),
-        "differences": [_difference_json(d) for d in differences[:STORED_DIFFERENCES]],
-        "differences_not_stored": max(0, len(differences) - STORED_DIFFERENCES),
-        "statistical_tests": len(changes),
-        "statistical": [c.to_json() for c in changes],
-        "significant": sum(c.significant for c in changes),
-        "artifacts_url": artifacts_url(os.environ),
-    }
+             changes: list[StatisticalChange]) -> ComparisonSummary:
+    return ComparisonSummary(
+        baseline=str(Path(base_dir).resolve()),
+        baseline_campaign=base.campaign,
+        settings=settings.to_json(),
+        runs_compared=len(cand_runs),
+        baseline_runs=len(base_runs),
+        scalars_compared=sum(len(r.scalars) for r in cand_runs),
+        scalars_changed=len(differences),
+        differences=[_scalar_change(d) for d in differences[:STORED_DIFFERENCES]],
+        differences_not_stored=max(0, len(differences) - STORED_DIFFERENCES),
+        statistical_tests=len(changes),
+        statistical=[c.shift() for c in changes],
+        significant=sum(c.significant for c in changes),
+        artifacts_url=artifacts_url(os.environ),
+    )
 
 
-def _difference_json(difference: ScalarDifference) -> dict[str, Any]:
+def _scalar_change(difference: ScalarDifference) -> ScalarChange:
     config, itervars, repetition = difference.run
-    return {"config": config, "itervars": dict(itervars), "repetition": repetition, "module": difference.module,
-            "name": difference.name, "kind": difference.kind.value, "base": difference.base,
-            "candidate": difference.candidate, "relative": _finite(difference.relative),
-            "absolute": _finite(difference.absolute)}
+    return ScalarChange(config=config, itervars=dict(itervars), repetition=repetition, module=difference.module,
+                        name=difference.name, kind=difference.kind.value, base=difference.base,
+                        candidate=difference.candidate, relative=_finite(difference.relative),
+                        absolute=_finite(difference.absolute))
 
 
 def artifacts_url(environ: Mapping[str, str]) -> str | None:

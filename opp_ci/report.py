@@ -10,6 +10,7 @@ from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
+from opp_ci.comparison import ComparisonSummary
 from opp_ci.records import Campaign, RunRecord, RunStatus
 
 JUNIT_FILE = "junit.xml"
@@ -114,24 +115,24 @@ def _seconds(seconds: float) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{rest:02d}" if minutes >= 60 else f"{minutes}m {rest:02d}s"
 
 
-# --- regression checks (opp_ci/regression.py writes campaign.extra["regression"]) ---
+# --- the comparison with a baseline (opp_ci/regression.py keeps a ComparisonSummary in campaign.json) ---
 
 #: How many rows the regression table shows; the rest are counted.
 LISTED_REGRESSIONS = 30
 
 
-def regression_markdown(verdict: dict | None) -> list[str]:
+def regression_markdown(stored: dict | None) -> list[str]:
     """The comparison with the baseline: a table of what changed, what did not, plots and artifacts."""
-    if not isinstance(verdict, dict):
+    if not isinstance(stored, dict):
         return []
-    rows = _statistical_rows(verdict) + _scalar_rows(verdict)
-    unchanged = verdict.get("scalars_compared", 0) - verdict.get("scalars_changed", 0)
-    settings = verdict.get("settings", {})
+    summary = ComparisonSummary.from_json(stored)
+    rows = _statistical_rows(summary) + _scalar_rows(summary)
+    settings = summary.settings
     title = "❌ regressions" if rows else "✅ no regressions"
     lines = [f"### Comparison with the baseline: {title}", "",
-             f"Baseline campaign `{verdict.get('baseline_campaign', '?')}`; {verdict.get('runs_compared', 0)} runs "
-             f"compared, **{unchanged}** of {verdict.get('scalars_compared', 0)} scalars unchanged within tolerance, "
-             f"{verdict.get('significant', 0)} of {verdict.get('statistical_tests', 0)} statistical tests significant "
+             f"Baseline campaign `{summary.baseline_campaign}`; {summary.runs_compared} runs "
+             f"compared, **{summary.unchanged}** of {summary.scalars_compared} scalars unchanged within tolerance, "
+             f"{summary.significant} of {summary.statistical_tests} statistical tests significant "
              f"(Welch's t-test, alpha {settings.get('alpha', 0.05)}, {settings.get('correction', 'holm')} correction).",
              ""]
     if rows:
@@ -140,44 +141,40 @@ def regression_markdown(verdict: dict | None) -> list[str]:
         if len(rows) > LISTED_REGRESSIONS:
             lines.append(f"\n…and {len(rows) - LISTED_REGRESSIONS} more: see `regression` in campaign.json.")
         lines.append("")
-    lines += _only_one_side(verdict) + _plots_and_artifacts(verdict)
+    lines += _only_one_side(summary) + _plots_and_artifacts(summary)
     return lines
 
 
-def _statistical_rows(verdict: dict) -> list[str]:
+def _variables(itervars: dict[str, str]) -> str:
+    return ", ".join(f"${k}={v}" for k, v in itervars.items())
+
+
+def _statistical_rows(summary: ComparisonSummary) -> list[str]:
     rows = []
-    for test in (t for t in verdict.get("statistical", []) if t.get("significant")):
-        variables = ", ".join(f"${k}={v}" for k, v in test.get("itervars", {}).items())
-        run = f"{test['config']} {variables} (n={test['n_base']}/{test['n_candidate']})"
-        g = test.get("hedges_g")
-        verdict_text = f"❌ shifted: p_adj={test['p_adjusted']:.2g}" + (f", g={g:.2f}" if g is not None else "")
-        rows.append(f"| {_cell(run)} | {_cell(test['module'] + ' ' + test['name'])} | {test['mean_base']:.6g} (mean) "
-                    f"| {test['mean_candidate']:.6g} (mean) | {_change(test.get('relative'), test['difference'])} "
+    for test in (t for t in summary.statistical if t.significant):
+        run = f"{test.config} {_variables(test.itervars)} (n={test.n_base}/{test.n_candidate})"
+        g = test.hedges_g
+        verdict_text = f"❌ shifted: p_adj={test.p_adjusted:.2g}" + (f", g={g:.2f}" if g is not None else "")
+        rows.append(f"| {_cell(run)} | {_cell(test.module + ' ' + test.name)} | {test.mean_base:.6g} (mean) "
+                    f"| {test.mean_candidate:.6g} (mean) | {_change(test.relative, test.difference)} "
                     f"| {verdict_text} |")
     return rows
 
 
-def _scalar_rows(verdict: dict) -> list[str]:
+def _scalar_rows(summary: ComparisonSummary) -> list[str]:
     rows = []
-    for difference in verdict.get("differences", []):
-        variables = ", ".join(f"${k}={v}" for k, v in difference.get("itervars", {}).items())
-        run = f"{difference['config']} {variables} #{difference.get('repetition', '')}"
-        base, candidate = difference.get("base"), difference.get("candidate")
-        change = _change(_signed(base, candidate), None if base is None or candidate is None else candidate - base)
-        kind = _KIND_TEXT.get(difference["kind"], difference["kind"])
-        rows.append(f"| {_cell(run)} | {_cell(difference['module'] + ' ' + difference['name'])} | {_number(base)} "
-                    f"| {_number(candidate)} | {change} | ❌ {kind} |")
+    for change in summary.differences:
+        run = f"{change.config} {_variables(change.itervars)} #{change.repetition}"
+        base, candidate = change.base, change.candidate
+        difference = None if base is None or candidate is None else candidate - base
+        kind = _KIND_TEXT.get(change.kind, change.kind)
+        rows.append(f"| {_cell(run)} | {_cell(change.module + ' ' + change.name)} | {_number(base)} "
+                    f"| {_number(candidate)} | {_change(change.signed_relative, difference)} | ❌ {kind} |")
     return rows
 
 
 _KIND_TEXT = {"changed": "changed beyond tolerance", "missing": "missing in the candidate",
               "added": "new in the candidate"}
-
-
-def _signed(base: float | None, candidate: float | None) -> float | None:
-    if base is None or candidate is None or base == 0:
-        return None
-    return (candidate - base) / abs(base)
 
 
 def _change(relative: float | None, difference: float | None) -> str:
@@ -190,22 +187,21 @@ def _number(value: float | None) -> str:
     return "—" if value is None else f"{value:.6g}"
 
 
-def _only_one_side(verdict: dict) -> list[str]:
-    lines = [f"⚠️ could not read {_cell(problem)}" for problem in verdict.get("unreadable_files") or []]
-    for key, where in (("runs_only_in_baseline", "only in the baseline"), ("runs_only_in_candidate",
-                                                                          "only in this campaign")):
-        runs = verdict.get(key) or []
+def _only_one_side(summary: ComparisonSummary) -> list[str]:
+    lines = [f"⚠️ could not read {_cell(problem)}" for problem in summary.unreadable_files]
+    for runs, where in ((summary.runs_only_in_baseline, "only in the baseline"),
+                        (summary.runs_only_in_candidate, "only in this campaign")):
         if runs:
             lines.append(f"{len(runs)} run(s) {where}, not compared: {_cell(', '.join(runs[:10]))}")
     return [*lines, ""] if lines else []
 
 
-def _plots_and_artifacts(verdict: dict) -> list[str]:
+def _plots_and_artifacts(summary: ComparisonSummary) -> list[str]:
     lines = []
-    plots = verdict.get("plots") or []
-    if plots:
-        lines.append("Plots (baseline versus candidate): " + ", ".join(f"[{Path(p).stem}]({p})" for p in plots))
-    url = verdict.get("artifacts_url")
+    if summary.plots:
+        lines.append("Plots (baseline versus candidate): " + ", ".join(f"[{Path(p).stem}]({p})"
+                                                                     for p in summary.plots))
+    url = summary.artifacts_url
     where = f"[the workflow run's artifacts]({url})" if url else "the output directory"
     lines.append(f"Details: `campaign.json` (key `regression`), `results/`, `plots/` in {where}.")
     return [*lines, ""]
