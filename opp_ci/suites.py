@@ -7,7 +7,7 @@ from the first `#` (with the spaces before it) is a comment, as in the tools' `'
 
     # workingdir,      cmdLine,                                   simtimelimit, fingerprint,         expected, tags
     /samples/aloha/,   ./aloha -f omnetpp.ini -c PureAloha1 -r 0, 5000s,        bb79-95ff/tplx,      PASS,
-    /examples/aodv/,   -f omnetpp.ini -c Static -r 0,             50s,          13b7-47d5/tplx;c303-2955/~tNl, PASS, wireless
+    /examples/aodv/,   -f omnetpp.ini -c Static -r 0, 50s, 13b7-47d5/tplx;c303-2955/~tNl, PASS, wireless
 
 Fingerprint field: ingredient sets separated by `;` (INET), alternatives of one set by spaces;
 OMNeT++ gets the chosen sets as one `--fingerprint=` joined by `, ` (INET's

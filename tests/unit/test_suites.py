@@ -6,18 +6,25 @@ import pytest
 
 from opp_ci.errors import UserError
 from opp_ci.suites import (
-    Action, Expected, Outcome, parse_suite, read_run_output, row_command, select, update_suite,
+    Action,
+    Expected,
+    Outcome,
     judge_row,
+    parse_suite,
+    read_run_output,
+    row_command,
+    select,
+    update_suite,
 )
 
 SUITE = """\
-# workingdir,    cmdLine,                                   simtimelimit, fingerprint,                       expected, tags
-/samples/aloha/, ./aloha -f omnetpp.ini -c PureAloha1 -r 0, 5000s,        bb79-95ff/tplx,                    PASS,
-/examples/aodv/, -f omnetpp.ini -c Static -r 0,             50s,          13b7-47d5/tplx;c303-2955/~tNl,     PASS, wireless adhoc
-# /x/,           -f omnetpp.ini -c Off -r 0,                1s,           0000-0000/tplx,                    PASS,
-/t/,             -f omnetpp.ini -c Alt -r 0,                100s,         9f10-b921/rsz 3f9a-91a1/rsz,       FAIL,    # two alternatives
+# workingdir,    cmdLine,                                   limit, fingerprint,                    expected, tags
+/samples/aloha/, ./aloha -f omnetpp.ini -c PureAloha1 -r 0, 5000s, bb79-95ff/tplx,                 PASS,
+/examples/aodv/, -f omnetpp.ini -c Static -r 0,             50s,   13b7-47d5/tplx;c303-2955/~tNl,  PASS, wireless adhoc
+# /x/,           -f omnetpp.ini -c Off -r 0,                1s,    0000-0000/tplx,                 PASS,
+/t/,             -f omnetpp.ini -c Alt -r 0,                100s, 9f10-b921/rsz 3f9a-91a1/rsz, FAIL,  # 2 alternatives
 
-/t/,             -f omnetpp.ini -c Bad -r 0,                ,             0000-0000/tplx,                    ERROR,   slow
+/t/,             -f omnetpp.ini -c Bad -r 0,                ,      0000-0000/tplx,                 ERROR,   slow
 """
 
 
@@ -151,4 +158,4 @@ def test_update_touches_only_the_changed_field():
 def test_update_appends_a_new_ingredient_set():
     r = rows()
     update = update_suite(SUITE, r, {2: ["bb79-95ff/tplx", "1234-5678/~tNl"]})
-    assert "bb79-95ff/tplx;1234-5678/~tNl,                    PASS," in update.text
+    assert "bb79-95ff/tplx;1234-5678/~tNl,                 PASS," in update.text
