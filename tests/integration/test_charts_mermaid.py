@@ -1,0 +1,48 @@
+"""The generated Mermaid blocks, parsed by the real Mermaid parser (the `mermaid` package pinned in
+tests/mermaid/package-lock.json, run by node under jsdom)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from opp_ci.charts import MetricChange, metric_bars, outcome_pie
+
+HERE = Path(__file__).resolve().parents[1] / "mermaid"
+
+
+@pytest.fixture(scope="module")
+def parse():
+    node, npm = shutil.which("node"), shutil.which("npm")
+    assert node and npm, "the Mermaid check needs node and npm on PATH (Debian: nodejs npm)"
+    if not (HERE / "node_modules" / "mermaid").is_dir():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, timeout=600)
+
+    def run(blocks: list[str]) -> list[dict]:
+        bodies = [b.removeprefix("```mermaid\n").removesuffix("```\n") for b in blocks]
+        done = subprocess.run([node, "parse.mjs"], cwd=HERE, input=json.dumps(bodies), capture_output=True,
+                              text=True, timeout=120, check=True)
+        return json.loads(done.stdout)
+    return run
+
+
+def test_generated_blocks_parse(parse):
+    blocks = [
+        outcome_pie({"PASS": 7, "FAIL (should be PASS)": 1, "ERROR (expected)": 2}),
+        outcome_pie({'we"ird #1; [x]\nlabel': 1}),
+        metric_bars([MetricChange("Aloha.server channelUtilization:last", 0.18, 0.21),
+                     MetricChange('odd "name"; #x', -3, 4e-9), MetricChange("big", 1e12, 2e12)]),
+        metric_bars([MetricChange(f"m{i}", i, i + 1) for i in range(100)]),
+    ]
+    results = parse(blocks)
+    assert [r["type"] for r in results] == ["pie", "pie", "xychart", "xychart"], results
+    assert all(r["ok"] for r in results), results
+
+
+def test_the_parser_rejects_a_broken_block(parse):
+    [result] = parse(["xychart-beta\n    x-axis [\"a\"\n    bar [1]"])
+    assert not result["ok"]
