@@ -31,6 +31,7 @@ from opp_ci.regression import ComparisonCheck
 from opp_ci.report import write_reports
 from opp_ci.spec import CampaignSpec
 from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store
+from opp_ci.suite_check import SuiteCheck
 
 POLL_INTERVAL = 0.25
 #: How often every waiting job is looked at, not only those the registries name.
@@ -208,6 +209,7 @@ class Orchestrator:
             "config": planned.info.config, "run": planned.info.number, "job_id": planned.job_id,
             "itervars": dict(planned.info.itervars), "repetition": planned.info.repetition,
             "attempts": 1 + retries - (job.retries_left or 0) if retries else 1,
+            **_suite_identity(planned),
         }
 
     def _error_record(self, planned: PlannedRun, job: RunJob, reason: str) -> RunRecord:
@@ -231,6 +233,13 @@ class Orchestrator:
         done = len(self.records)
         failed = sum(r.status is not RunStatus.PASSED for r in self.records.values())
         self.display.update(Counts(total=len(self.planned), done=done, failed=failed, running=self.running))
+
+
+def _suite_identity(planned: PlannedRun) -> dict[str, Any]:
+    row = planned.row
+    if row is None:
+        return {}
+    return {"suite_row": f"{row.file}:{row.line}", "test": row.title, "repeat": planned.repeat}
 
 
 def previous_records(out_dir: Path, planned: list[PlannedRun]) -> list[RunRecord]:
@@ -292,6 +301,8 @@ def checks_for(spec: CampaignSpec) -> list[Check]:
     checks: list[Check] = []
     if spec.checks.record_fingerprints or "fingerprints" in spec.checks.check:
         checks.append(FingerprintCheck.from_spec(spec))
+    if spec.suites.files:
+        checks.append(SuiteCheck.from_spec(spec))
     if spec.checks.baseline:
         checks.append(ComparisonCheck.from_spec(spec))
     return checks

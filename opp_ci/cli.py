@@ -66,7 +66,8 @@ def _comparison_options(function):
 #: The settings `opp-ci run` has flags for, in --help order.
 RUN_FLAGS = ("backend", "command", "config", "runs", "ini", "arg", "sim-time-limit", "cpu-time-limit", "timeout",
              "retries", "workers", "redis-url", "out", "resume", "ecs.image", "ecs.region", "ecs.spot",
-             "github-output", "check", "baseline")
+             "github-output", "check", "baseline", "suite", "match", "exclude", "tag", "exclude-tag", "ingredients",
+             "repeat")
 
 
 @cli.command()
@@ -154,7 +155,8 @@ def worker(redis_url, project_dir, command, working_dir, store, queue_name, name
     argv, directory = spec.resolve_simulation(project_dir, command, working_dir)
     simulation = Simulation(tuple(argv), directory)
     connection = connect_redis(redis_url)
-    start_worker(connection, worker_settings(simulation, store, scratch), queue_name=queue_name, name=name,
+    settings = worker_settings(simulation, store, scratch, root=Path(project_dir).resolve())
+    start_worker(connection, settings, queue_name=queue_name, name=name,
                  burst=burst, max_idle=max_idle)
 
 

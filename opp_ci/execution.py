@@ -21,7 +21,7 @@ from typing import Any
 
 from opp_ci.errors import UserError
 from opp_ci.omnetpp import Simulation, list_runs, read_outcome
-from opp_ci.payloads import ListPayload, RunPayload
+from opp_ci.payloads import ListPayload, PayloadError, RunPayload
 from opp_ci.processes import die_with_parent, kill_group
 from opp_ci.records import FingerprintVerdict, RunOutcome, RunStatus, worker_reply
 from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store
@@ -34,6 +34,7 @@ class WorkerSettings:
     simulation: Simulation
     store: Store
     scratch: Path
+    root: Path | None = None  # the project root suite rows are relative to (default: the simulation's directory)
 
 
 _settings: WorkerSettings | None = None
@@ -62,7 +63,7 @@ def perform(run: RunPayload, settings: WorkerSettings, scratch: Path) -> dict[st
     result_dir = scratch / RESULTS_DIR
     result_dir.mkdir()
     log_path = scratch / LOG_NAME
-    simulation = replace(settings.simulation, ini=run.ini)
+    simulation = simulation_for(run, settings)
     argv = simulation.run_argv(
         run.config, run.run, result_dir,
         sim_time_limit=run.sim_time_limit, cpu_time_limit=run.cpu_time_limit,
@@ -74,6 +75,29 @@ def perform(run: RunPayload, settings: WorkerSettings, scratch: Path) -> dict[st
     settings.store.upload_dir(_only(log_path, scratch / "log"), run.prefix)
     outcome.log = LOG_NAME
     return worker_reply(outcome, settings.store.url)
+
+
+def simulation_for(run: RunPayload, settings: WorkerSettings) -> Simulation:
+    """The worker's simulation with the payload's ini files and, for a suite row, its working directory
+    and executable: both must lie inside the project root (a payload never names a program elsewhere)."""
+    simulation = replace(settings.simulation, ini=run.ini)
+    if run.working_dir is None and run.executable is None:
+        return simulation
+    root = (settings.root or simulation.working_dir).resolve()
+    directory = _inside(root, run.working_dir or ".", "working directory", Path.is_dir)
+    command = simulation.command
+    if run.executable is not None:
+        command = (str(_inside(root, run.executable, "executable", Path.is_file)),)
+    elif "/" in command[0] and not Path(command[0]).is_absolute():  # `./sim` of the spec, from anywhere
+        command = (str((simulation.working_dir / command[0]).resolve()), *command[1:])
+    return replace(simulation, command=command, working_dir=directory)
+
+
+def _inside(root: Path, relative: str, what: str, exists) -> Path:
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or not exists(path):
+        raise PayloadError(f"{what} {relative!r} is not inside the project {root}")
+    return path
 
 
 def list_runs_for(request: ListPayload, simulation: Simulation) -> dict[str, Any]:
@@ -175,7 +199,8 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def worker_settings(simulation: Simulation, store_url: str, scratch: Path | None = None) -> WorkerSettings:
+def worker_settings(simulation: Simulation, store_url: str, scratch: Path | None = None,
+                    root: Path | None = None) -> WorkerSettings:
     scratch = Path(scratch or tempfile.gettempdir())
     scratch.mkdir(parents=True, exist_ok=True)
-    return WorkerSettings(simulation=simulation, store=open_store(store_url), scratch=scratch)
+    return WorkerSettings(simulation=simulation, store=open_store(store_url), scratch=scratch, root=root)

@@ -130,6 +130,24 @@ def _options() -> tuple[Option, ...]:
                choices=("holm", "bh", "none")),
         Option("metrics", Kind.STRINGS, [], "Scalars compared statistically over the repetitions, e.g. "
                "'channelUtilization:*' (repeatable); the others are compared run by run.", metavar="GLOB"),
+        # --- fingerprint suites: INET's and OMNeT++'s fingerprint CSV files, run as they are ---
+        Option("suite", Kind.STRINGS, [], "Fingerprint suite CSV, relative to the project (repeatable): its rows are "
+               "the campaign's runs, their working directories relative to the project (opp_fingerprinttest -C).",
+               metavar="FILE"),
+        Option("match", Kind.STRINGS, [], "Only suite rows whose `workingdir args` match this regex (repeatable; "
+               "opp_fingerprinttest -m).", short="-m", metavar="REGEX", env=None),
+        Option("exclude", Kind.STRINGS, [], "Skip suite rows whose `workingdir args` match this regex (repeatable; "
+               "opp_fingerprinttest -x).", short="-x", metavar="REGEX", env=None),
+        Option("tag", Kind.STRINGS, [], "Only suite rows carrying one of these tags (repeatable).", metavar="TAG",
+               env=None),
+        Option("exclude-tag", Kind.STRINGS, [], "Skip suite rows carrying this tag (repeatable).", metavar="TAG",
+               env=None),
+        Option("ingredients", Kind.STRINGS, [], "Fingerprint ingredient sets of the suite rows to verify, e.g. tplx "
+               "and '~tNl' (repeatable; default: every set of a row), all in the same run.", metavar="SET"),
+        Option("repeat", Kind.INT, 1, "Run each suite row this many times; a row whose fingerprints differ "
+               "between repetitions fails (nondeterminism).", metavar="N"),
+        Option("suite-cpu-time-limit", Kind.SIM_TIME, "30000s", "CPU time limit of each suite row "
+               "(opp_fingerprinttest's).", metavar="T"),
         # --- [ecs]: the cloud backend ---
         *_ecs_options(),
     )

@@ -54,6 +54,10 @@ class RunPayload(_JsonPayload):
     cpu_time_limit: str | None = None
     fingerprint: str | None = None
     timeout: float = default("timeout")
+    #: A suite row's working directory, relative to the worker's project root (None: the spec's).
+    working_dir: str | None = None
+    #: A suite row's executable, relative to the project root (None: the worker's simulation command).
+    executable: str | None = None
     version: int = PAYLOAD_VERSION
     kind: str = "run"
 
@@ -93,6 +97,10 @@ class RunPayload(_JsonPayload):
                 f"bad fingerprint {self.fingerprint!r}")
         _expect(isinstance(self.timeout, int | float) and 0 < self.timeout <= 7 * 86400,
                 f"bad timeout {self.timeout!r}")
+        for name, path in (("working directory", self.working_dir), ("executable", self.executable)):
+            _expect(path is None or (isinstance(path, str) and (path == "." or bool(_PREFIX.match(path)))
+                                     and ".." not in path.split("/")),
+                    f"{name} {path!r} must be a relative path inside the project")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from rq.job import JobStatus
@@ -16,6 +17,7 @@ from opp_ci.omnetpp import ENUMERATION_TIMEOUT, ListedRun, Simulation, list_runs
 from opp_ci.payloads import ListPayload, RunPayload, job_id
 from opp_ci.queue import make_queue
 from opp_ci.spec import CampaignSpec, ConfigSpec
+from opp_ci.suites import SuiteRow, fingerprint_option, read_suite, row_parts, select
 
 #: How often a list job is looked at while a worker lists the runs.
 LIST_POLL_INTERVAL = 0.1
@@ -23,13 +25,19 @@ LIST_POLL_INTERVAL = 0.1
 
 @dataclass(frozen=True)
 class PlannedRun:
+    """A run to queue: which run, its settings, its job id and payload; for a suite row, the row."""
+
     info: ListedRun
     config: ConfigSpec
     job_id: str
     payload: RunPayload
+    row: SuiteRow | None = None
+    repeat: int = 0
 
     @property
     def description(self) -> str:
+        if self.row is not None:
+            return f"{self.row.where()} {self.row.title}" + (f" (repetition {self.repeat})" if self.repeat else "")
         return f"{self.info.config} #{self.info.number}"
 
 
@@ -38,14 +46,70 @@ def simulation_of(spec: CampaignSpec) -> Simulation:
 
 
 def plan(spec: CampaignSpec) -> list[PlannedRun]:
-    """Asks the simulation for the runs of every config; fails before anything is queued."""
+    """Asks the simulation for the runs of every config, and reads the suite rows; fails before
+    anything is queued."""
+    planned = plan_suites(spec)
+    if not spec.configs:
+        return planned
     simulation = simulation_of(spec)
     digest = simulation.digest()
-    planned = []
     for config in spec.configs:
         for info in list_runs(simulation, config.name, config.runs, config.args):
             planned.append(_planned(spec, config, info, digest))
     return planned
+
+
+def plan_suites(spec: CampaignSpec) -> list[PlannedRun]:
+    """One planned run per selected row of the spec's suite CSVs (and per repetition with --repeat).
+    Needs only the CSVs and the ini files, so the cloud's orchestrator plans them too."""
+    settings = spec.suites
+    planned = []
+    for file in settings.files:
+        rows = [replace(row, file=Path(file)) for row in read_suite(spec.project_dir / file)]
+        chosen = select(rows, settings.match, settings.exclude, settings.tags, settings.exclude_tags)
+        for row in chosen:
+            for repeat in range(settings.repeat):
+                planned.append(_planned_row(spec, row, repeat))
+    if settings.files and not planned:
+        raise UserError(f"no suite rows selected from {', '.join(settings.files)}: check --match, --exclude and "
+                        f"--tag")
+    return planned
+
+
+def _planned_row(spec: CampaignSpec, row: SuiteRow, repeat: int) -> PlannedRun:
+    settings = spec.suites
+    parts = row_parts(row)
+    if row.executable is None and not spec.command:
+        raise UserError(f"{row.where()}: the row names no executable and opp-ci.toml has no `command`; add one "
+                        f"(e.g. command = \"opp_run -l src/INET\") or start the row with its executable")
+    root = spec.project_dir.resolve()
+    directory = row.directory(root).resolve()
+    if not directory.is_relative_to(root) or not directory.is_dir():
+        raise UserError(f"{row.where()}: working directory {row.workingdir!r} is not a directory under {root}")
+    executable = _relative_to_root(row, directory, root) if row.executable else None
+    sets = row.chosen(settings.ingredients)
+    config = ConfigSpec(parts.config, timeout=spec.configs[0].timeout if spec.configs else ConfigSpec("").timeout,
+                        retries=spec.configs[0].retries if spec.configs else ConfigSpec("").retries)
+    command = [executable] if executable else spec.command
+    digest = Simulation(tuple(command), directory, parts.ini).digest() if executable else ""
+    identifier = job_id({"suite": str(row.file),
+                         "row": row.line, "title": row.title, "sets": fingerprint_option(sets), "repeat": repeat,
+                         "command": command, "digest": digest, "limit": row.sim_time_limit})
+    payload = RunPayload(
+        config=parts.config, run=parts.run, prefix=identifier, ini=parts.ini, args=parts.args,
+        sim_time_limit=row.sim_time_limit or None, cpu_time_limit=settings.cpu_time_limit,
+        fingerprint=fingerprint_option(sets) if sets else None, timeout=config.timeout,
+        working_dir=str(directory.relative_to(root)) if directory != root else ".", executable=executable,
+    )
+    return PlannedRun(ListedRun(parts.config, parts.run), config, identifier, payload, row, repeat)
+
+
+def _relative_to_root(row: SuiteRow, directory: Path, root: Path) -> str:
+    path = (directory / str(row.executable)).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise UserError(f"{row.where()}: executable {row.executable!r} is not a file inside the project {root}; "
+                        f"build it first, or name one inside the project")
+    return str(path.relative_to(root))
 
 
 def plan_remotely(spec: CampaignSpec, connection: Any, timeout: float = ENUMERATION_TIMEOUT + 300) -> list[PlannedRun]:

@@ -149,6 +149,9 @@ class RunRecord(RunOutcome):
     execution: RunStatus | None = None  # None: not judged yet, `status` is the execution's
     execution_error: str | None = None
     verdicts: list[Verdict] = field(default_factory=list)
+    suite_row: str | None = None  # `FILE:LINE` of the fingerprint suite row this run is
+    test: str | None = None  # the row's `workingdir args`: its test name
+    repeat: int = 0  # which repetition of the row (--repeat)
 
     def __post_init__(self) -> None:
         if self.execution is None:
@@ -159,12 +162,18 @@ class RunRecord(RunOutcome):
         return cls(**{f.name: getattr(outcome, f.name) for f in dataclasses.fields(RunOutcome)}, **identity)
 
     @property
-    def key(self) -> tuple[str, int]:
-        return (self.config, self.run)
+    def key(self) -> tuple[str, str, int, int]:
+        """The order of records: suite rows by file and line, then configs and runs."""
+        if self.suite_row:
+            file, _, line = self.suite_row.rpartition(":")
+            return (file, f"{int(line):08d}", self.repeat, 0)
+        return ("", self.config, self.run, 0)
 
     @property
     def name(self) -> str:
-        """A test-case name: the config's iteration variables, or the run number without any."""
+        """A test-case name: a suite row's title, the config's iteration variables, or the run number."""
+        if self.test:
+            return self.test + (f" (repetition {self.repeat})" if self.repeat else "")
         if self.itervars:
             variables = ", ".join(f"${k}={v}" for k, v in self.itervars.items())
             if self.repetition is not None and "repetition" not in self.itervars:

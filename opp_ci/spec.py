@@ -28,8 +28,8 @@ from opp_ci import options
 from opp_ci.errors import UserError
 from opp_ci.options import SPEC_FILE, Scope, Settings, check_sim_time, parse_duration
 
-__all__ = ["SPEC_FILE", "CampaignSpec", "CheckSettings", "ConfigSpec", "check_sim_time", "parse_duration",
-           "resolve", "resolve_simulation"]
+__all__ = ["SPEC_FILE", "CampaignSpec", "CheckSettings", "ConfigSpec", "SuiteSettings", "check_sim_time",
+           "parse_duration", "resolve", "resolve_simulation"]
 
 #: The settings of the regression checks.
 CHECK_KEYS = ("check", "fingerprints", "fingerprint-ingredients", "baseline", "tolerances", "alpha", "correction",
@@ -70,6 +70,28 @@ class CheckSettings:
 
 
 @dataclass
+class SuiteSettings:
+    """Fingerprint suite CSVs whose rows are the campaign's runs, and which rows (opp_ci/suites.py)."""
+
+    files: list[str] = field(default_factory=list)
+    match: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    exclude_tags: list[str] = field(default_factory=list)
+    ingredients: list[str] = field(default_factory=list)
+    repeat: int = 1
+    cpu_time_limit: str | None = field(default_factory=lambda: options.default("suite-cpu-time-limit"))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SuiteSettings:
+        if settings["repeat"] < 1:
+            raise UserError(f"repeat: {settings['repeat']} must be 1 or more")
+        return cls(settings["suite"], settings["match"], settings["exclude"], settings["tag"],
+                   settings["exclude-tag"], settings["ingredients"], settings["repeat"],
+                   settings["suite-cpu-time-limit"])
+
+
+@dataclass
 class CampaignSpec:
     """Everything `opp-ci run` needs to know, after defaults, file, environment and flags."""
 
@@ -84,6 +106,7 @@ class CampaignSpec:
     backend: str = "local"
     resume: bool = False
     checks: CheckSettings = field(default_factory=CheckSettings)
+    suites: SuiteSettings = field(default_factory=SuiteSettings)
     ecs: dict[str, Any] = field(default_factory=dict)  # the [ecs] settings, by name
     settings: Settings | None = None  # everything resolved, with where it came from
 
@@ -112,7 +135,7 @@ def resolve(
     file_settings, tables = file_layer(project_dir)
     environment = options.from_environment(os.environ if environ is None else environ)
     settings = options.resolve([("file", file_settings), ("environment", environment), ("flag", flags)])
-    command = _command(settings["command"], project_dir)
+    command = [] if settings["command"] is None and settings["suite"] else _command(settings["command"], project_dir)
     working_dir = (project_dir / settings["working-dir"]).resolve()
     if not working_dir.is_dir():
         raise UserError(f"working-dir {settings['working-dir']!r} is not a directory under {project_dir}")
@@ -121,13 +144,14 @@ def resolve(
         command=command,
         working_dir=working_dir,
         ini=settings["ini"],
-        configs=_configs(settings, tables),
+        configs=_configs(settings, tables, need_one=not settings["suite"]),
         workers=_workers(settings),
         out=Path(settings["out"]),
         redis_url=settings["redis-url"],
         backend=settings["backend"],
         resume=bool(settings["resume"]),
         checks=CheckSettings.from_settings(settings),
+        suites=SuiteSettings.from_settings(settings),
         ecs=settings.table("ecs"),
         settings=settings,
     )
@@ -143,7 +167,8 @@ def resolve_simulation(project_dir: Path, command: str | None = None, working_di
     file_settings, _tables = file_layer(project_dir)
     settings = options.resolve([("file", file_settings), ("flag", {"command": command})],
                                keys=("command", "working-dir"))
-    resolved_command = _command(settings["command"], project_dir)
+    # No command: a worker that only runs suite rows naming their executables.
+    resolved_command = [] if settings["command"] is None else _command(settings["command"], project_dir)
     directory = Path(working_dir) if working_dir else project_dir / settings["working-dir"]
     if not directory.is_dir():
         raise UserError(f"working directory {directory} does not exist")
@@ -160,10 +185,11 @@ def _command(command: list[str] | None, project_dir: Path) -> list[str]:
     return command
 
 
-def _configs(settings: Settings, tables: dict[str, dict[str, Any]]) -> list[ConfigSpec]:
-    """One ConfigSpec per config to run: those named by --config, else the file's [configs.*]."""
+def _configs(settings: Settings, tables: dict[str, dict[str, Any]], need_one: bool = True) -> list[ConfigSpec]:
+    """One ConfigSpec per config to run: those named by --config, else the file's [configs.*] (a campaign
+    of suite rows needs none)."""
     names = settings["config"] or list(tables)
-    if not names:
+    if not names and need_one:
         raise UserError(
             "no configs to run: add a [configs.NAME] table to opp-ci.toml or pass --config NAME"
         )

@@ -228,6 +228,48 @@ def _sets(args: Sequence[str], option: str) -> bool:
     return any(re.match(rf"^--(?:[^=]*\.)?{re.escape(option)}(=|$)", a) for a in args)
 
 
+@dataclass(frozen=True)
+class RowParts:
+    """A row's command line as a campaign runs it: config, run number, ini files, and `--key=value` options
+    (the recording defaults opp_fingerprinttest adds first, so the row's own word wins)."""
+
+    config: str
+    run: int
+    ini: tuple[str, ...]
+    args: tuple[str, ...]
+
+
+#: Short options a row may use, each followed by its value.
+_ROW_OPTIONS = ("-f", "-c", "-r", "-n", "-u")
+
+
+def row_parts(row: SuiteRow) -> RowParts:
+    config, run, ini, args = "General", "0", [], []
+    words = list(row.args)
+    while words:
+        word = words.pop(0)
+        if word in _ROW_OPTIONS and words:
+            value = words.pop(0)
+            if word == "-f":
+                ini.append(value)
+            elif word == "-c":
+                config = value
+            elif word == "-r":
+                run = value
+            elif word == "-n":
+                args.append(f"--ned-path={value}")
+        elif word.startswith("--") and "=" in word:
+            args.append(word)
+        elif word != "-s":
+            raise UserError(f"{row.where()}: opp-ci runs a row's -f, -c, -r, -n and --key=value options, not "
+                            f"{word!r}; put it into opp-ci.toml's `command` (e.g. -l libraries)")
+    if not run.isdigit():
+        raise UserError(f"{row.where()}: -r {run!r} must be one run number, as in a fingerprint test")
+    defaults = [f"--{o}={v}" for o, v in (("vector-recording", "false"), ("scalar-recording", "true"))
+                if not _sets(args, o)]
+    return RowParts(config, int(run), tuple(ini) or ("omnetpp.ini",), tuple(defaults + args))
+
+
 # --- reading a run's output ---
 
 
