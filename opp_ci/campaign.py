@@ -176,13 +176,14 @@ class Orchestrator:
 
     def _download_results(self, store: Store, planned: PlannedRun, names: list[str]) -> list[str]:
         """Result files go flat into results/, as OMNeT++ puts them (its names already carry the
-        config, iteration variables and repetition)."""
-        destination = self.out_dir / RESULTS_DIR
-        store.download(f"{planned.job_id}/{RESULTS_DIR}", names, destination)
-        return [f"{RESULTS_DIR}/{name}" for name in names]
+        config, iteration variables and repetition); a suite row's into results/FILE-LINE/, since rows
+        of one config and run number in different directories would share names."""
+        folder = RESULTS_DIR if planned.row is None else f"{RESULTS_DIR}/{_row_name(planned)}"
+        store.download(f"{planned.job_id}/{RESULTS_DIR}", names, self.out_dir / folder)
+        return [f"{folder}/{name}" for name in names]
 
     def _download_log(self, store: Store, planned: PlannedRun) -> str:
-        name = f"{planned.info.config}-{planned.info.number}.log"
+        name = (f"{planned.info.config}-{planned.info.number}" if planned.row is None else _row_name(planned)) + ".log"
         store.download(planned.job_id, [LOG_NAME], self.out_dir / "logs" / ".incoming")
         incoming = self.out_dir / "logs" / ".incoming" / LOG_NAME
         incoming.replace(self.out_dir / "logs" / name)
@@ -233,6 +234,12 @@ class Orchestrator:
         done = len(self.records)
         failed = sum(r.status is not RunStatus.PASSED for r in self.records.values())
         self.display.update(Counts(total=len(self.planned), done=done, failed=failed, running=self.running))
+
+
+def _row_name(planned: PlannedRun) -> str:
+    """`examples-12` for line 12 of examples.csv (`examples-12-r1` for its second repetition)."""
+    assert planned.row is not None
+    return f"{Path(planned.row.file).stem}-{planned.row.line}" + (f"-r{planned.repeat}" if planned.repeat else "")
 
 
 def _suite_identity(planned: PlannedRun) -> dict[str, Any]:

@@ -283,7 +283,11 @@ def baseline() -> None:
 @click.option("-j", "--workers", type=int, metavar="N", help="Local worker processes (default: one per core).")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
               help=f"Output directory of the recording campaign (default {options.default('out')}).")
-def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, runs, args, workers, out) -> None:
+@click.option("--suite", "suites", multiple=True, metavar="FILE",
+              help="Update this fingerprint suite CSV in place (repeatable; default: opp-ci.toml's `suite`): "
+                   "its rows are run (or read from --from) and their fingerprint fields rewritten.")
+def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, runs, args, workers, out,
+                    suites) -> None:
     """Record the runs' calculated fingerprints in the project's fingerprint store.
 
     Runs the campaign with a dummy expected fingerprint so OMNeT++ prints the calculated ones (or reads
@@ -296,6 +300,9 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
              "fingerprints": store, "fingerprint-ingredients": ingredients, "check": [], "baseline": None}
     if from_dir:
         flags["config"] = configs or ("_from",)
+    if suites or (not configs and spec.resolve(project_dir, {}).suites.files):
+        _update_suites(project_dir, from_dir, {**flags, "suite": suites, "config": configs})
+        return
     campaign_spec = spec.resolve(project_dir, flags)
     campaign_spec.checks = replace(campaign_spec.checks, check=[], baseline=None, record_fingerprints=True)
     check = fingerprints.FingerprintCheck.from_spec(campaign_spec)  # checks the ingredients, too
@@ -317,6 +324,30 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
     counts = fingerprints.describe_changes(changes)["counts"]
     output.info(f"{counts['KEEP']} kept, {counts['INSERT']} inserted, {counts['UPDATE']} updated, "
                 f"{len(skipped)} without a fingerprint; wrote {check.store.path}")
+    sys.exit(1 if skipped else 0)
+
+
+def _update_suites(project_dir: Path, from_dir: Path | None, flags: dict) -> None:
+    """`baseline update --suite`: the suite's rows run (or read from --from), their CSVs rewritten."""
+    from opp_ci.records import Campaign
+    from opp_ci.suite_check import update_suites
+
+    campaign_spec = spec.resolve(project_dir, {**flags, "check": [], "baseline": None})
+    if from_dir:
+        recorded, out_dir = Campaign.read(from_dir), from_dir
+    else:
+        if not flags.get("out"):
+            campaign_spec.out = Path.cwd() / campaign_spec.out
+        chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec))
+        recorded, out_dir = campaign.run_campaign(campaign_spec, chosen, make_display), campaign_spec.out
+    changes, skipped = update_suites(campaign_spec.project_dir, campaign_spec.suites.files, recorded, out_dir)
+    for change in changes:
+        click.echo(change.describe())
+    for line in skipped:
+        click.echo(f"SKIP   {line}")
+    updated = sum(c.action.value == "UPDATE" for c in changes)
+    output.info(f"{len(changes) - updated} kept, {updated} updated, {len(skipped)} without a fingerprint; "
+                f"wrote {', '.join(campaign_spec.suites.files)}")
     sys.exit(1 if skipped else 0)
 
 

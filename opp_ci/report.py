@@ -10,6 +10,7 @@ from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
+from opp_ci import charts
 from opp_ci.comparison import ComparisonSummary
 from opp_ci.records import Campaign, RunRecord, RunStatus
 
@@ -27,18 +28,25 @@ def write_reports(campaign: Campaign, out_dir: Path) -> None:
 
 
 def junit_xml(campaign: Campaign) -> str:
-    """One testsuite per config, one testcase per run named with its iteration variables."""
-    by_config: dict[str, list[RunRecord]] = defaultdict(list)
+    """One testsuite per config (for suite rows: per CSV file and working directory), one testcase per
+    run named with its iteration variables (a suite row: by its `workingdir args`)."""
+    by_group: dict[str, list[RunRecord]] = defaultdict(list)
     for record in sorted(campaign.runs, key=lambda r: r.key):
-        by_config[record.config].append(record)
-    suites = [TestSuite(config, [_test_case(r) for r in records]) for config, records in by_config.items()]
+        by_group[_group(record)].append(record)
+    suites = [TestSuite(group, [_test_case(r) for r in records]) for group, records in by_group.items()]
     return to_xml_report_string(suites, prettyprint=True)
+
+
+def _group(record: RunRecord) -> str:
+    if record.suite_row and record.test:
+        return f"{record.suite_row.rpartition(':')[0]} {record.test.split(' ', 1)[0]}"
+    return record.config
 
 
 def _test_case(record: RunRecord) -> TestCase:
     case = TestCase(
         name=record.name,
-        classname=record.config,
+        classname=_group(record),
         elapsed_sec=record.wall_seconds,
         stdout=record.log_tail or None,
         file=record.log,
@@ -64,6 +72,7 @@ def summary_markdown(campaign: Campaign) -> str:
         f"| {_seconds(campaign.wall_seconds)} | {_seconds(sum(r.cpu_seconds for r in campaign.runs))} |",
         "",
     ]
+    lines += suite_markdown(campaign)
     lines += _failures(campaign.runs)
     lines += _slowest(campaign.runs)
     lines += _extras(campaign)
@@ -83,6 +92,22 @@ def _failures(records: list[RunRecord]) -> list[str]:
     if len(bad) > LISTED_FAILURES:
         lines.append(f"\n…and {len(bad) - LISTED_FAILURES} more: see campaign.json or junit.xml.")
     return [*lines, ""]
+
+
+def suite_markdown(campaign: Campaign) -> list[str]:
+    """The fingerprint suite's outcome as a chart GitHub renders, and how to accept new fingerprints."""
+    suite = campaign.extra.get("suite")
+    if not isinstance(suite, dict):
+        return []
+    verdict = "✅ every row as expected" if suite["passed"] == suite["rows"] else \
+        f"❌ {suite['rows'] - suite['passed']} row(s) not as expected"
+    lines = [f"### Fingerprint suite: {verdict}", "", f"{suite['passed']} of {suite['rows']} rows as expected.", "",
+             charts.outcome_pie(suite.get("outcomes", {}), "Suite rows"), ""]
+    if suite["passed"] != suite["rows"]:
+        files = " ".join(f"--suite {f}" for f in suite.get("files", []))
+        lines += ["If the new fingerprints are right, accept them (the CSV is rewritten in place, comments and "
+                  "alignment kept):", "", f"```sh\nopp-ci baseline update {files} --from OUT_DIR\n```", ""]
+    return lines
 
 
 def _slowest(records: list[RunRecord]) -> list[str]:
@@ -135,6 +160,10 @@ def regression_markdown(stored: dict | None) -> list[str]:
              f"{summary.significant} of {summary.statistical_tests} statistical tests significant "
              f"(Welch's t-test, alpha {settings.get('alpha', 0.05)}, {settings.get('correction', 'holm')} correction).",
              ""]
+    chart = charts.metric_bars([charts.MetricChange(f"{c.config} {c.module} {c.name}", c.base, c.candidate)
+                                for c in summary.differences if c.base is not None and c.candidate is not None])
+    if chart:
+        lines += [chart, ""]
     if rows:
         lines += ["| run | metric | baseline | candidate | change | verdict |", "|---|---|---:|---:|---:|---|"]
         lines += rows[:LISTED_REGRESSIONS]
@@ -198,10 +227,11 @@ def _only_one_side(summary: ComparisonSummary) -> list[str]:
 
 def _plots_and_artifacts(summary: ComparisonSummary) -> list[str]:
     lines = []
-    if summary.plots:
-        lines.append("Plots (baseline versus candidate): " + ", ".join(f"[{Path(p).stem}]({p})"
-                                                                     for p in summary.plots))
     url = summary.artifacts_url
+    if summary.plots:  # files inside an artifact have no URL of their own: link the run's artifacts
+        names = ", ".join(f"`{p}`" for p in summary.plots)
+        lines.append(f"Plots (baseline versus candidate) in [the artifact]({url}): {names}" if url else
+                     f"Plots (baseline versus candidate): {names}")
     where = f"[the workflow run's artifacts]({url})" if url else "the output directory"
     lines.append(f"Details: `campaign.json` (key `regression`), `results/`, `plots/` in {where}.")
     return [*lines, ""]

@@ -11,7 +11,18 @@ from typing import Any
 
 from opp_ci.checks import Judgements
 from opp_ci.records import Campaign, Judgement, RunRecord, RunStatus, Verdict
-from opp_ci.suites import Outcome, RunOutput, SuiteRow, judge_row, read_run_output, read_suite
+from opp_ci.suites import (
+    Expected,
+    Outcome,
+    RowChange,
+    RunOutput,
+    SuiteRow,
+    judge_row,
+    read_run_output,
+    read_suite,
+    update_suite,
+    write_update,
+)
 
 CHECK = "suite"
 #: Where campaign.json keeps the suite's outcome counts (the summary's chart reads them).
@@ -53,12 +64,13 @@ class SuiteCheck:
             if record.suite_row in self.rows:
                 by_row[record.suite_row].append(record)
         verdict_of = {key: self._verdict(self.rows[key], records, out_dir) for key, records in by_row.items()}
-        counts = {outcome.value: 0 for outcome in Outcome} | {"passed": 0, "rows": len(by_row)}
+        outcomes: dict[str, int] = defaultdict(int)
         for verdict in verdict_of.values():
-            counts[verdict.outcome.value] += 1
-            counts["passed"] += verdict.judgement is not Judgement.FAIL
+            outcomes[verdict.message.split(":")[0]] += 1  # PASS, FAIL (expected), ERROR (should be PASS), ...
+        summary = {"rows": len(by_row), "passed": sum(v.judgement is not Judgement.FAIL for v in verdict_of.values()),
+                   "outcomes": dict(sorted(outcomes.items())), "files": sorted({k.rpartition(":")[0] for k in by_row})}
         verdicts = [[verdict_of[r.suite_row]] if r.suite_row in verdict_of else [] for r in campaign.runs]
-        return Judgements(verdicts, counts if by_row else None, summary_key=SUMMARY_KEY)
+        return Judgements(verdicts, summary if by_row else None, summary_key=SUMMARY_KEY)
 
     def _verdict(self, row: SuiteRow, records: list[RunRecord], out_dir: Path) -> Verdict:
         if any(r.execution is RunStatus.ERROR for r in records):  # the infrastructure failed, not the row
@@ -78,3 +90,29 @@ class _SuiteVerdict(Verdict):
     """A verdict that also remembers the row's outcome (only while judging; campaign.json keeps the text)."""
 
     outcome: Outcome = Outcome.PASS
+
+
+def update_suites(project_dir: Path, files: list[str], campaign: Campaign, out_dir: Path
+                  ) -> tuple[list[RowChange], list[str]]:
+    """Rewrites the fingerprint fields of the suite files in place with what the campaign's runs
+    calculated (the first repetition of each row); returns the changes and the rows that had none."""
+    changes: list[RowChange] = []
+    skipped: list[str] = []
+    for file in files:
+        path = Path(project_dir) / file
+        rows = [replace(row, file=Path(file)) for row in read_suite(path)]
+        by_line = {row.line: row for row in rows}
+        calculated = {}
+        for record in campaign.runs:
+            if record.suite_row and record.suite_row.rpartition(":")[0] == file and record.repeat == 0:
+                found = run_output(record, out_dir).calculated
+                line = int(record.suite_row.rpartition(":")[2])
+                if found:
+                    calculated[line] = found
+                elif line in by_line and by_line[line].expected is not Expected.ERROR:  # an error row has none
+                    skipped.append(f"{record.suite_row} {record.test}: no calculated fingerprint "
+                                   f"({record.error or record.status.value})")
+        update = update_suite(path.read_text(encoding="utf-8"), rows, calculated)
+        write_update(path, update)
+        changes += update.changes
+    return changes, skipped

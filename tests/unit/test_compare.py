@@ -108,7 +108,18 @@ def test_plots_are_written_and_linked(tmp_path):
     result = regression.compare_campaigns(base, candidate, settings)
     plots = result.extra["regression"]["plots"]
     assert plots and all((candidate / p).read_bytes().startswith(b"\x89PNG") for p in plots)
-    assert f"]({plots[0]})" in summary_markdown(result)
+    summary = summary_markdown(result)
+    assert f"`{plots[0]}`" in summary and f"]({plots[0]})" not in summary  # no link into an artifact
+
+
+def test_plots_link_the_artifacts_and_changed_scalars_are_charted(tmp_path, monkeypatch):
+    for name, value in (("GITHUB_SERVER_URL", "https://github.com"), ("GITHUB_REPOSITORY", "o/r"),
+                        ("GITHUB_RUN_ID", "7")):
+        monkeypatch.setenv(name, value)
+    base, candidate = deterministic(tmp_path / "base", 1.0), deterministic(tmp_path / "cand", 1.5)
+    summary = summary_markdown(regression.compare_campaigns(base, candidate, regression.Settings()))
+    assert "in [the artifact](https://github.com/o/r/actions/runs/7): `plots/" in summary
+    assert "```mermaid\nxychart-beta" in summary and '"Quick Net.server delay"' in summary
 
 
 def test_runs_on_one_side_only_are_reported_not_compared(tmp_path):
