@@ -22,8 +22,10 @@ ENUMERATION_TIMEOUT = 300
 
 _RUN_LINE = re.compile(r"^Run (\d+): ?(.*)$")
 _ERROR_LINE = re.compile(r"<!> Error: (.*)")
-_FINGERPRINT_OK = re.compile(r"<!> Fingerprint successfully verified: (\S+)")
-_FINGERPRINT_BAD = re.compile(r"<!> Fingerprint mismatch! calculated: (\S+), expected: (\S+)")
+#: Several ingredient sets are listed joined by ", " (OMNeT++'s multi-fingerprint calculator).
+_FINGERPRINT_OK = re.compile(r"<!> Fingerprint successfully verified: (.+?)\s*$", re.M)
+_FINGERPRINT_BAD = re.compile(r"<!> Fingerprint mismatch! calculated: (.+?), expected: (.+?)"
+                              r"(?: -- during finalization)?\s*$", re.M)
 _LIMIT_REACHED = re.compile(r"<!> .*limit reached -- at t=(\S+?)s?, event #(\d+)")
 
 
