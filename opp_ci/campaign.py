@@ -23,7 +23,7 @@ from opp_ci.errors import UserError
 from opp_ci.fingerprints import FingerprintCheck
 from opp_ci.jobs import RunJob, failure_text
 from opp_ci.naming import new_campaign_id
-from opp_ci.planning import PlannedRun, plan, plan_remotely
+from opp_ci.planning import PlannedRun, plan, plan_remotely, plan_suites
 from opp_ci.progress import Counts, ProgressDisplay
 from opp_ci.queue import JOB_MONITORING_INTERVAL, check_redis, connect_redis, enqueue_runs, make_queue
 from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus, read_worker_reply
@@ -324,11 +324,12 @@ def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Camp
     started = time.monotonic()
     checks = checks_for(spec)  # bad settings fail here, before anything is started
     remote = getattr(backend, "plans_remotely", False)
-    planned = [] if remote else prepare_runs(checks, plan(spec))  # so does bad input
+    planned = plan_suites(spec, built=False) if remote else plan(spec)  # so does bad input
     out_dir = prepare_out_dir(spec.out.resolve(), spec.resume)
     with backend.provision(spec, out_dir) as infrastructure:
-        if remote:
-            planned = prepare_runs(checks, plan_remotely(spec, connect_redis(infrastructure.redis_url)))
+        if remote and spec.configs:
+            planned += plan_remotely(spec, connect_redis(infrastructure.redis_url))
+        planned = prepare_runs(checks, planned)
         campaign = _run(spec, planned, infrastructure, out_dir, display_factory)
     finish(campaign, started, infrastructure.extra)
     return judge_and_report(checks, campaign, out_dir)

@@ -59,9 +59,10 @@ def plan(spec: CampaignSpec) -> list[PlannedRun]:
     return planned
 
 
-def plan_suites(spec: CampaignSpec) -> list[PlannedRun]:
+def plan_suites(spec: CampaignSpec, built: bool = True) -> list[PlannedRun]:
     """One planned run per selected row of the spec's suite CSVs (and per repetition with --repeat).
-    Needs only the CSVs and the ini files, so the cloud's orchestrator plans them too."""
+    Needs only the CSVs, so the cloud's orchestrator plans them too (`built=False`: the executables are
+    in the workers' image, not here)."""
     settings = spec.suites
     planned = []
     for file in settings.files:
@@ -69,14 +70,14 @@ def plan_suites(spec: CampaignSpec) -> list[PlannedRun]:
         chosen = select(rows, settings.match, settings.exclude, settings.tags, settings.exclude_tags)
         for row in chosen:
             for repeat in range(settings.repeat):
-                planned.append(_planned_row(spec, row, repeat))
+                planned.append(_planned_row(spec, row, repeat, built))
     if settings.files and not planned:
         raise UserError(f"no suite rows selected from {', '.join(settings.files)}: check --match, --exclude and "
                         f"--tag")
     return planned
 
 
-def _planned_row(spec: CampaignSpec, row: SuiteRow, repeat: int) -> PlannedRun:
+def _planned_row(spec: CampaignSpec, row: SuiteRow, repeat: int, built: bool = True) -> PlannedRun:
     settings = spec.suites
     parts = row_parts(row)
     if row.executable is None and not spec.command:
@@ -86,12 +87,12 @@ def _planned_row(spec: CampaignSpec, row: SuiteRow, repeat: int) -> PlannedRun:
     directory = row.directory(root).resolve()
     if not directory.is_relative_to(root) or not directory.is_dir():
         raise UserError(f"{row.where()}: working directory {row.workingdir!r} is not a directory under {root}")
-    executable = _relative_to_root(row, directory, root) if row.executable else None
+    executable = _relative_to_root(row, directory, root, built) if row.executable else None
     sets = row.chosen(settings.ingredients)
     config = ConfigSpec(parts.config, timeout=spec.configs[0].timeout if spec.configs else ConfigSpec("").timeout,
                         retries=spec.configs[0].retries if spec.configs else ConfigSpec("").retries)
     command = [executable] if executable else spec.command
-    digest = Simulation(tuple(command), directory, parts.ini).digest() if executable else ""
+    digest = Simulation(tuple(command), directory, parts.ini).digest() if executable and built else ""
     identifier = job_id({"suite": str(row.file),
                          "row": row.line, "title": row.title, "sets": fingerprint_option(sets), "repeat": repeat,
                          "command": command, "digest": digest, "limit": row.sim_time_limit})
@@ -104,9 +105,9 @@ def _planned_row(spec: CampaignSpec, row: SuiteRow, repeat: int) -> PlannedRun:
     return PlannedRun(ListedRun(parts.config, parts.run), config, identifier, payload, row, repeat)
 
 
-def _relative_to_root(row: SuiteRow, directory: Path, root: Path) -> str:
+def _relative_to_root(row: SuiteRow, directory: Path, root: Path, built: bool) -> str:
     path = (directory / str(row.executable)).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    if not path.is_relative_to(root) or (built and not path.is_file()):
         raise UserError(f"{row.where()}: executable {row.executable!r} is not a file inside the project {root}; "
                         f"build it first, or name one inside the project")
     return str(path.relative_to(root))
