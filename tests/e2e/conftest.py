@@ -227,7 +227,7 @@ def registry(image_tools, tmp_path_factory) -> Iterator[str]:
     with open(directory / "registry.log", "w") as log:
         process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log)
         try:
-            wait_for_port(port)
+            wait_for_port(port, process, directory / "registry.log", "docker-registry")
             yield f"127.0.0.1:{port}"
         finally:
             process.terminate()

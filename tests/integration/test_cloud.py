@@ -49,10 +49,11 @@ CALLER = "203.0.113.7/32"
 def moto_endpoint(tmp_path_factory) -> Iterator[str]:
     executable = Path(sys.executable).parent / "moto_server"
     port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    log = log_path.open("w")
     process = subprocess.Popen([str(executable), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
     try:
-        wait_for_port(port)
+        wait_for_port(port, process, log_path, "moto_server")
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -91,6 +92,8 @@ def aws(moto_endpoint: str, monkeypatch) -> Iterator[str]:
 def redis_server(tmp_path: Path) -> Iterator[tuple[int, str]]:
     executable = shutil.which("redis-server") or "/usr/bin/redis-server"
     port, password = free_port(), "test-secret-pw"
+    log_path = tmp_path / "redis-server.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
         [
             executable,
@@ -107,15 +110,16 @@ def redis_server(tmp_path: Path) -> Iterator[tuple[int, str]]:
             "--save",
             "",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
-        wait_for_port(port)
+        wait_for_port(port, process, log_path, "redis-server")
         yield port, password
     finally:
         process.terminate()
         process.wait(10)
+        log.close()
 
 
 def local_probe(port: int, seen: list[str] | None = None):

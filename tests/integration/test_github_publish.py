@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,16 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ports import free_port
+from ports import free_port, wait_until_ready
 
 from opp_ci import github, output
 from opp_ci.records import Campaign, RunRecord, RunStatus
 from opp_ci.report import write_reports
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS = ROOT / ".tools"
-PRISM = TOOLS / "node_modules" / ".bin" / "prism"
-SPEC = TOOLS / "node_modules" / "@octokit" / "openapi" / "generated" / "api.github.com.json"
+NODE = ROOT / "tests" / "node"  # package.json and package-lock.json pin every JavaScript tool the tests use
+PRISM = NODE / "node_modules" / ".bin" / "prism"
+SPEC = NODE / "node_modules" / "@octokit" / "openapi" / "generated" / "api.github.com.json"
 REPOSITORY = "octocat/Hello-World"
 SHA = "d6fde92930d4715a2b49857d24b940956b26d2d3"
 TOKEN = "ghs_test-token-never-printed"
@@ -49,32 +48,28 @@ pytestmark = pytest.mark.integration
 
 
 def install_prism() -> None:
-    """npm install prism and GitHub's OpenAPI description into .tools/ (git-ignored), once."""
-    if PRISM.exists() and SPEC.exists():
+    """`npm ci` of tests/node's lockfile, unless tests/run (or an earlier test) did it since the lockfile changed."""
+    installed = NODE / "node_modules" / ".package-lock.json"
+    if PRISM.exists() and SPEC.exists() and installed.exists() \
+            and installed.stat().st_mtime >= (NODE / "package-lock.json").stat().st_mtime:
         return
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip("npm is not installed: needed for prism and @octokit/openapi (apt install npm)")
-    TOOLS.mkdir(exist_ok=True)
-    subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(TOOLS),
-                    "@stoplight/prism-cli", "@octokit/openapi"], check=True, capture_output=True, timeout=600)
+        pytest.skip("npm is not installed: needed for prism and @octokit/openapi (apt install nodejs npm)")
+    done = subprocess.run([npm, "ci", "--engine-strict", "--no-audit", "--no-fund"], cwd=NODE,
+                          capture_output=True, text=True, timeout=900)
+    if done.returncode:
+        pytest.fail(f"npm ci in {NODE} failed:\n{(done.stdout + done.stderr)[-3000:]}", pytrace=False)
 
 
-
-
-def wait_until_ready(port: int, process: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"prism exited with {process.returncode}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("GET", "/zen", headers={"Authorization": f"token {TOKEN}"})
-            connection.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"prism not ready on port {port} after {timeout}s")
+def github_answers(port: int) -> bool:
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", "/zen", headers={"Authorization": f"token {TOKEN}"})
+        connection.getresponse().read()
+        return True
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +82,7 @@ def prism(tmp_path_factory) -> Iterator[int]:
         process = subprocess.Popen([str(PRISM), "mock", "--errors", "-h", "127.0.0.1", "-p", str(port), str(SPEC)],
                                    stdout=out, stderr=subprocess.STDOUT)
         try:
-            wait_until_ready(port, process)
+            wait_until_ready("prism mock", lambda: github_answers(port), process, log, timeout=120)
             yield port
         finally:
             process.terminate()
