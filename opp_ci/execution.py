@@ -88,9 +88,21 @@ def simulation_for(run: RunPayload, settings: WorkerSettings) -> Simulation:
     command = simulation.command
     if run.executable is not None:
         command = (str(_inside(root, run.executable, "executable", Path.is_file)),)
-    elif "/" in command[0] and not Path(command[0]).is_absolute():  # `./sim` of the spec, from anywhere
-        command = (str((simulation.working_dir / command[0]).resolve()), *command[1:])
+    else:  # the spec's command, from another directory: its paths are relative to the spec's directory
+        command = tuple(_anchored(word, simulation.working_dir) for word in command)
     return replace(simulation, command=command, working_dir=directory)
+
+
+def _anchored(word: str, base: Path) -> str:
+    """`./sim`, `src/INET` (a library: `src/libINET.so`) or `src:examples`, paths under `base`, made absolute."""
+    parts = word.split(":")
+    if word.startswith("-") or not all(_is_path_under(part, base) for part in parts):
+        return word
+    return ":".join(str((base / part).resolve()) for part in parts)
+
+
+def _is_path_under(part: str, base: Path) -> bool:
+    return bool(part) and ((base / part).exists() or ("/" in part and (base / part).parent.is_dir()))
 
 
 def _inside(root: Path, relative: str, what: str, exists) -> Path:
