@@ -25,10 +25,11 @@ from enum import StrEnum
 from pathlib import Path
 
 from opp_ci.errors import UserError
+from opp_ci.options import default
 
 RESULTS = ("PASS", "FAIL", "ERROR")
-#: opp_fingerprinttest's cpuTimeLimit (INET's tool uses 600s).
-DEFAULT_CPU_TIME_LIMIT = "30000s"
+#: opp_fingerprinttest's cpuTimeLimit (INET's tool uses 600s), declared with the settings.
+DEFAULT_CPU_TIME_LIMIT = default("suite-cpu-time-limit")
 _COMMENT = re.compile(r" *#.*$")
 _HASH = r"[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"
 _ITEM = re.compile(rf"^({_HASH})(?:/([A-Za-z0-9~]+))?$")
