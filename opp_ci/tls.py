@@ -10,8 +10,8 @@ fixed name (`CAMPAIGN_SERVER_NAME`), whatever address the client dials.
 from __future__ import annotations
 
 import os
-import ssl
 import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
