@@ -86,6 +86,7 @@ def aws(moto_endpoint: str, monkeypatch) -> Iterator[str]:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "GITHUB_OUTPUT", "GITHUB_REPOSITORY"):
         monkeypatch.delenv(name, raising=False)
     boto3.setup_default_session()  # it caches the credentials it found first
+    ECS_KEYS.update(aws_access_key_id="testing", aws_secret_access_key="testing")
     yield moto_endpoint
     requests.post(f"{moto_endpoint}/moto-api/reset-auth", data=b"inf")
 
@@ -116,7 +117,7 @@ class RedisTask:
         return redis_answers(f"rediss://:{parsed.password}@127.0.0.1:{self.port}/0", tls)
 
     def start_newest(self) -> None:
-        ecs = boto3.client("ecs", region_name=REGION)
+        ecs = as_ecs("ecs")
         arns = ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]
         arn = [a for a in arns if ":task-definition/opp-ci-redis-" in a][-1]  # moto lists oldest first
         if arn in self.processes:
@@ -141,10 +142,18 @@ class RedisTask:
             process.wait(10)
 
 
+ECS_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def as_ecs(service: str):
+    """A client with ECS's own rights: ECS reads task definitions and secrets, not the caller."""
+    return boto3.client(service, region_name=REGION, **ECS_KEYS)
+
+
 def task_environment(container: dict) -> dict[str, str]:
     """A container's environment and secrets (read from SSM), as ECS hands them to it."""
     env = {e["name"]: e["value"] for e in container.get("environment", [])}
-    ssm = boto3.client("ssm", region_name=REGION)
+    ssm = as_ecs("ssm")
     for secret in container.get("secrets", []):
         name = "/" + secret["valueFrom"].split(":parameter/", 1)[1]
         env[secret["name"]] = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
@@ -455,11 +464,16 @@ def moto_policy(document: dict, drop: str | None = None) -> dict:
 
 
 def restricted_keys(endpoint: str, policy: dict) -> dict[str, str]:
-    """An IAM user with `policy`; moto enforces IAM from the 4th request on."""
-    requests.post(f"{endpoint}/moto-api/reset-auth", data=b"3")
+    """An IAM user with `policy` (and one for the harness playing ECS); moto enforces IAM from the 7th request on."""
+    requests.post(f"{endpoint}/moto-api/reset-auth", data=b"6")
     iam = boto3.client("iam", region_name=REGION)
     iam.create_user(UserName="ci")
     iam.put_user_policy(UserName="ci", PolicyName="opp-ci", PolicyDocument=json.dumps(policy))
+    iam.create_user(UserName="ecs-itself")  # the harness playing ECS, once IAM is enforced
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_user_policy(UserName="ecs-itself", PolicyName="all", PolicyDocument=json.dumps(everything))
+    ecs_key = iam.create_access_key(UserName="ecs-itself")["AccessKey"]
+    ECS_KEYS.update(aws_access_key_id=ecs_key["AccessKeyId"], aws_secret_access_key=ecs_key["SecretAccessKey"])
     key = iam.create_access_key(UserName="ci")["AccessKey"]
     return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
 
