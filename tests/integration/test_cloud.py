@@ -655,8 +655,9 @@ class HarnessBackend:
 
     plans_remotely = True
 
-    def __init__(self, inner: EcsBackend) -> None:
+    def __init__(self, inner: EcsBackend, log_dir: Path | None = None) -> None:
         self.inner = inner
+        self.log_dir = log_dir  # the workers' output (CloudWatch on ECS), else discarded
         self.processes: list[subprocess.Popen] = []
 
     @contextlib.contextmanager
@@ -680,7 +681,11 @@ class HarnessBackend:
         assert container["entryPoint"] == ["opp-ci"]
         env = {**os.environ, **task_environment(container)}
         argv = [sys.executable, "-m", "opp_ci", *container["command"]]
-        return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.log_dir is None:
+            return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with (self.log_dir / f"{task_arn.rsplit('/', 1)[1]}.log").open("w") as log:
+            return subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def test_a_campaign_through_the_ecs_backend(aws, redis_task, tmp_path, monkeypatch):
