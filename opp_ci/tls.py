@@ -41,10 +41,11 @@ class RedisTLS:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RedisTLS | None:
         env = os.environ if env is None else env
-        value = env.get(CA_VARIABLE, "").strip()
-        if not value:
+        value = env.get(CA_VARIABLE, "")
+        if not value.strip():
             return None
-        return cls(read_ca(value), env.get(SERVER_NAME_VARIABLE) or None)
+        return cls(read_ca(value.strip()) if not value.lstrip().startswith("-----BEGIN") else value,
+                   env.get(SERVER_NAME_VARIABLE) or None)
 
     def connection_options(self) -> dict[str, Any]:
         """What `Redis.from_url` needs to connect through `PinnedTLSConnection`."""
