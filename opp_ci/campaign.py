@@ -62,7 +62,7 @@ class Orchestrator:
         self.infrastructure = infrastructure
         self.out_dir = out_dir
         self.display = display
-        self.connection = connect_redis(infrastructure.redis_url)
+        self.connection = connect_redis(infrastructure.redis_url, tls=infrastructure.redis_tls)
         self.queue = make_queue(self.connection)
         self.store: Store | None = open_store(infrastructure.store_url) if infrastructure.store_url else None
         self.records: dict[str, RunRecord] = {r.job_id: r for r in campaign.runs}
@@ -74,7 +74,7 @@ class Orchestrator:
         self._last_full_check = time.monotonic()
 
     def run(self) -> Campaign:
-        check_redis(self.infrastructure.redis_url)
+        check_redis(self.infrastructure.redis_url, self.infrastructure.redis_tls)
         self._enqueue_missing()
         try:
             while len(self.records) < len(self.planned):
@@ -328,7 +328,8 @@ def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Camp
     out_dir = prepare_out_dir(spec.out.resolve(), spec.resume)
     with backend.provision(spec, out_dir) as infrastructure:
         if remote and spec.configs:
-            planned += plan_remotely(spec, connect_redis(infrastructure.redis_url))
+            connection = connect_redis(infrastructure.redis_url, tls=infrastructure.redis_tls)
+            planned += plan_remotely(spec, connection)
         planned = prepare_runs(checks, planned)
         campaign = _run(spec, planned, infrastructure, out_dir, display_factory)
     finish(campaign, started, infrastructure.extra)

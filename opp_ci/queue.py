@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
@@ -16,6 +17,7 @@ from opp_ci.errors import UserError
 from opp_ci.jobs import JOB_FUNCTION, RunJob
 from opp_ci.naming import QUEUE_NAME
 from opp_ci.payloads import RunPayload
+from opp_ci.tls import CA_VARIABLE, RedisTLS
 
 #: RQ's own timeout is a backstop behind the worker's per-run timeout, which kills the process group.
 JOB_TIMEOUT_GRACE = 120
@@ -26,6 +28,7 @@ RESULT_TTL = 7 * 86400
 JOB_MONITORING_INTERVAL = 5
 #: Jobs per Redis pipeline when enqueueing.
 ENQUEUE_BATCH = 500
+FALSE = {"0", "false", "f", "n", "no", "off"}  # how redis-py's URL parser reads a false flag
 
 
 def make_queue(connection, name: str = QUEUE_NAME) -> Queue:
@@ -53,15 +56,36 @@ def enqueue_runs(queue: Queue, jobs: list[tuple[str, RunPayload, int, str]]) -> 
             pipeline.execute()
 
 
-def connect_redis(url: str, password: str | None = None, **options: Any):
+def connect_redis(url: str, password: str | None = None, tls: RedisTLS | None = None, **options: Any):
     """A Redis client from a URL; the password may come separately (OPP_CI_REDIS_PASSWORD), so that
-    a task definition can inject it as a secret and the URL carries none."""
+    a task definition can inject it as a secret and the URL carries none.
+
+    A `rediss://` URL always verifies the server: against `tls` (or OPP_CI_REDIS_CA) alone when given,
+    else against the system's CAs with the host name checked. A URL that turns verification off is refused.
+    """
     from redis import Redis
 
     password = password or os.environ.get("OPP_CI_REDIS_PASSWORD") or None
     if password:
         options["password"] = password
+    if urlsplit(url).scheme == "rediss":
+        options.update(tls_options(url, tls or RedisTLS.from_env()))
+    elif tls is not None:
+        raise UserError(f"{redacted(url)} is not a rediss:// URL, but this Redis is reached over TLS")
     return Redis.from_url(url, **options)
+
+
+def tls_options(url: str, tls: RedisTLS | None) -> dict[str, Any]:
+    """The client's TLS settings for a rediss:// URL; never without verifying the server."""
+    query = {name.lower(): values[-1].lower() for name, values in parse_qs(urlsplit(url).query).items()}
+    if query.get("ssl_cert_reqs", "required") != "required" or query.get("ssl_check_hostname") in FALSE:
+        raise UserError(f"{redacted(url)} turns off the check of the Redis server's certificate; opp-ci always "
+                        "checks it: remove ssl_cert_reqs / ssl_check_hostname from the URL")
+    if tls is None:
+        return {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
+    if any(name.startswith("ssl_") for name in query):
+        raise UserError(f"{redacted(url)}: ssl_* URL options do not apply with a campaign CA ({CA_VARIABLE})")
+    return tls.connection_options()
 
 
 def redacted(url: str) -> str:
@@ -72,12 +96,12 @@ def redacted(url: str) -> str:
     return url.replace(f":{password}@", ":***@") if password else url
 
 
-def check_redis(url: str) -> str:
+def check_redis(url: str, tls: RedisTLS | None = None) -> str:
     """Fails with a clear message, before anything is started, when Redis cannot be reached."""
     from redis.exceptions import RedisError
 
     try:
-        connect_redis(url, socket_connect_timeout=5).ping()
+        connect_redis(url, tls=tls, socket_connect_timeout=5).ping()
     except (RedisError, ValueError) as error:  # ValueError: a malformed URL
         raise UserError(f"cannot reach Redis at {redacted(url)}: {error}") from None
     return url

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from opp_ci.errors import UserError
 from opp_ci.spec import CampaignSpec
+from opp_ci.tls import RedisTLS
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Infrastructure:
     #: at once instead of waiting for a heartbeat to expire), replacing them where it can.
     check_workers: Callable[[], set[str]] = field(default=lambda: set())
     extra: dict[str, Any] = field(default_factory=dict)  # merged into campaign.json, e.g. {"cost": ...}
+    redis_tls: RedisTLS | None = None  # the CA to trust for a rediss:// URL (None: OPP_CI_REDIS_CA, else the system's)
 
 
 class Backend(Protocol):

@@ -20,11 +20,13 @@ from opp_ci.backends import Infrastructure
 from opp_ci.cloud.aws import Clients, Log, aws_errors, resolve_region
 from opp_ci.cloud.cluster import REDIS_PORT, Cluster, EcsOptions
 from opp_ci.cloud.create import up
+from opp_ci.cloud.tags import ca_parameter_beside
 from opp_ci.cloud.teardown import down
 from opp_ci.cloud.usage import task_usages
 from opp_ci.cloud.waiting import RedisProbe, redis_answers
 from opp_ci.cost import Prices, estimate
 from opp_ci.errors import UserError
+from opp_ci.tls import CAMPAIGN_SERVER_NAME, RedisTLS
 
 
 def options_from(spec: Any, env: Mapping[str, str]) -> EcsOptions:
@@ -80,6 +82,7 @@ class EcsBackend:
         )
         infrastructure = Infrastructure(
             redis_url=cluster.redis_url,
+            redis_tls=cluster.tls,
             store_url=cluster.store_url,
             extra={"aws": cluster.outputs()},
         )
@@ -90,14 +93,22 @@ class EcsBackend:
 
     def attached(self, redis_url: str, password_parameter: str, region: str) -> Infrastructure:
         """A cluster that `opp-ci cluster up` started (and `cluster down` will delete): its Redis, with
-        the password read from SSM Parameter Store, never passed around in clear."""
+        the password and the campaign's CA read from SSM Parameter Store, never passed around in clear."""
+        parsed = urlsplit(redis_url)
+        if parsed.scheme != "rediss":
+            raise UserError(
+                "the ecs backend reaches its Redis over TLS only: "
+                "pass the rediss:// URL that `opp-ci cluster up` printed"
+            )
         clients = self.clients or Clients(region)
         with aws_errors():
-            password = clients("ssm").get_parameter(Name=password_parameter, WithDecryption=True)["Parameter"]["Value"]
-        parsed = urlsplit(redis_url)
+            ssm = clients("ssm")
+            password = ssm.get_parameter(Name=password_parameter, WithDecryption=True)["Parameter"]["Value"]
+            ca = ssm.get_parameter(Name=ca_parameter_beside(password_parameter))["Parameter"]["Value"]
         netloc = f":{quote(password, safe='')}@{parsed.hostname}:{parsed.port or REDIS_PORT}"
         return Infrastructure(
             redis_url=urlunsplit((parsed.scheme, netloc, parsed.path or "/0", "", "")),
+            redis_tls=RedisTLS(ca, CAMPAIGN_SERVER_NAME),
             store_url="",  # the workers' records name their S3 store
         )
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from opp_ci.cloud.aws import Clients, Log
+from opp_ci.cloud.certificates import CampaignCertificates, issue
 from opp_ci.cloud.cluster import EXECUTION_ROLE, REDIS_PORT, TASK_ROLE, Cluster, EcsOptions, Network
 from opp_ci.cloud.tags import Names, ec2_tags, ecs_tags
 from opp_ci.cloud.waiting import RedisProbe, wait_for_redis, wait_tasks
 from opp_ci.errors import UserError
 from opp_ci.options import parse_duration
+from opp_ci.tls import CA_VARIABLE, CAMPAIGN_SERVER_NAME, SERVER_NAME_VARIABLE
 
 
 class StepFailure(RuntimeError):
@@ -40,10 +43,13 @@ class Builder:
     def build(self, expires_at: str) -> Cluster:
         self.create_log_group()
         parameter_arn, password = self.create_password()
+        certificates, key_arn = self.create_certificates()
         store_url = self.create_bucket()
         group = self.create_security_group()
         cluster = self.create_cluster()
-        redis_task, private_host, public_host = self.start_redis(cluster, group, parameter_arn)
+        redis_task, private_host, public_host = self.start_redis(
+            cluster, group, parameter_arn, certificates, key_arn
+        )
         result = Cluster(
             self.names.campaign,
             self.clients.region,
@@ -54,13 +60,15 @@ class Builder:
             self.names.password_parameter,
             store_url,
             expires_at,
+            certificates.ca,
+            self.names.ca_parameter,
             redis_task,
         )
         shown = f"{result.redis_host}:{REDIS_PORT}"
-        wait_for_redis(self.probe, result.redis_url, shown, self.options.timeout, self.options.poll)
+        wait_for_redis(self.probe, result.redis_url, result.tls, shown, self.options.timeout, self.options.poll)
         self.step("redis-answers")
-        worker_url = f"redis://{private_host}:{REDIS_PORT}/0"
-        result.worker_tasks = self.start_workers(cluster, group, parameter_arn, worker_url, store_url)
+        worker_url = f"rediss://{private_host}:{REDIS_PORT}/0"
+        result.worker_tasks = self.start_workers(cluster, group, parameter_arn, worker_url, store_url, certificates.ca)
         return result
 
     def create_log_group(self) -> None:
@@ -71,16 +79,29 @@ class Builder:
 
     def create_password(self) -> tuple[str, str]:
         password = self.options.redis_password or secrets.token_urlsafe(32)
+        arn = self.put_parameter(self.names.password_parameter, password, True, "Redis password")
+        self.step("password")
+        return arn, password
+
+    def put_parameter(self, name: str, value: str, secure: bool, what: str) -> str:
+        """An SSM parameter tagged with the campaign; its ARN."""
         self.clients("ssm").put_parameter(
-            Name=self.names.password_parameter,
-            Value=password,
-            Type="SecureString",
-            Description=f"opp-ci Redis password, campaign {self.names.campaign}",
+            Name=name,
+            Value=value,
+            Type="SecureString" if secure else "String",
+            Description=f"opp-ci {what}, campaign {self.names.campaign}",
             Tags=ec2_tags(self.tags),
         )
-        account, region = self.names.account, self.clients.region
-        self.step("password")
-        return f"arn:aws:ssm:{region}:{account}:parameter{self.names.password_parameter}", password
+        return f"arn:aws:ssm:{self.clients.region}:{self.names.account}:parameter{name}"
+
+    def create_certificates(self) -> tuple[CampaignCertificates, str]:
+        """The campaign's CA and Redis certificate; the key in a SecureString, the CA beside it for `run`."""
+        lifetime = timedelta(seconds=parse_duration(self.options.ttl, "ttl"))
+        certificates = issue(self.names.campaign, lifetime)
+        key_arn = self.put_parameter(self.names.tls_key_parameter, certificates.key, True, "Redis TLS key")
+        self.put_parameter(self.names.ca_parameter, certificates.ca, False, "Redis CA certificate")
+        self.step("certificates")
+        return certificates, key_arn
 
     def create_bucket(self) -> str:
         s3, bucket = self.clients("s3"), self.names.bucket
@@ -217,20 +238,40 @@ class Builder:
             arns += [t["taskArn"] for t in reply["tasks"]]
         return arns
 
-    def start_redis(self, cluster: str, group: str, parameter_arn: str) -> tuple[str, str, str]:
+    def redis_script(self) -> str:
+        """The Redis container's command: the TLS files written from the environment, then TLS only.
+
+        The files go below the working directory (/data in the official image), which its
+        docker-entrypoint.sh hands to the redis user before dropping root; the key is mode 600.
+        """
         lifetime = int(parse_duration(self.options.ttl, "ttl"))
-        script = (
-            f"exec timeout {lifetime} docker-entrypoint.sh redis-server --port {REDIS_PORT} "
+        return (
+            'umask 077 && mkdir -p tls && printf "%s\\n" "$REDIS_TLS_KEY" > tls/server.key && '
+            'printf "%s\\n" "$REDIS_TLS_CERT" > tls/server.crt && printf "%s\\n" "$REDIS_TLS_CA" > tls/ca.crt && '
+            f'unset REDIS_TLS_KEY && exec timeout {lifetime} docker-entrypoint.sh redis-server --port 0 '
+            f'--tls-port {REDIS_PORT} --tls-cert-file "$PWD/tls/server.crt" --tls-key-file "$PWD/tls/server.key" '
+            '--tls-ca-cert-file "$PWD/tls/ca.crt" --tls-auth-clients no '
             '--requirepass "$REDIS_PASSWORD" --appendonly yes --maxmemory-policy noeviction'
         )
+
+    def start_redis(
+        self, cluster: str, group: str, parameter_arn: str, certificates: CampaignCertificates, key_arn: str
+    ) -> tuple[str, str, str]:
         definition = self.register(
             "redis",
             {
                 "name": "redis",
                 "image": self.options.redis_image,
                 "entryPoint": ["sh", "-c"],
-                "command": [script],
-                "secrets": [{"name": "REDIS_PASSWORD", "valueFrom": parameter_arn}],
+                "command": [self.redis_script()],
+                "environment": [
+                    {"name": "REDIS_TLS_CERT", "value": certificates.certificate},
+                    {"name": "REDIS_TLS_CA", "value": certificates.ca},
+                ],
+                "secrets": [
+                    {"name": "REDIS_PASSWORD", "valueFrom": parameter_arn},
+                    {"name": "REDIS_TLS_KEY", "valueFrom": key_arn},
+                ],
                 "portMappings": [{"containerPort": REDIS_PORT, "protocol": "tcp"}],
             },
             self.options.redis_cpu,
@@ -264,7 +305,7 @@ class Builder:
         return private, public
 
     def start_workers(
-        self, cluster: str, group: str, parameter_arn: str, redis_url: str, store_url: str
+        self, cluster: str, group: str, parameter_arn: str, redis_url: str, store_url: str, ca: str
     ) -> list[str]:
         options = self.options
         command = [
@@ -292,6 +333,8 @@ class Builder:
                     {"name": "OPP_CI_REDIS_URL", "value": redis_url},
                     {"name": "OPP_CI_STORE", "value": store_url},
                     {"name": "OPP_CI_CAMPAIGN", "value": self.names.campaign},
+                    {"name": CA_VARIABLE, "value": ca},
+                    {"name": SERVER_NAME_VARIABLE, "value": CAMPAIGN_SERVER_NAME},
                 ],
                 "secrets": [{"name": "OPP_CI_REDIS_PASSWORD", "valueFrom": parameter_arn}],
             },

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from opp_ci.naming import QUEUE_NAME
 from opp_ci.options import default
+from opp_ci.tls import CAMPAIGN_SERVER_NAME, RedisTLS
 
 REDIS_PORT = 6379
 EXECUTION_ROLE = "opp-ci-task-execution"
@@ -60,17 +61,23 @@ class Cluster:
     password_parameter: str
     store_url: str
     expires_at: str
+    redis_ca: str = ""  # PEM: the campaign's CA, the only one its Redis clients trust
+    ca_parameter: str = ""
     redis_task: str = ""
     worker_tasks: list[str] = field(default_factory=list)
 
     @property
     def redis_url(self) -> str:
         """With the password: for the orchestrator only, never printed."""
-        return f"redis://:{quote(self.password, safe='')}@{self.redis_host}:{REDIS_PORT}/0"
+        return f"rediss://:{quote(self.password, safe='')}@{self.redis_host}:{REDIS_PORT}/0"
 
     @property
     def public_redis_url(self) -> str:
-        return f"redis://{self.redis_host}:{REDIS_PORT}/0"
+        return f"rediss://{self.redis_host}:{REDIS_PORT}/0"
+
+    @property
+    def tls(self) -> RedisTLS:
+        return RedisTLS(self.redis_ca, CAMPAIGN_SERVER_NAME)
 
     def outputs(self) -> dict[str, str]:
         """What `cluster up` prints and writes to $GITHUB_OUTPUT: no password."""
@@ -79,6 +86,7 @@ class Cluster:
             "cluster-name": self.cluster,
             "redis-url": self.public_redis_url,
             "redis-password-parameter": self.password_parameter,
+            "redis-ca-parameter": self.ca_parameter,
             "store-url": self.store_url,
             "region": self.region,
             "expires-at": self.expires_at,

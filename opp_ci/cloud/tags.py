@@ -44,6 +44,11 @@ def ec2_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
+def ca_parameter_beside(password_parameter: str) -> str:
+    """The CA certificate's parameter, beside the password's (how `run --redis-password-parameter` finds it)."""
+    return password_parameter.rsplit("/", 1)[0] + "/redis-ca"
+
+
 @dataclass(frozen=True)
 class Names:
     """Every resource name of one campaign, in one place."""
@@ -66,6 +71,14 @@ class Names:
     @property
     def password_parameter(self) -> str:
         return f"/opp-ci/{self.campaign}/redis-password"
+
+    @property
+    def tls_key_parameter(self) -> str:
+        return f"/opp-ci/{self.campaign}/redis-tls-key"
+
+    @property
+    def ca_parameter(self) -> str:
+        return ca_parameter_beside(self.password_parameter)
 
     @property
     def bucket(self) -> str:

@@ -9,8 +9,10 @@ from typing import Any
 
 from opp_ci.cloud.cluster import REDIS_PORT
 from opp_ci.errors import UserError
+from opp_ci.tls import RedisTLS
 
-RedisProbe = Callable[[str], bool]
+#: Whether Redis answers at a URL (with the password), over TLS with the campaign CA.
+RedisProbe = Callable[[str, RedisTLS], bool]
 
 
 def wait_tasks(
@@ -52,19 +54,21 @@ def task_failure(task: Mapping[str, Any]) -> str:
     return f"an ECS task ({images}) stopped while starting: {reason}"
 
 
-def redis_answers(url: str) -> bool:
-    """The default Redis probe: PING with the password in the URL."""
+def redis_answers(url: str, tls: RedisTLS) -> bool:
+    """The default Redis probe: PING with the password in the URL, the server verified against the CA."""
     import redis
 
+    from opp_ci.queue import connect_redis
+
     try:
-        return bool(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5).ping())
+        return bool(connect_redis(url, tls=tls, socket_timeout=5, socket_connect_timeout=5).ping())
     except (redis.RedisError, OSError):
         return False
 
 
-def wait_for_redis(probe: RedisProbe, url: str, shown: str, timeout: float, poll: float) -> None:
+def wait_for_redis(probe: RedisProbe, url: str, tls: RedisTLS, shown: str, timeout: float, poll: float) -> None:
     deadline = time.monotonic() + timeout
-    while not probe(url):
+    while not probe(url, tls):
         if time.monotonic() > deadline:
             raise UserError(
                 f"Redis at {shown} did not answer within {timeout:.0f}s; is port {REDIS_PORT} open "

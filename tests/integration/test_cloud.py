@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -28,14 +28,17 @@ from opp_ci.campaign import run_campaign
 from opp_ci.cloud import create, teardown
 from opp_ci.cloud.aws import Clients
 from opp_ci.cloud.builder import Builder, StepFailure
+from opp_ci.cloud.certificates import issue
 from opp_ci.cloud.cluster import Cluster, EcsOptions
 from opp_ci.cloud.resources import Resource, campaign_resources
 from opp_ci.cloud.tags import TAG_CAMPAIGN, TAG_EXPIRES, TAG_REPOSITORY, Names, campaign_tags, parse_iso
 from opp_ci.cloud.waiting import redis_answers
 from opp_ci.errors import UserError
 from opp_ci.progress import make_display
+from opp_ci.queue import connect_redis
 from opp_ci.s3store import S3Store
 from opp_ci.spec import resolve
+from opp_ci.tls import CAMPAIGN_SERVER_NAME, RedisTLS
 
 pytestmark = pytest.mark.integration
 
@@ -84,54 +87,88 @@ def aws(moto_endpoint: str, monkeypatch) -> Iterator[str]:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "GITHUB_OUTPUT", "GITHUB_REPOSITORY"):
         monkeypatch.delenv(name, raising=False)
     boto3.setup_default_session()  # it caches the credentials it found first
+    ECS_KEYS.update(aws_access_key_id="testing", aws_secret_access_key="testing")
     yield moto_endpoint
     requests.post(f"{moto_endpoint}/moto-api/reset-auth", data=b"inf")
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[tuple[int, str]]:
-    executable = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port, password = free_port(), "test-secret-pw"
-    log_path = tmp_path / "redis-server.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [
-            executable,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--requirepass",
-            password,
-            "--appendonly",
-            "yes",
-            "--dir",
-            str(tmp_path),
-            "--save",
-            "",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, process, log_path, "redis-server")
-        yield port, password
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
+PASSWORD = "test-secret-pw"
+SHIM = "#!/bin/sh\nexec \"$@\"\n"  # the official image's docker-entrypoint.sh, less the switch to the redis user
 
 
-def local_probe(port: int, seen: list[str] | None = None):
-    """The Redis probe, pointed at the local redis-server instead of the task's address."""
+class RedisTask:
+    """Plays the Redis task as ECS would: on the first probe, runs the newest Redis task definition's
+    command (`sh -c SCRIPT`) with its environment and its secrets read from SSM, listening on `port`
+    (the harness's port mapping), in a scratch directory standing for the container's /data."""
 
-    def probe(url: str) -> bool:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.seen: list[str] = []
+        self.processes: dict[str, subprocess.Popen] = {}
+        (root / "bin").mkdir()
+        shim = root / "bin" / "docker-entrypoint.sh"
+        shim.write_text(SHIM)
+        shim.chmod(0o755)
+
+    def probe(self, url: str, tls: RedisTLS) -> bool:
+        self.seen.append(url)
+        self.start_newest()
         parsed = urlparse(url)
-        if seen is not None:
-            seen.append(url)
-        return redis_answers(f"redis://:{parsed.password}@127.0.0.1:{port}/0")
+        return redis_answers(f"rediss://:{parsed.password}@127.0.0.1:{self.port}/0", tls)
 
-    return probe
+    def start_newest(self) -> None:
+        ecs = as_ecs("ecs")
+        arns = ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]
+        arn = [a for a in arns if ":task-definition/opp-ci-redis-" in a][-1]  # moto lists oldest first
+        if arn in self.processes:
+            return
+        if self.processes:  # another campaign's Redis: a port of its own
+            self.port = free_port()
+        [container] = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"]
+        assert container["entryPoint"] == ["sh", "-c"]
+        [script] = container["command"]
+        mapped = container["portMappings"][0]["containerPort"]
+        script = script.replace(f"--tls-port {mapped} ", f"--tls-port {self.port} ") + " --bind 127.0.0.1"
+        data = self.root / f"data-{len(self.processes)}"
+        data.mkdir()
+        env = {"PATH": f"{self.root / 'bin'}:{os.environ['PATH']}", **task_environment(container)}
+        log = (self.root / f"redis-{len(self.processes)}.log").open("w")
+        self.processes[arn] = subprocess.Popen(["sh", "-c", script], env=env, cwd=data, stdout=log, stderr=log)
+        self.data = data
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+            process.wait(10)
+
+
+ECS_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def as_ecs(service: str):
+    """A client with ECS's own rights: ECS reads task definitions and secrets, not the caller."""
+    return boto3.client(service, region_name=REGION, **ECS_KEYS)
+
+
+def task_environment(container: dict) -> dict[str, str]:
+    """A container's environment and secrets (read from SSM), as ECS hands them to it."""
+    env = {e["name"]: e["value"] for e in container.get("environment", [])}
+    ssm = as_ecs("ssm")
+    for secret in container.get("secrets", []):
+        name = "/" + secret["valueFrom"].split(":parameter/", 1)[1]
+        env[secret["name"]] = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    return env
+
+
+@pytest.fixture
+def redis_task(tmp_path: Path) -> Iterator[RedisTask]:
+    (tmp_path / "redis-task").mkdir()
+    task = RedisTask(tmp_path / "redis-task")
+    try:
+        yield task
+    finally:
+        task.stop()
 
 
 def redis_at_localhost(monkeypatch, port: int) -> None:
@@ -207,15 +244,15 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.C
 # --- up, status, down ---
 
 
-def test_up_status_down_leaves_nothing(aws, redis_server, tmp_path):
-    port, password = redis_server
-    seen: list[str] = []
-    result = create.up(clients(), options(password, campaign="t1", spot=True), probe=local_probe(port, seen))
+def test_up_status_down_leaves_nothing(aws, redis_task, tmp_path):
+    password = PASSWORD
+    result = create.up(clients(), options(password, campaign="t1", spot=True), probe=redis_task.probe)
 
-    assert seen and all(password in url for url in seen)
+    assert redis_task.seen and all(url.startswith(f"rediss://:{password}@") for url in redis_task.seen)
     outputs = result.outputs()
     assert outputs["campaign-id"] == "t1" and outputs["cluster-name"] == "opp-ci-t1"
-    assert outputs["redis-url"].startswith("redis://") and password not in json.dumps(outputs)
+    assert outputs["redis-url"].startswith("rediss://") and password not in json.dumps(outputs)
+    assert outputs["redis-ca-parameter"] == "/opp-ci/t1/redis-ca"
     assert result.store_url == "s3://opp-ci-t1-123456789012/t1"
     assert len(result.worker_tasks) == 3
 
@@ -225,6 +262,8 @@ def test_up_status_down_leaves_nothing(aws, redis_server, tmp_path):
             "ecs:cluster",
             "ec2:security-group",
             "logs:log-group",
+            "ssm:parameter",
+            "ssm:parameter",
             "ssm:parameter",
             "s3:bucket",
             "ecs:task-definition",
@@ -240,6 +279,7 @@ def test_up_status_down_leaves_nothing(aws, redis_server, tmp_path):
     check_security_group("t1")
     check_task_definitions("t1", password)
     check_bucket_and_parameter(result, password)
+    check_redis_speaks_tls_only(result, redis_task)
     ecs = boto3.client("ecs", region_name=REGION)
     workers = ecs.describe_tasks(cluster="opp-ci-t1", tasks=result.worker_tasks)["tasks"]
     assert {t["lastStatus"] for t in workers} == {"RUNNING"}
@@ -283,10 +323,24 @@ def check_task_definitions(campaign: str, password: str) -> None:
         and "--maxmemory-policy noeviction" in script
         and "timeout 10800" in script
     )
-    assert container["secrets"][0]["valueFrom"].endswith(f"parameter/opp-ci/{campaign}/redis-password")
+    assert {s["name"]: s["valueFrom"].split(":parameter")[1] for s in container["secrets"]} == {
+        "REDIS_PASSWORD": f"/opp-ci/{campaign}/redis-password",
+        "REDIS_TLS_KEY": f"/opp-ci/{campaign}/redis-tls-key",
+    }
+    assert "--port 0 --tls-port 6379" in script and "--tls-auth-clients no" in script
+    key = boto3.client("ssm", region_name=REGION).get_parameter(
+        Name=f"/opp-ci/{campaign}/redis-tls-key", WithDecryption=True
+    )["Parameter"]
+    assert key["Type"] == "SecureString" and "PRIVATE KEY" in key["Value"]
+    secret_line = key["Value"].splitlines()[1]
+    assert secret_line not in json.dumps(redis, default=str) + json.dumps(worker, default=str)
     [container] = worker["containerDefinitions"]
     assert container["entryPoint"] == ["opp-ci"] and container["command"][0] == "worker"
     assert {s["name"] for s in container["secrets"]} == {"OPP_CI_REDIS_PASSWORD"}
+    environment = {e["name"]: e["value"] for e in container["environment"]}
+    assert environment["OPP_CI_REDIS_URL"].startswith("rediss://")
+    assert environment["OPP_CI_REDIS_CA"].startswith("-----BEGIN CERTIFICATE-----")
+    assert environment["OPP_CI_REDIS_SERVER_NAME"] == "redis.opp-ci.invalid"
     assert "OPP_CI_REDIS_PASSWORD" not in {e["name"] for e in container.get("environment", [])}
 
 
@@ -300,23 +354,38 @@ def check_bucket_and_parameter(result: Cluster, password: str) -> None:
     assert rule["Status"] == "Enabled" and rule["Expiration"]["Days"] == 7
 
 
+def check_redis_speaks_tls_only(result: Cluster, redis_task: RedisTask) -> None:
+    """The Redis task (played here from its task definition) answers the campaign CA only, over TLS only."""
+    import redis
+
+    url = f"rediss://127.0.0.1:{redis_task.port}/0"
+    assert connect_redis(url, result.password, tls=result.tls).ping()
+    stranger = RedisTLS(issue("other", timedelta(hours=1)).ca, CAMPAIGN_SERVER_NAME)
+    with pytest.raises(redis.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+        connect_redis(url, result.password, tls=stranger).ping()
+    with pytest.raises(redis.ConnectionError):
+        connect_redis(f"redis://127.0.0.1:{redis_task.port}/0", result.password).ping()
+    key = redis_task.data / "tls" / "server.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+
+
 # --- failures half-way ---
 
 
 @pytest.mark.parametrize("step", ["log-group", "bucket", "security-group", "redis-task", "worker-tasks"])
-def test_failure_half_way_through_up_leaves_nothing(aws, redis_server, step):
-    port, password = redis_server
+def test_failure_half_way_through_up_leaves_nothing(aws, redis_task, step):
+    password = PASSWORD
     with pytest.raises(StepFailure):
-        create.up(clients(), options(password, campaign="half"), probe=local_probe(port), fail_after=step)
+        create.up(clients(), options(password, campaign="half"), probe=redis_task.probe, fail_after=step)
     assert leftovers("half") == []
     assert teardown.status(clients(), "half") == []
     teardown.down(clients(), "half", poll=0.05)
     assert leftovers("half") == []
 
 
-def test_down_cleans_up_after_an_up_that_died_without_cleaning(aws, redis_server):
+def test_down_cleans_up_after_an_up_that_died_without_cleaning(aws, redis_task):
     """As if the machine running `up` had been killed: only `down` runs afterwards."""
-    port, password = redis_server
+    password = PASSWORD
     c = clients()
     account = c("sts").get_caller_identity()["Account"]
     network = create.resolve_network(c("ec2"), [], REGION)
@@ -327,7 +396,7 @@ def test_down_cleans_up_after_an_up_that_died_without_cleaning(aws, redis_server
         campaign_tags("dead", "example/model", "2099-01-01T00:00:00Z"),
         network,
         CALLER,
-        local_probe(port),
+        redis_task.probe,
         print,
         fail_after="redis-running",
     )
@@ -340,28 +409,28 @@ def test_down_cleans_up_after_an_up_that_died_without_cleaning(aws, redis_server
 
 
 def test_a_task_that_stops_while_starting_is_a_clear_error_and_leaves_nothing(
-    aws, redis_server, moto_endpoint
+    aws, redis_task, moto_endpoint
 ):
-    port, password = redis_server
+    password = PASSWORD
     requests.post(
         f"{moto_endpoint}/moto-api/state-manager/set-transition",
         json={"model_name": "ecs::task", "transition": {"progression": "immediate"}},
     )
     with pytest.raises(UserError, match=r"stopped while starting|did not reach RUNNING"):
-        create.up(clients(), options(password, campaign="stops"), probe=local_probe(port))
+        create.up(clients(), options(password, campaign="stops"), probe=redis_task.probe)
     assert leftovers("stops") == []
 
 
 # --- janitor ---
 
 
-def test_janitor_deletes_expired_and_keeps_live_and_untagged(aws, redis_server):
-    port, password = redis_server
+def test_janitor_deletes_expired_and_keeps_live_and_untagged(aws, redis_task):
+    password = PASSWORD
     past = datetime(2020, 1, 1, tzinfo=UTC)
     create.up(
-        clients(), options(password, campaign="old", workers=1, ttl="1h"), probe=local_probe(port), now=past
+        clients(), options(password, campaign="old", workers=1, ttl="1h"), probe=redis_task.probe, now=past
     )
-    create.up(clients(), options(password, campaign="live", workers=1), probe=local_probe(port))
+    create.up(clients(), options(password, campaign="live", workers=1), probe=redis_task.probe)
     boto3.client("ecs", region_name=REGION).create_cluster(clusterName="unrelated")
     boto3.client("logs", region_name=REGION).create_log_group(logGroupName="/unrelated/x")
 
@@ -372,7 +441,7 @@ def test_janitor_deletes_expired_and_keeps_live_and_untagged(aws, redis_server):
     assert result.returncode == 0, result.stderr
     assert leftovers("old") == []
     live = leftovers("live")
-    assert len(live) == 9, live  # cluster, 2 tasks, 2 task definitions, sg, log group, parameter, bucket
+    assert len(live) == 11, live  # cluster, 2 tasks, 2 task definitions, sg, log group, 3 parameters, bucket
     ecs = boto3.client("ecs", region_name=REGION)
     assert ecs.describe_clusters(clusters=["unrelated"])["clusters"][0]["status"] == "ACTIVE"
     logs = boto3.client("logs", region_name=REGION)
@@ -396,17 +465,22 @@ def moto_policy(document: dict, drop: str | None = None) -> dict:
 
 
 def restricted_keys(endpoint: str, policy: dict) -> dict[str, str]:
-    """An IAM user with `policy`; moto enforces IAM from the 4th request on."""
-    requests.post(f"{endpoint}/moto-api/reset-auth", data=b"3")
+    """An IAM user with `policy` (and one for the harness playing ECS); moto enforces IAM from the 7th request on."""
+    requests.post(f"{endpoint}/moto-api/reset-auth", data=b"6")
     iam = boto3.client("iam", region_name=REGION)
     iam.create_user(UserName="ci")
     iam.put_user_policy(UserName="ci", PolicyName="opp-ci", PolicyDocument=json.dumps(policy))
+    iam.create_user(UserName="ecs-itself")  # the harness playing ECS, once IAM is enforced
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_user_policy(UserName="ecs-itself", PolicyName="all", PolicyDocument=json.dumps(everything))
+    ecs_key = iam.create_access_key(UserName="ecs-itself")["AccessKey"]
+    ECS_KEYS.update(aws_access_key_id=ecs_key["AccessKeyId"], aws_secret_access_key=ecs_key["SecretAccessKey"])
     key = iam.create_access_key(UserName="ci")["AccessKey"]
     return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
 
 
-def test_the_repository_policy_allows_every_call(aws, redis_server, monkeypatch, tmp_path):
-    port, password = redis_server
+def test_the_repository_policy_allows_every_call(aws, redis_task, monkeypatch, tmp_path):
+    password = PASSWORD
     keys = restricted_keys(aws, moto_policy(json.loads(POLICY.read_text())))
     with pytest.raises(Exception, match="AuthFailure"):
         boto3.Session().client("ec2", region_name=REGION).describe_instances()  # enforcement is on
@@ -415,7 +489,7 @@ def test_the_repository_policy_allows_every_call(aws, redis_server, monkeypatch,
     boto3.setup_default_session()  # the default session caches the credentials it first found
     with pytest.raises(Exception, match="not authorized"):
         boto3.client("ec2", region_name=REGION).describe_instances()  # not in the policy
-    backend = EcsBackend(options(password, campaign="iam", workers=2), probe=local_probe(port), log=print)
+    backend = EcsBackend(options(password, campaign="iam", workers=2), probe=redis_task.probe, log=print)
     with backend.provision(None, tmp_path) as infrastructure:
         store = S3Store(infrastructure.store_url)
         (tmp_path / "r").mkdir()
@@ -546,11 +620,12 @@ def test_ecr_ensure_creates_and_reports(aws, tmp_path):
 # --- the backend and the store ---
 
 
-def test_backend_tears_down_on_an_exception_inside_the_campaign(aws, redis_server, tmp_path):
-    port, password = redis_server
-    backend = EcsBackend(options(password, campaign="boom", workers=1), probe=local_probe(port), log=print)
+def test_backend_tears_down_on_an_exception_inside_the_campaign(aws, redis_task, tmp_path):
+    password = PASSWORD
+    backend = EcsBackend(options(password, campaign="boom", workers=1), probe=redis_task.probe, log=print)
     with pytest.raises(KeyboardInterrupt), backend.provision(None, tmp_path) as infrastructure:
-        assert infrastructure.redis_url.startswith(f"redis://:{password}@")
+        assert infrastructure.redis_url.startswith(f"rediss://:{password}@")
+        assert infrastructure.redis_tls.ca.startswith("-----BEGIN CERTIFICATE-----")
         raise KeyboardInterrupt
     assert leftovers("boom") == []
     cost = infrastructure.extra["cost"]
@@ -581,8 +656,9 @@ class HarnessBackend:
 
     plans_remotely = True
 
-    def __init__(self, inner: EcsBackend) -> None:
+    def __init__(self, inner: EcsBackend, log_dir: Path | None = None) -> None:
         self.inner = inner
+        self.log_dir = log_dir  # the workers' output (CloudWatch on ECS), else discarded
         self.processes: list[subprocess.Popen] = []
 
     @contextlib.contextmanager
@@ -604,26 +680,26 @@ class HarnessBackend:
         definition = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
         [container] = definition["containerDefinitions"]
         assert container["entryPoint"] == ["opp-ci"]
-        env = {**os.environ, **{e["name"]: e["value"] for e in container.get("environment", [])}}
-        ssm = boto3.client("ssm", region_name=REGION)
-        for secret in container.get("secrets", []):
-            name = "/" + secret["valueFrom"].split(":parameter/", 1)[1]
-            env[secret["name"]] = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        env = {**os.environ, **task_environment(container)}
         argv = [sys.executable, "-m", "opp_ci", *container["command"]]
-        return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.log_dir is None:
+            return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with (self.log_dir / f"{task_arn.rsplit('/', 1)[1]}.log").open("w") as log:
+            return subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def test_a_campaign_through_the_ecs_backend(aws, redis_server, tmp_path, monkeypatch):
+def test_a_campaign_through_the_ecs_backend(aws, redis_task, tmp_path, monkeypatch):
     standin = ROOT / "examples" / "standin"
     project = tmp_path / "standin"
     shutil.copytree(standin, project, ignore=shutil.ignore_patterns("results", "opp-ci-out"))
-    port, password = redis_server
-    redis_at_localhost(monkeypatch, port)
+    password = PASSWORD
+    redis_at_localhost(monkeypatch, redis_task.port)
     out = tmp_path / "out"
     spec = resolve(project, {"out": str(out), "config": ["Quick", "AlohaExperiment"]})
     inner = EcsBackend(
         options(password, campaign="e2e", workers=2, project_dir=str(project)),
-        probe=local_probe(port),
+        probe=redis_task.probe,
         log=print,
     )
     harness = HarnessBackend(inner)
@@ -640,16 +716,16 @@ def test_a_campaign_through_the_ecs_backend(aws, redis_server, tmp_path, monkeyp
     assert leftovers("e2e") == []
 
 
-def test_run_campaign_against_a_cluster_from_cluster_up(aws, redis_server, tmp_path, monkeypatch):
+def test_run_campaign_against_a_cluster_from_cluster_up(aws, redis_task, tmp_path, monkeypatch):
     """The reusable workflow's path: start-cluster (`cluster up`), then `opp-ci run --backend ecs --redis-url
     URL --redis-password-parameter NAME` on another job, which reads the password from SSM; then down."""
     standin = ROOT / "examples" / "standin"
     project = tmp_path / "standin"
     shutil.copytree(standin, project, ignore=shutil.ignore_patterns("results", "opp-ci-out"))
-    port, password = redis_server
-    redis_at_localhost(monkeypatch, port)
+    password = PASSWORD
+    redis_at_localhost(monkeypatch, redis_task.port)
     cluster = create.up(clients(), options(password, campaign="split", workers=2, project_dir=str(project)),
-                       probe=local_probe(port), log=print)
+                       probe=redis_task.probe, log=print)
     harness = HarnessBackend(EcsBackend())
     workers = [harness.start(cluster.cluster, task) for task in cluster.worker_tasks]
     try:
@@ -675,3 +751,11 @@ def test_attaching_needs_the_password_parameter(tmp_path):
                    "redis://127.0.0.1:6379/0", "--out", str(tmp_path))
     assert done.returncode == 2
     assert "--redis-password-parameter" in done.stderr
+
+
+def test_attaching_refuses_a_plain_redis_url(tmp_path):
+    done = run_cli("run", str(ROOT / "examples" / "standin"), "--backend", "ecs", "--redis-url",
+                   "redis://127.0.0.1:6379/0", "--redis-password-parameter", "/opp-ci/x/redis-password",
+                   "--region", REGION, "--out", str(tmp_path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "over TLS only" in done.stderr and "rediss://" in done.stderr

@@ -132,7 +132,7 @@ def test_outputs_never_contain_the_password(tmp_path):
     cluster = Cluster(
         "c1", "us-east-1", "opp-ci-c1", "1.2.3.4", "10.0.0.1", "s3cr/t", "/p", "s3://b/c1", "x"
     )
-    assert cluster.redis_url == "redis://:s3cr%2Ft@1.2.3.4:6379/0"
+    assert cluster.redis_url == "rediss://:s3cr%2Ft@1.2.3.4:6379/0"
     assert "s3cr" not in json.dumps(cluster.outputs())
     output = tmp_path / "out"
     write_outputs(output, cluster.outputs())
