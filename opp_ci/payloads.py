@@ -15,6 +15,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 PAYLOAD_VERSION = 1
+#: The longest wall-clock timeout a job may ask for.
+MAX_TIMEOUT = 7 * 86400
+#: A log limit must leave room for the head and tail OMNeT++'s verdict lines are in.
+MIN_LOG_LIMIT = 8192
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
@@ -52,6 +56,9 @@ class RunPayload(_JsonPayload):
     cpu_time_limit: str | None = None
     fingerprint: str | None = None
     timeout: float = 3600.0
+    log_limit: int = 16 << 20  # bytes of stdout+stderr kept (head and tail); 0: all
+    result_limit: int = 4 << 30  # bytes of result files; 0: no limit
+    memory_limit: int = 8 << 30  # RLIMIT_AS of the simulation; 0: none
     version: int = PAYLOAD_VERSION
     kind: str = "run"
 
@@ -89,8 +96,14 @@ class RunPayload(_JsonPayload):
         _expect(self.fingerprint is None or (isinstance(self.fingerprint, str) and len(self.fingerprint) <= 2000
                                              and re.fullmatch(r"[\w.+\-/,~ ]+", self.fingerprint) is not None),
                 f"bad fingerprint {self.fingerprint!r}")
-        _expect(isinstance(self.timeout, int | float) and 0 < self.timeout <= 7 * 86400,
-                f"bad timeout {self.timeout!r}")
+        _expect(isinstance(self.timeout, int | float) and 0 < self.timeout <= MAX_TIMEOUT,
+                f"timeout {self.timeout!r}s is beyond the limit of a job ({MAX_TIMEOUT}s, 7 days)")
+        for name in ("log_limit", "result_limit", "memory_limit"):
+            value = getattr(self, name)
+            _expect(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+                    f"bad {name.replace('_', '-')} {value!r}")
+        _expect(self.log_limit == 0 or self.log_limit >= MIN_LOG_LIMIT,
+                f"log-limit {self.log_limit} is below {MIN_LOG_LIMIT} bytes")
 
 
 @dataclass(frozen=True)
