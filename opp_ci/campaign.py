@@ -31,7 +31,7 @@ from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus, read_w
 from opp_ci.regression import ComparisonCheck
 from opp_ci.report import write_reports
 from opp_ci.spec import CampaignSpec
-from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store
+from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
 
 POLL_INTERVAL = 0.25
 #: How often every waiting job is looked at, not only those the registries name.
@@ -178,12 +178,12 @@ class Orchestrator:
         """Result files go flat into results/, as OMNeT++ puts them (its names already carry the
         config, iteration variables and repetition)."""
         destination = self.out_dir / RESULTS_DIR
-        store.download(f"{planned.job_id}/{RESULTS_DIR}", names, destination)
+        with_retries(lambda: store.download(f"{planned.job_id}/{RESULTS_DIR}", names, destination))
         return [f"{RESULTS_DIR}/{name}" for name in names]
 
     def _download_log(self, store: Store, planned: PlannedRun) -> str:
         name = f"{planned.info.config}-{planned.info.number}.log"
-        store.download(planned.job_id, [LOG_NAME], self.out_dir / "logs" / ".incoming")
+        with_retries(lambda: store.download(planned.job_id, [LOG_NAME], self.out_dir / "logs" / ".incoming"))
         incoming = self.out_dir / "logs" / ".incoming" / LOG_NAME
         incoming.replace(self.out_dir / "logs" / name)
         return f"logs/{name}"

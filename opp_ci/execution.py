@@ -23,20 +23,18 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from opp_ci.errors import UserError
 from opp_ci.omnetpp import Simulation, list_runs, read_outcome
 from opp_ci.payloads import ListPayload, RunPayload
 from opp_ci.processes import die_with_parent, kill_group, owned_temp_dir
 from opp_ci.records import FingerprintVerdict, RunOutcome, RunStatus, worker_reply
-from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store
+from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
 
 LOG_TAIL_BYTES = 4000
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -93,20 +91,6 @@ def perform(run: RunPayload, settings: WorkerSettings, scratch: Path) -> dict[st
     with_retries(lambda: settings.store.upload_dir(_only(log_path, scratch / "log"), run.prefix))
     outcome.log = LOG_NAME
     return worker_reply(outcome, settings.store.url)
-
-
-#: Waits between attempts at a store operation that failed (the store may be down for a while).
-STORE_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
-
-
-def with_retries(operation: Callable[[], T], backoff: tuple[float, ...] = STORE_BACKOFF) -> T:
-    """`operation()`, tried again after each wait in `backoff` while it raises OSError."""
-    for wait in backoff:
-        try:
-            return operation()
-        except OSError:
-            time.sleep(wait)
-    return operation()
 
 
 def _size_of(directory: Path) -> int:
@@ -198,6 +182,8 @@ def run_process(argv: list[str], cwd: Path, log_path: Path, timeout: float, limi
         stragglers = sweep(marker)
         _drain(read_end, log)
         os.close(read_end)
+        if stragglers:
+            log.write(f"\n[opp-ci: {stragglers} process(es) the run left behind were killed]\n".encode())
         log.close()
     return Execution(process.returncode, timed_out, time.monotonic() - started, _children_cpu() - cpu_before,
                      log_dropped=log.dropped, stragglers=stragglers)
