@@ -7,22 +7,23 @@ records it collected (campaign.json, rewritten as records arrive). Redis is only
 
 from __future__ import annotations
 
-import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import RedisError
 from rq import Worker
 from rq.job import JobStatus
 
-from opp_ci import output
+from opp_ci import outdir, output
 from opp_ci.backends import Infrastructure
 from opp_ci.checks import Check, judge_campaign, prepare_runs
 from opp_ci.errors import UserError
 from opp_ci.fingerprints import FingerprintCheck
 from opp_ci.jobs import RunJob, failure_text
 from opp_ci.naming import new_campaign_id
+from opp_ci.payloads import PayloadError
 from opp_ci.planning import PlannedRun, plan, plan_remotely, plan_suites
 from opp_ci.progress import Counts, ProgressDisplay
 from opp_ci.queue import JOB_MONITORING_INTERVAL, check_redis, connect_redis, enqueue_runs, make_queue
@@ -30,7 +31,7 @@ from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus, read_w
 from opp_ci.regression import ComparisonCheck
 from opp_ci.report import write_reports
 from opp_ci.spec import CampaignSpec
-from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store
+from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
 from opp_ci.suite_check import SuiteCheck
 
 POLL_INTERVAL = 0.25
@@ -179,12 +180,12 @@ class Orchestrator:
         config, iteration variables and repetition); a suite row's into results/FILE-LINE/, since rows
         of one config and run number in different directories would share names."""
         folder = RESULTS_DIR if planned.row is None else f"{RESULTS_DIR}/{_row_name(planned)}"
-        store.download(f"{planned.job_id}/{RESULTS_DIR}", names, self.out_dir / folder)
+        with_retries(lambda: store.download(f"{planned.job_id}/{RESULTS_DIR}", names, self.out_dir / folder))
         return [f"{folder}/{name}" for name in names]
 
     def _download_log(self, store: Store, planned: PlannedRun) -> str:
         name = (f"{planned.info.config}-{planned.info.number}" if planned.row is None else _row_name(planned)) + ".log"
-        store.download(planned.job_id, [LOG_NAME], self.out_dir / "logs" / ".incoming")
+        with_retries(lambda: store.download(planned.job_id, [LOG_NAME], self.out_dir / "logs" / ".incoming"))
         incoming = self.out_dir / "logs" / ".incoming" / LOG_NAME
         incoming.replace(self.out_dir / "logs" / name)
         return f"logs/{name}"
@@ -257,7 +258,7 @@ def previous_records(out_dir: Path, planned: list[PlannedRun]) -> list[RunRecord
         return []
     try:
         earlier = Campaign.read(out_dir)
-    except (ValueError, TypeError, KeyError) as error:
+    except (ValueError, OSError) as error:
         raise UserError(f"{path} is not a campaign file opp-ci can resume from: {error}") from None
     ids = {p.job_id for p in planned}
     return [r for r in earlier.runs if r.job_id in ids and r.status in DECIDED]
@@ -285,22 +286,20 @@ def finish(campaign: Campaign, started: float, extra: dict[str, Any]) -> None:
     campaign.extra.update(extra)
 
 
-#: What a campaign writes into its output directory; a new campaign (not --resume) starts without them.
-OUTPUTS = (CAMPAIGN_FILE, "junit.xml", "summary.md", RESULTS_DIR, "logs", "plots")
-
-
 def prepare_out_dir(out_dir: Path, resume: bool) -> Path:
-    """Creates the output directory; without --resume, removes an earlier campaign's outputs (and
-    nothing else) so that results/ holds only this campaign's files."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        for name in OUTPUTS:
-            path = out_dir / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-    return out_dir
+    """Creates and locks the output directory; without --resume, removes what an earlier campaign
+    wrote there (and nothing else: see opp_ci.outdir)."""
+    return outdir.claim(out_dir, resume)
+
+
+def validate_payloads(planned: list[PlannedRun]) -> None:
+    """The payload rules the worker applies, applied before anything starts (exit 2, not an error per run)."""
+    for run in planned:
+        try:
+            run.payload.validate()
+        except PayloadError as error:
+            raise UserError(f"config {run.info.config} run {run.info.number}: {error}; fix the config's args, "
+                            f"ini or limits") from None
 
 
 def checks_for(spec: CampaignSpec) -> list[Check]:
@@ -325,27 +324,74 @@ def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Camp
     checks = checks_for(spec)  # bad settings fail here, before anything is started
     remote = getattr(backend, "plans_remotely", False)
     planned = plan_suites(spec, built=False) if remote else plan(spec)  # so does bad input
+    planned = prepare_runs(checks, planned) if not remote or not spec.configs else planned
+    validate_payloads(planned)
     out_dir = prepare_out_dir(spec.out.resolve(), spec.resume)
-    with backend.provision(spec, out_dir) as infrastructure:
-        if remote and spec.configs:
-            connection = connect_redis(infrastructure.redis_url, tls=infrastructure.redis_tls)
-            planned += plan_remotely(spec, connection)
-        planned = prepare_runs(checks, planned)
-        campaign = _run(spec, planned, infrastructure, out_dir, display_factory)
-    finish(campaign, started, infrastructure.extra)
-    return judge_and_report(checks, campaign, out_dir)
+    try:
+        earlier = previous_records(out_dir, planned) if spec.resume else []  # a corrupt file fails here
+        with backend.provision(spec, out_dir) as infrastructure:
+            if remote and spec.configs:
+                connection = connect_redis(infrastructure.redis_url, tls=infrastructure.redis_tls)
+                planned = prepare_runs(checks, planned + plan_remotely(spec, connection))
+                validate_payloads(planned)
+                earlier = previous_records(out_dir, planned) if spec.resume else []
+            campaign = _run(spec, planned, earlier, infrastructure, out_dir, display_factory)
+            _fail_on_lost_redis(campaign, planned, checks, out_dir)
+        finish(campaign, started, infrastructure.extra)
+        return judge_and_report(checks, campaign, out_dir)
+    finally:
+        outdir.release(out_dir)
 
 
-def _run(spec: CampaignSpec, planned: list[PlannedRun], infrastructure: Infrastructure, out_dir: Path,
-         display_factory: Any) -> Campaign:
-    earlier = previous_records(out_dir, planned) if spec.resume else []
+def _run(spec: CampaignSpec, planned: list[PlannedRun], earlier: list[RunRecord], infrastructure: Infrastructure,
+         out_dir: Path, display_factory: Any) -> Campaign:
+    """Runs the orchestrator. When Redis goes away, a private one is lost (the campaign ends with what
+    was collected); an external one (--redis-url) is waited for, within REDIS_OUTAGE_LIMIT, and the
+    campaign goes on where it was (jobs Redis lost are enqueued again)."""
     campaign = new_campaign(spec, new_campaign_id(), earlier)
     display = display_factory(len(planned))
     try:
-        Orchestrator(campaign, planned, infrastructure, out_dir, display).run()
+        while True:
+            try:
+                Orchestrator(campaign, planned, infrastructure, out_dir, display).run()
+                return campaign
+            except RedisError as error:
+                problem = f"lost Redis: {type(error).__name__}: {error}"
+                if not spec.redis_url or not _wait_for_redis(infrastructure.redis_url, problem):
+                    campaign.extra["infrastructure_error"] = problem
+                    return campaign
     finally:
         display.close()
-    return campaign
+
+
+#: How long an external Redis may be unreachable before the campaign gives up.
+REDIS_OUTAGE_LIMIT = 120.0
+
+
+def _wait_for_redis(url: str, problem: str, limit: float = REDIS_OUTAGE_LIMIT) -> bool:
+    """Waits, with backoff, for Redis to answer again; False after `limit` seconds."""
+    output.warning(f"{problem}; waiting up to {limit:.0f}s for it to come back")
+    deadline, wait = time.monotonic() + limit, 0.5
+    while time.monotonic() < deadline:
+        time.sleep(wait)
+        try:
+            connect_redis(url, socket_connect_timeout=2).ping()
+        except (RedisError, OSError):
+            wait = min(wait * 2, 8.0)
+            continue
+        output.info("Redis answers again; the campaign goes on")
+        return True
+    return False
+
+
+def _fail_on_lost_redis(campaign: Campaign, planned: list[PlannedRun], checks: list[Check], out_dir: Path) -> None:
+    """After an infrastructure fault: the reports of what was collected, then exit 2 saying how to go on."""
+    problem = campaign.extra.get("infrastructure_error")
+    if not problem:
+        return
+    judge_and_report(checks, campaign, out_dir)
+    raise UserError(f"{problem}; {len(campaign.runs)} of {len(planned)} runs have a record (reports written in "
+                    f"{out_dir}); run again with --resume to run the rest")
 
 
 def judge_and_report(checks: list[Check], campaign: Campaign, out_dir: Path) -> Campaign:

@@ -91,6 +91,7 @@ def run(project_dir: Path, redis_password_parameter: str | None, **given) -> Non
     if not campaign_spec.settings.given("out"):
         campaign_spec.out = Path.cwd() / campaign_spec.out
     chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec, redis_password_parameter))
+    _check_github_output(campaign_spec.settings["github-output"])
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = campaign.run_campaign(campaign_spec, chosen, make_display)
@@ -102,10 +103,14 @@ def run(project_dir: Path, redis_password_parameter: str | None, **given) -> Non
     if github_output:
         from opp_ci.github import write_outputs
 
-        write_outputs(Path(github_output), {
-            "out-dir": campaign_spec.out.resolve(), "campaign-id": result.campaign, "total": totals["total"],
-            "passed": totals["passed"], "failed": totals["total"] - totals["passed"],
-        })
+        try:
+            write_outputs(Path(github_output), {
+                "out-dir": campaign_spec.out.resolve(), "campaign-id": result.campaign, "total": totals["total"],
+                "passed": totals["passed"], "failed": totals["total"] - totals["passed"],
+            })
+        except OSError as error:
+            raise UserError(f"--github-output {github_output}: cannot append to it ({error.strerror}); the "
+                            f"campaign's outputs are in {campaign_spec.out.resolve()}") from None
     output.info(f"{totals['passed']}/{totals['total']} runs passed ({totals['failed']} failed, "
                 f"{totals['timeout']} timed out, {totals['error']} errors) in {result.wall_seconds:.1f}s; "
                 f"outputs in {campaign_spec.out.resolve()}")
@@ -125,6 +130,17 @@ def _backend_options(campaign_spec: spec.CampaignSpec, password_parameter: str |
         region = cloud.resolve_region(campaign_spec.ecs["region"], os.environ)
         return {"attach": (campaign_spec.redis_url, password_parameter, region)}
     return {"options": options_from(campaign_spec, os.environ)}
+
+
+def _check_github_output(path: str | None) -> None:
+    """--github-output must be appendable before anything runs, not only after the runs passed."""
+    if not path:
+        return
+    target = Path(path)
+    if target.is_dir() or not target.parent.is_dir() or not os.access(target if target.exists() else target.parent,
+                                                                        os.W_OK):
+        raise UserError(f"--github-output {path}: not a file that can be appended to (is its directory there and "
+                        f"writable?); give another file")
 
 
 def _interrupt(signum, frame) -> None:
@@ -155,6 +171,9 @@ def worker(redis_url, project_dir, command, working_dir, store, queue_name, name
 
     argv, directory = spec.resolve_simulation(project_dir, command, working_dir)
     simulation = Simulation(tuple(argv), directory)
+    from opp_ci.queue import check_redis
+
+    check_redis(redis_url)  # Redis down or a wrong password: one line, exit 2
     connection = connect_redis(redis_url)
     settings = worker_settings(simulation, store, scratch, root=Path(project_dir).resolve())
     start_worker(connection, settings, queue_name=queue_name, name=name,
@@ -177,7 +196,8 @@ def report(out_dir: Path, recheck: bool, baseline: Path | None, **comparison) ->
     try:
         result = Campaign.read(out_dir)
     except (OSError, ValueError) as error:
-        raise UserError(f"cannot read {out_dir / 'campaign.json'}: {error}") from None
+        raise UserError(f"cannot read {out_dir / 'campaign.json'}: {error}; is {out_dir} an opp-ci output "
+                        f"directory?") from None
     if recheck:
         result = _recheck(out_dir, result, baseline, comparison)
         result.write(out_dir)

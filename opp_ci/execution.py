@@ -8,8 +8,16 @@ given when it starts (`configure`); a job only chooses which run.
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import ctypes
+import errno
 import os
+import re
 import resource
+import secrets
+import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,9 +30,9 @@ from typing import Any
 from opp_ci.errors import UserError
 from opp_ci.omnetpp import Simulation, list_runs, read_outcome
 from opp_ci.payloads import ListPayload, PayloadError, RunPayload
-from opp_ci.processes import die_with_parent, kill_group
+from opp_ci.processes import die_with_parent, kill_group, owned_temp_dir
 from opp_ci.records import FingerprintVerdict, RunOutcome, RunStatus, worker_reply
-from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store
+from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
 
 LOG_TAIL_BYTES = 4000
 
@@ -69,10 +77,19 @@ def perform(run: RunPayload, settings: WorkerSettings, scratch: Path) -> dict[st
         sim_time_limit=run.sim_time_limit, cpu_time_limit=run.cpu_time_limit,
         fingerprint=run.fingerprint, args=run.args,
     )
-    execution = run_process(argv, simulation.working_dir, log_path, run.timeout)
+    limits = Limits(log=run.log_limit, results=run.result_limit, memory=run.memory_limit)
+    execution = run_process(argv, simulation.working_dir, log_path, run.timeout, limits)
     outcome = judge(execution, log_path.read_text(errors="replace"), run.timeout)
-    outcome.result_files = settings.store.upload_dir(result_dir, f"{run.prefix}/{RESULTS_DIR}")
-    settings.store.upload_dir(_only(log_path, scratch / "log"), run.prefix)
+    result_bytes = _size_of(result_dir)
+    if limits.results and result_bytes > limits.results and outcome.status is RunStatus.PASSED:
+        outcome.status = RunStatus.FAILED
+        outcome.error = (f"the run wrote {result_bytes} bytes of results, more than result-limit "
+                         f"({limits.results}); its result files were dropped")
+    if outcome.status is not RunStatus.PASSED and limits.results and result_bytes > limits.results:
+        shutil.rmtree(result_dir)
+        result_dir.mkdir()
+    outcome.result_files = with_retries(lambda: settings.store.upload_dir(result_dir, f"{run.prefix}/{RESULTS_DIR}"))
+    with_retries(lambda: settings.store.upload_dir(_only(log_path, scratch / "log"), run.prefix))
     outcome.log = LOG_NAME
     return worker_reply(outcome, settings.store.url)
 
@@ -112,6 +129,10 @@ def _inside(root: Path, relative: str, what: str, exists) -> Path:
     return path
 
 
+def _size_of(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file() and not p.is_symlink())
+
+
 def list_runs_for(request: ListPayload, simulation: Simulation) -> dict[str, Any]:
     """The runs of a config as the worker's simulation lists them, or the simulation's error."""
     simulation = replace(simulation, ini=request.ini)
@@ -123,57 +144,214 @@ def list_runs_for(request: ListPayload, simulation: Simulation) -> dict[str, Any
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Bounds of one run, in bytes; 0 means none."""
+
+    log: int = 0
+    results: int = 0
+    memory: int = 0
+
+
+@dataclass(frozen=True)
 class Execution:
     exit_code: int | None
     timed_out: bool
     wall_seconds: float
     cpu_seconds: float
     start_error: str | None = None
+    log_dropped: int = 0  # bytes of the log's middle not kept (log-limit)
+    stragglers: int = 0  # processes the run left behind that were killed after it
 
 
-def run_process(argv: list[str], cwd: Path, log_path: Path, timeout: float) -> Execution:
+#: Environment variables a simulation never sees: the worker's credentials.
+SECRET_VARIABLE = re.compile(
+    r"^(OPP_CI_REDIS_.*|AWS_ACCESS_KEY_ID|AWS_CONTAINER_AUTHORIZATION_TOKEN|AWS_CONTAINER_CREDENTIALS_.*"
+    r"|GITHUB_TOKEN|GH_TOKEN|ACTIONS_RUNTIME_TOKEN|ACTIONS_ID_TOKEN_REQUEST_.*|.*(SECRET|PASSWORD|PASSWD|TOKEN).*)$",
+    re.IGNORECASE,
+)
+#: Marks every process of one run (inherited through fork, exec and setsid) so the sweep finds them.
+RUN_MARKER = "OPP_CI_RUN"
+
+
+def simulation_environment(marker: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The worker's environment without its secrets, plus the run's marker."""
+    environ = dict(os.environ if environ is None else environ)
+    return {**{k: v for k, v in environ.items() if not SECRET_VARIABLE.match(k)}, RUN_MARKER: marker}
+
+
+def run_process(argv: list[str], cwd: Path, log_path: Path, timeout: float, limits: Limits = Limits()) -> Execution:
     """Runs argv (never through a shell) in its own process group, stdout and stderr to one log.
 
-    The group is killed on timeout, and the simulation dies with this process (PDEATHSIG), so a
-    killed worker leaves no simulation behind.
+    The environment has no secret of the worker's. The log keeps at most `limits.log` bytes (its head
+    and tail), the process's address space is bounded, and when the run ends (or times out) every
+    process it started is killed, even one in a session of its own: each carries the run's marker in
+    its environment, and this process is their subreaper. The simulation dies with this process
+    (PDEATHSIG), so a killed worker leaves no simulation behind.
     """
     cpu_before = _children_cpu()
     started = time.monotonic()
-    with open(log_path, "wb") as log:
-        try:
-            process = subprocess.Popen(
-                argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=die_with_parent,
-            )
-        except OSError as error:
-            return Execution(None, False, 0.0, 0.0, f"cannot start {argv[0]!r}: {error.strerror or error}")
-        timed_out = False
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+    marker = secrets.token_hex(12)
+    become_subreaper()
+    read_end, write_end = os.pipe()
+    try:
+        process = subprocess.Popen(
+            argv, cwd=cwd, stdout=write_end, stderr=write_end, stdin=subprocess.DEVNULL,
+            env=simulation_environment(marker), start_new_session=True,
+            preexec_fn=lambda: _prepare_child(limits),
+        )
+    except OSError as error:
+        os.close(read_end)
+        log_path.write_bytes(b"")
+        return Execution(None, False, 0.0, 0.0, _start_error(argv[0], error))
+    finally:
+        os.close(write_end)
+    log = BoundedLog(log_path, limits.log)
+    timed_out = False
+    try:
+        timed_out = not _pump(process, read_end, log, started + timeout)
+        if timed_out:
             kill_group(process)
-        except BaseException:
-            kill_group(process)
-            raise
-    return Execution(process.returncode, timed_out, time.monotonic() - started, _children_cpu() - cpu_before)
+    except BaseException:
+        kill_group(process)
+        raise
+    finally:
+        stragglers = sweep(marker)
+        _drain(read_end, log)
+        os.close(read_end)
+        if stragglers:
+            log.write(f"\n[opp-ci: {stragglers} process(es) the run left behind were killed]\n".encode())
+        log.close()
+    return Execution(process.returncode, timed_out, time.monotonic() - started, _children_cpu() - cpu_before,
+                     log_dropped=log.dropped, stragglers=stragglers)
+
+
+def _prepare_child(limits: Limits) -> None:
+    die_with_parent()
+    if limits.memory:
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
+    if limits.results:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.results, limits.results))
+
+
+def _start_error(program: str, error: OSError) -> str:
+    if error.errno == errno.ENOEXEC:
+        return (f"cannot start {program!r}: it is not a program (a script needs a first line such as "
+                f"`#!/bin/sh`)")
+    return f"cannot start {program!r}: {error.strerror or error}"
+
+
+def _pump(process: subprocess.Popen, fd: int, log: BoundedLog, deadline: float) -> bool:
+    """Copies the run's output into the log until it exits; False when the deadline came first."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
+        if ready:
+            chunk = os.read(fd, 1 << 16)
+            if chunk:
+                log.write(chunk)
+                continue
+            try:  # end of file: every writer closed it
+                process.wait(timeout=max(remaining, 0.01))
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        if process.poll() is not None:  # exited, a leftover process may still hold the pipe
+            return True
+
+
+def _drain(fd: int, log: BoundedLog) -> None:
+    """What is left in the pipe once every process of the run is gone."""
+    while select.select([fd], [], [], 0)[0]:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return
+        log.write(chunk)
+
+
+class BoundedLog:
+    """A log file keeping at most `limit` bytes: the first half as it comes, the last half in a
+    ring buffer written at the end, with a line saying how much of the middle was dropped."""
+
+    def __init__(self, path: Path, limit: int) -> None:
+        self.file = open(path, "wb")  # noqa: SIM115 (closed by close())
+        self.head_left = limit // 2 if limit else -1
+        self.tail_size = limit - limit // 2 if limit else 0
+        self.tail: collections.deque[bytes] = collections.deque()
+        self.tail_bytes = 0
+        self.dropped = 0
+
+    def write(self, chunk: bytes) -> None:
+        if self.head_left < 0:
+            self.file.write(chunk)
+            return
+        head, chunk = chunk[:self.head_left], chunk[self.head_left:]
+        if head:
+            self.file.write(head)
+            self.head_left -= len(head)
+        if chunk:
+            self.tail.append(chunk)
+            self.tail_bytes += len(chunk)
+            while self.tail_bytes - len(self.tail[0]) >= self.tail_size:
+                self.tail_bytes -= len(self.tail[0])
+                self.dropped += len(self.tail.popleft())
+
+    def close(self) -> None:
+        tail = b"".join(self.tail)
+        cut = max(0, len(tail) - self.tail_size)
+        self.dropped += cut
+        if self.dropped:
+            self.file.write(f"\n[opp-ci: {self.dropped} bytes of output dropped here (log-limit)]\n".encode())
+        self.file.write(tail[cut:])
+        self.file.close()
+
+
+def become_subreaper() -> None:
+    """Orphans of the run are re-parented to this process, not to init, so none leaves its ancestry."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+
+
+def sweep(marker: str) -> int:
+    """SIGKILLs every process carrying the run's marker and reaps those that are our children; how many."""
+    needle = f"{RUN_MARKER}={marker}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):
+            if needle in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in found:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    return len(found)
 
 
 def judge(execution: Execution, output: str, timeout: float) -> RunOutcome:
     """Turns an execution and its output into what a worker knows about the run."""
     outcome = read_outcome(output)
     status, error = RunStatus.PASSED, None
+    notes = []
+    if execution.log_dropped:
+        notes.append(f"{execution.log_dropped} bytes of the log's middle were dropped (log-limit)")
+    if execution.stragglers:
+        notes.append(f"{execution.stragglers} process(es) the run left behind were killed")
     if execution.start_error:
         status, error = RunStatus.ERROR, execution.start_error
     elif execution.timed_out:
         status, error = RunStatus.TIMEOUT, f"timed out after {timeout:g}s (wall clock); the process group was killed"
     elif execution.exit_code != 0:
         status = RunStatus.FAILED
-        error = outcome.error or _exit_description(execution.exit_code)
+        error = outcome.error or _exit_description(execution.exit_code, output)
     elif outcome.fingerprint is FingerprintVerdict.MISMATCH:
         status = RunStatus.FAILED
         error = (f"Fingerprint mismatch! calculated: {outcome.fingerprint_calculated}, "
                  f"expected: {outcome.fingerprint_expected}")
+    if notes and status is not RunStatus.PASSED:
+        error = "; ".join([error or "", *notes]).strip("; ")
     return RunOutcome(
         status=status,
         exit_code=execution.exit_code,
@@ -190,7 +368,11 @@ def judge(execution: Execution, output: str, timeout: float) -> RunOutcome:
     )
 
 
-def _exit_description(code: int | None) -> str:
+def _exit_description(code: int | None, output: str = "") -> str:
+    if code is not None and code > 0 and "MemoryError" in output[-LOG_TAIL_BYTES:]:
+        return f"exit status {code}: out of memory (memory-limit)"
+    if code == -signal.SIGXFSZ:
+        return "killed by signal SIGXFSZ: a file grew beyond result-limit"
     if code is not None and code < 0:
         try:
             return f"killed by signal {signal.Signals(-code).name}"
@@ -213,6 +395,6 @@ def _children_cpu() -> float:
 
 def worker_settings(simulation: Simulation, store_url: str, scratch: Path | None = None,
                     root: Path | None = None) -> WorkerSettings:
-    scratch = Path(scratch or tempfile.gettempdir())
+    scratch = Path(scratch) if scratch else owned_temp_dir("worker")
     scratch.mkdir(parents=True, exist_ok=True)
     return WorkerSettings(simulation=simulation, store=open_store(store_url), scratch=scratch, root=root)

@@ -138,6 +138,9 @@ def _query(simulation: Simulation, argv: list[str], config: str) -> str:
         ) from None
     except PermissionError:
         raise UserError(f"simulation command {argv[0]!r} is not executable; chmod +x it or fix `command`") from None
+    except OSError as error:  # ENOEXEC: a text file without `#!`, a binary for another machine
+        raise UserError(f"simulation command {argv[0]!r} cannot be started ({error.strerror}); a script needs a "
+                        "first line such as `#!/bin/sh`, a binary must be built for this machine") from None
     except subprocess.TimeoutExpired:
         raise UserError(f"asking the simulation for the runs of {config} took over {ENUMERATION_TIMEOUT}s") from None
     if completed.returncode != 0:

@@ -36,6 +36,7 @@ class Kind(StrEnum):
     DURATION = "a duration such as \"10m\""
     SIM_TIME = "an OMNeT++ time such as \"100s\""
     TABLE = "a table"
+    SIZE = "a size such as \"64MiB\" (0: no limit)"
 
 
 class Scope(StrEnum):
@@ -103,6 +104,12 @@ def _options() -> tuple[Option, ...]:
                scope=C, metavar="DURATION"),
         Option("args", Kind.STRINGS, [], "OMNeT++ options for every run of the config.", scope=C, env=None,
                cli=False),
+        Option("log-limit", Kind.SIZE, "16MiB", "Most of a run's stdout and stderr kept; beyond it the log keeps "
+               "its first and last halves.", scope=C, metavar="SIZE", cli=False),
+        Option("result-limit", Kind.SIZE, "4GiB", "Most result bytes a run may write; a run writing more fails.",
+               scope=C, metavar="SIZE", cli=False),
+        Option("memory-limit", Kind.SIZE, "8GiB", "Address space per simulation process (RLIMIT_AS).", scope=C,
+               metavar="SIZE", cli=False),
         Option("retries", Kind.INT, 1, "Retries for infrastructure failures; a failed simulation is never retried.",
                scope=C, metavar="N"),
         # --- where and how ---
@@ -220,6 +227,22 @@ def parse_duration(value: Any, key: str = "timeout") -> float:
     return seconds
 
 
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$")
+
+
+def parse_size(value: Any, key: str = "size") -> int:
+    """Bytes from `1048576`, `"64MiB"`, `"2G"` or `"500kB"`; 0 means no limit."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = _SIZE.match(str(value).strip().lower())
+    if not match:
+        raise UserError(f"{key}: {value!r} is not a size; write e.g. 1048576, \"64MiB\" or \"2GiB\" (0: no limit)")
+    number, unit = float(match.group(1)), match.group(2) or ""
+    power = "bkmgt".index(unit[0]) if unit else 0
+    base = 1024 if "i" in unit else 1000
+    return int(number * (base ** power if unit not in ("", "b") else 1))
+
+
 def check_sim_time(value: Any, key: str) -> str | None:
     """An OMNeT++ time quantity such as `10min` or `3600s`, passed through to the simulation."""
     if value is None:
@@ -287,6 +310,7 @@ _CONVERTERS: dict[Kind, Callable[[Any, str], Any]] = {
     Kind.DURATION: parse_duration,
     Kind.SIM_TIME: check_sim_time,
     Kind.TABLE: _table,
+    Kind.SIZE: parse_size,
 }
 
 
@@ -320,6 +344,8 @@ def _file_kind_ok(opt: Option, value: Any) -> bool:
         return isinstance(value, int | float | str) and not isinstance(value, bool)
     if opt.kind is Kind.TABLE:
         return isinstance(value, dict)
+    if opt.kind is Kind.SIZE:
+        return isinstance(value, int | str) and not isinstance(value, bool)
     return isinstance(value, str)
 
 

@@ -17,6 +17,10 @@ from typing import Any
 from opp_ci.options import default
 
 PAYLOAD_VERSION = 1
+#: The longest wall-clock timeout a job may ask for.
+MAX_TIMEOUT = 7 * 86400
+#: A log limit must leave room for the head and tail OMNeT++'s verdict lines are in.
+MIN_LOG_LIMIT = 8192
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
@@ -54,6 +58,9 @@ class RunPayload(_JsonPayload):
     cpu_time_limit: str | None = None
     fingerprint: str | None = None
     timeout: float = default("timeout")
+    log_limit: int = default("log-limit")  # bytes of stdout+stderr kept (head and tail); 0: all
+    result_limit: int = default("result-limit")  # bytes of result files; 0: no limit
+    memory_limit: int = default("memory-limit")  # RLIMIT_AS of the simulation; 0: none
     #: A suite row's working directory, relative to the worker's project root (None: the spec's).
     working_dir: str | None = None
     #: A suite row's executable, relative to the project root (None: the worker's simulation command).
@@ -95,8 +102,14 @@ class RunPayload(_JsonPayload):
         _expect(self.fingerprint is None or (isinstance(self.fingerprint, str) and len(self.fingerprint) <= 2000
                                              and re.fullmatch(r"[\w.+\-/,~ ]+", self.fingerprint) is not None),
                 f"bad fingerprint {self.fingerprint!r}")
-        _expect(isinstance(self.timeout, int | float) and 0 < self.timeout <= 7 * 86400,
-                f"bad timeout {self.timeout!r}")
+        _expect(isinstance(self.timeout, int | float) and 0 < self.timeout <= MAX_TIMEOUT,
+                f"timeout {self.timeout!r}s is beyond the limit of a job ({MAX_TIMEOUT}s, 7 days)")
+        for name in ("log_limit", "result_limit", "memory_limit"):
+            value = getattr(self, name)
+            _expect(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+                    f"bad {name.replace('_', '-')} {value!r}")
+        _expect(self.log_limit == 0 or self.log_limit >= MIN_LOG_LIMIT,
+                f"log-limit {self.log_limit} is below {MIN_LOG_LIMIT} bytes")
         for name, path in (("working directory", self.working_dir), ("executable", self.executable)):
             _expect(path is None or (isinstance(path, str) and (path == "." or bool(_PREFIX.match(path)))
                                      and ".." not in path.split("/")),

@@ -159,5 +159,6 @@ def _planned(spec: CampaignSpec, config: ConfigSpec, info: ListedRun, digest: st
     payload = RunPayload(
         config=config.name, run=info.number, prefix=identifier, ini=tuple(spec.ini), args=config.args,
         sim_time_limit=config.sim_time_limit, cpu_time_limit=config.cpu_time_limit, timeout=config.timeout,
+        log_limit=config.log_limit, result_limit=config.result_limit, memory_limit=config.memory_limit,
     )
     return PlannedRun(info, config, identifier, payload)

@@ -11,6 +11,7 @@ files it names, so they work the same whichever backend ran the campaign.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from opp_ci.errors import UserError
 
 CAMPAIGN_FILE = "campaign.json"
 FORMAT_VERSION = 1
@@ -258,14 +261,31 @@ class Campaign:
 
     @classmethod
     def read(cls, out_dir: Path) -> Campaign:
-        return cls.from_json(json.loads((Path(out_dir) / CAMPAIGN_FILE).read_text()))
+        """The campaign of `out_dir`; ValueError (with what is wrong) for anything that is not one."""
+        data = json.loads((Path(out_dir) / CAMPAIGN_FILE).read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("runs", []), list):
+            raise ValueError("not a campaign (a JSON object with a list of runs)")
+        try:
+            return cls.from_json(data)
+        except (TypeError, KeyError, AttributeError) as error:
+            raise ValueError(f"a malformed run record ({type(error).__name__}: {error})") from None
 
 
 def write_json_atomically(path: Path, data: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    """Writes JSON through a temporary file; a failure (a full disk) is a UserError and leaves the old
+    file as it was."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except OSError as error:
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise UserError(f"cannot write {path}: {error.strerror or error}; free some space or choose another "
+                        f"--out") from None
     return path

@@ -49,6 +49,9 @@ class ConfigSpec:
     timeout: float = field(default_factory=lambda: options.default("timeout"))
     args: tuple[str, ...] = ()
     retries: int = field(default_factory=lambda: options.default("retries"))
+    log_limit: int = field(default_factory=lambda: options.default("log-limit"))
+    result_limit: int = field(default_factory=lambda: options.default("result-limit"))
+    memory_limit: int = field(default_factory=lambda: options.default("memory-limit"))
 
 
 @dataclass
@@ -219,6 +222,9 @@ def _config_spec(name: str, merged: dict[str, Any], extra_args: list[str]) -> Co
         timeout=merged["timeout"],
         args=tuple(merged["args"] + list(extra_args)),
         retries=merged["retries"],
+        log_limit=merged["log-limit"],
+        result_limit=merged["result-limit"],
+        memory_limit=merged["memory-limit"],
     )
 
 

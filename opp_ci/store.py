@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import urlparse
 
 from opp_ci.errors import UserError
@@ -18,6 +20,22 @@ from opp_ci.errors import UserError
 RESULTS_DIR = "results"
 #: A run's stdout and stderr, under its prefix in the store.
 LOG_NAME = "log.txt"
+
+
+T = TypeVar("T")
+#: Waits between attempts at a store operation that failed (the store may be down for a while).
+STORE_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+
+
+def with_retries(operation: Callable[[], T], backoff: tuple[float, ...] = STORE_BACKOFF) -> T:
+    """`operation()`, tried again after each wait in `backoff` while it raises OSError (a store that is
+    unreachable or full for a while)."""
+    for wait in backoff:
+        try:
+            return operation()
+        except OSError:
+            time.sleep(wait)
+    return operation()
 
 
 class Store(Protocol):
@@ -45,7 +63,7 @@ class DirectoryStore:
         for name in names:
             destination = target / name
             destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(local_dir / name, destination)
+            link_or_copy(local_dir / name, destination)  # a 1 GB result file is not copied twice
         return names
 
     def download(self, prefix: str, names: list[str], dest: Path) -> None:

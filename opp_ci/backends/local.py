@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,10 +21,11 @@ from urllib.parse import quote
 import psutil
 import redis
 
+from opp_ci import output
 from opp_ci.backends import Infrastructure
 from opp_ci.errors import UserError
-from opp_ci.processes import die_with_parent
-from opp_ci.queue import check_redis
+from opp_ci.processes import die_with_parent, owned_temp_dir
+from opp_ci.queue import check_redis, redacted
 from opp_ci.spec import CampaignSpec
 
 REDIS_START_TIMEOUT = 15.0
@@ -53,21 +53,23 @@ class RedisServer:
 
 
 def start_redis(directory: Path, binary: str | None = None) -> RedisServer:
-    """Starts redis-server on 127.0.0.1, a free port and a random password (kept in a 0600 config
-    file, never on the command line), with an append-only file and no eviction."""
+    """Starts redis-server on 127.0.0.1, a free port and a random password, with an append-only
+    file and no eviction. The configuration goes through its stdin: the password is in no file and
+    not on the command line."""
     binary = binary or redis_server_binary()
     password = secrets.token_urlsafe(24)
     for _attempt in range(5):
         port = _free_port()
-        config = directory / "redis.conf"
-        config.write_text(
+        config = (
             f"bind 127.0.0.1\nport {port}\nrequirepass {password}\ndir {directory}\n"
             "appendonly yes\nmaxmemory-policy noeviction\nsave \"\"\nprotected-mode yes\n"
             f"logfile {directory / 'redis.log'}\ndaemonize no\n"
         )
-        config.chmod(0o600)
-        process = subprocess.Popen([binary, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True, preexec_fn=die_with_parent)
+        process = subprocess.Popen([binary, "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
+        assert process.stdin is not None
+        process.stdin.write(config.encode())
+        process.stdin.close()
         url = f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0"
         if _wait_for_redis(process, url):
             return RedisServer(process, url)
@@ -169,7 +171,8 @@ class LocalBackend:
     def provision(self, spec: CampaignSpec, out_dir: Path) -> Iterator[Infrastructure]:
         store = out_dir / STORE_DIR
         with contextlib.ExitStack() as stack:
-            temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="opp-ci-")))
+            temp = owned_temp_dir("campaign")
+            stack.callback(shutil.rmtree, temp, ignore_errors=True)
             stack.callback(shutil.rmtree, store, ignore_errors=True)
             url = check_redis(self.redis_url) if self.redis_url else self._start_redis(stack, temp)
             pool = WorkerPool(
@@ -180,6 +183,8 @@ class LocalBackend:
             )
             stack.callback(pool.stop)
             pool.start()
+            if not self.workers:
+                _tell_how_to_join(spec, url, store, temp)
             yield Infrastructure(
                 redis_url=url,
                 store_url=str(store),
@@ -191,6 +196,18 @@ class LocalBackend:
         server = start_redis(temp)
         stack.callback(stop_process_tree, server.process.pid, 10.0)
         return server.url
+
+
+def _tell_how_to_join(spec: CampaignSpec, url: str, store: Path, temp: Path) -> None:
+    """With no workers of its own, the campaign waits for workers started elsewhere: say how to start
+    one. The URL with its password goes into a file only this user can read, not onto the screen."""
+    url_file = temp / "redis-url"
+    url_file.touch(mode=0o600)
+    url_file.write_text(url)
+    argv = worker_argv(spec, store)[3:]
+    output.notice(f"no workers of its own (-j 0): waiting on Redis {redacted(url)} (the full URL is in "
+                  f"{url_file}); start workers with: OPP_CI_REDIS_URL=$(cat {shlex.quote(str(url_file))}) "
+                  f"opp-ci {shlex.join(argv)}")
 
 
 def worker_argv(spec: CampaignSpec, store: Path) -> list[str]:
