@@ -51,10 +51,10 @@ def tls_redis(tmp_path: Path) -> Iterator[TLSRedis]:
          "--bind", "127.0.0.1", "--tls-cert-file", str(files["server.crt"]), "--tls-key-file",
          str(files["server.key"]), "--tls-ca-cert-file", str(files["ca.crt"]), "--tls-auth-clients", "no",
          "--requirepass", PASSWORD, "--save", "", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=(tmp_path / "redis.log").open("w"), stderr=subprocess.STDOUT,
     )
     try:
-        wait_for_port(port)
+        wait_for_port(port, process, tmp_path / "redis.log", "redis-server (TLS)")
         yield TLSRedis(port, certificates, files["ca.crt"])
     finally:
         process.terminate()
