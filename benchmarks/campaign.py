@@ -1,63 +1,84 @@
-"""How much does opp-ci cost over running the same runs with a plain process pool?
+"""How much does opp-ci cost over running the same runs with one process per run, N at a time?
 
-The baseline is what `opp_runall -jN` does: N processes at a time, one per run, no queue, no reports.
-Both are measured here, in the same session, on the same runs of the stand-in simulation, and the
-ratio is printed (1.00 = no overhead). Scenarios:
+The floor is what `opp_runall -jN` does: N processes at a time, one per run, no queue, no reports;
+here `xargs -PN` over the run numbers (or `opp_runall -jN` itself when OMNeT++ is on PATH). Both are
+measured in the same invocation on the same runs of the stand-in simulation. Scenarios:
 
-- `short`: many runs of a few milliseconds each: the per-run overhead of queueing, collecting, reporting.
-- `busy`: runs that take a given wall time: how well the workers keep busy (scheduling efficiency).
-- `long`: fewer, longer runs, closer to a real campaign: the fixed costs (Redis, worker start-up,
-  reports) spread over more work.
+- `trivial`: 400 runs of ~0 s (one simulated second): the per-run cost of queueing and collecting,
+  and the fixed cost of starting and stopping Redis and the workers.
+- `half_second`: 100 runs of 0.5 s wall time each: how well the workers are kept busy.
+- `skewed`: a few long runs among many short ones, the long ones last (the worst order for a FIFO
+  queue). opp-ci runs it twice in the same output directory: the first time without history (FIFO),
+  the second with the wall times the first recorded (longest expected first). Its makespan is
+  compared with the bound no scheduler beats, max(longest run, total / N), from the runs' own
+  wall times as the second campaign recorded them.
 
-usage: benchmarks/run [--workers N] [--repeat K]
+It ends with one line: `ratio_trivial=A ratio_half_second=B skew_vs_bound=C` (A, B: opp-ci's wall
+time over the floor's; C: opp-ci's wall time on the skewed campaign with history over the bound;
+all medians of --repeat).
+
+usage: benchmarks/run [--workers N] [--repeat K] [--scale F]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN = ROOT / "examples" / "standin"
 
-SCENARIOS = {
-    # name: (ini text, config, description)
-    "short": ("[Config BenchShort]\nextends = Quick\nrepeat = 60\n", "BenchShort", "60 runs of a few ms"),
-    "busy": ("[Config BenchBusy]\nextends = Quick\nrepeat = 12\n**.wallTime = 0.5s\n", "BenchBusy",
-             "12 runs of 0.5 s wall time"),
-    "long": ("[Config BenchLong]\nextends = Quick\nrepeat = 8\n**.wallTime = 3s\n", "BenchLong",
-             "8 runs of 3 s wall time"),
-}
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    config: str
+    ini: str
 
 
-def run_numbers(project: Path, config: str) -> list[int]:
-    listing = subprocess.run(
-        ["./standin", "-u", "Cmdenv", "-f", "omnetpp.ini", "-f", "bench.ini", "-c", config, "-s", "-q", "runnumbers"],
-        cwd=project, capture_output=True, text=True, check=True,
-    )
-    return [int(n) for n in listing.stdout.split()]
+def scenarios(scale: float) -> list[Scenario]:
+    trivial, half, short = max(1, round(400 * scale)), max(1, round(100 * scale)), max(1, round(48 * scale))
+    durations = ",".join(["0.25"] * short + ["4"] * 3)  # the long runs last: FIFO's worst order
+    return [
+        Scenario("trivial", f"{trivial} runs of ~0 s", "BenchTrivial",
+                 f"[Config BenchTrivial]\nsim-time-limit = 1s\nrepeat = {trivial}\n"),
+        Scenario("half_second", f"{half} runs of 0.5 s", "BenchHalf",
+                 f"[Config BenchHalf]\nsim-time-limit = 1s\nrepeat = {half}\n**.wallTime = 0.5s\n"),
+        Scenario("skewed", f"{short} x 0.25 s, then 3 x 4 s", "BenchSkewed",
+                 f"[Config BenchSkewed]\nsim-time-limit = 1s\n**.wallTime = ${{d={durations}}}s\n"),
+    ]
 
 
-def baseline(project: Path, config: str, workers: int, out: Path) -> float:
-    """opp_runall -jN: a pool of N processes, one per run."""
+def standin_argv(config: str) -> list[str]:
+    return ["./standin", "-u", "Cmdenv", "-f", "omnetpp.ini", "-f", "bench.ini", "-c", config]
 
-    def one(run: int) -> None:
-        subprocess.run(
-            ["./standin", "-u", "Cmdenv", "-f", "omnetpp.ini", "-f", "bench.ini", "-c", config, "-r", str(run), "-s",
-             f"--result-dir={out}"], cwd=project, stdout=subprocess.DEVNULL, check=True,
-        )
 
+def run_numbers(project: Path, config: str) -> list[str]:
+    listing = subprocess.run([*standin_argv(config), "-s", "-q", "runnumbers"], cwd=project, capture_output=True,
+                             text=True, check=True)
+    return listing.stdout.split()
+
+
+def floor(project: Path, config: str, workers: int, out: Path) -> float:
+    """One process per run, `workers` at a time (the run listing is part of it: opp_runall lists too)."""
     started = time.perf_counter()
-    runs = run_numbers(project, config)  # opp_runall asks for the runs too
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(one, runs))
+    if shutil.which("opp_runall"):
+        subprocess.run(["opp_runall", f"-j{workers}", *standin_argv(config), "-s", f"--result-dir={out}"],
+                       cwd=project, stdout=subprocess.DEVNULL, check=True)
+    else:
+        numbers = "\n".join(run_numbers(project, config)) + "\n"
+        subprocess.run(["xargs", f"-P{workers}", "-I{}", *standin_argv(config), "-r", "{}", "-s",
+                        f"--result-dir={out}"], cwd=project, input=numbers, text=True, stdout=subprocess.DEVNULL,
+                       check=True)
     return time.perf_counter() - started
 
 
@@ -71,24 +92,55 @@ def opp_ci(project: Path, config: str, workers: int, out: Path) -> float:
     return time.perf_counter() - started
 
 
+def bound(out: Path, workers: int) -> float:
+    """max(longest run, total / N) from the run wall times the campaign recorded."""
+    walls = [r["wall_seconds"] for r in json.loads((out / "campaign.json").read_text())["runs"]]
+    return max(max(walls), sum(walls) / workers)
+
+
+def measure(project: Path, scenario: Scenario, workers: int, temp: Path, attempt: int) -> dict[str, float]:
+    (project / "bench.ini").write_text(scenario.ini)
+    out = temp / f"o-{scenario.name}-{attempt}"
+    figures = {"floor": floor(project, scenario.config, workers, temp / f"f-{scenario.name}-{attempt}"),
+               "opp_ci": opp_ci(project, scenario.config, workers, out)}
+    if scenario.name == "skewed":
+        figures["fifo"] = figures["opp_ci"]
+        figures["opp_ci"] = opp_ci(project, scenario.config, workers, out)  # with the first one's history
+        figures["bound"] = bound(out, workers)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=1, help="Measure each this often; medians are printed.")
+    parser.add_argument("--scale", type=float, default=1.0, help="Scale the number of runs (quick looks: 0.25).")
     options = parser.parse_args()
-    print(f"{'scenario':<8} {'runs':<28} {'baseline s':>11} {'opp-ci s':>9} {'ratio':>6}")
-    with tempfile.TemporaryDirectory() as temp:
-        project = Path(temp) / "standin"
+    floor_name = "opp_runall" if shutil.which("opp_runall") else "xargs"
+    print(f"| scenario | runs | {floor_name} -P{options.workers} s | opp-ci s | ratio | notes |")
+    print("|---|---|---|---|---|---|")
+    ratios = {}
+    with tempfile.TemporaryDirectory() as temp_name:
+        temp = Path(temp_name)
+        project = temp / "standin"
         shutil.copytree(STANDIN, project)
-        for name, (ini, config, description) in SCENARIOS.items():
-            (project / "bench.ini").write_text(ini)
-            base, ours = [], []
-            for attempt in range(options.repeat):
-                base.append(baseline(project, config, options.workers, Path(temp) / f"b-{name}-{attempt}"))
-                ours.append(opp_ci(project, config, options.workers, Path(temp) / f"o-{name}-{attempt}"))
-            b, o = statistics.median(base), statistics.median(ours)
-            print(f"{name:<8} {description:<28} {b:>11.2f} {o:>9.2f} {o / b:>6.2f}")
-    print(f"(medians of {options.repeat}; {options.workers} workers; ratio = opp-ci / baseline, lower is better)")
+        for scenario in scenarios(options.scale):
+            runs = [measure(project, scenario, options.workers, temp, a) for a in range(options.repeat)]
+            median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+            ratio = median["opp_ci"] / median["floor"]
+            notes = ""
+            if scenario.name == "skewed":
+                ratios["skew_vs_bound"] = median["opp_ci"] / median["bound"]
+                notes = (f"with history; first run (FIFO) {median['fifo']:.2f} s, bound {median['bound']:.2f} s, "
+                         f"with history / bound {ratios['skew_vs_bound']:.3f}, FIFO / bound "
+                         f"{median['fifo'] / median['bound']:.3f}")
+            else:
+                ratios[f"ratio_{scenario.name}"] = ratio
+            print(f"| {scenario.name} | {scenario.description} | {median['floor']:.2f} | {median['opp_ci']:.2f} | "
+                  f"{ratio:.3f} | {notes} |", flush=True)
+    print(f"(medians of {options.repeat}; {options.workers} workers; ratio = opp-ci / floor, lower is better)")
+    print(f"ratio_trivial={ratios['ratio_trivial']:.3f} ratio_half_second={ratios['ratio_half_second']:.3f} "
+          f"skew_vs_bound={ratios['skew_vs_bound']:.3f}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ records it collected (campaign.json, rewritten as records arrive). Redis is only
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from opp_ci.backends import Infrastructure
 from opp_ci.checks import Check, judge_campaign, prepare_runs
 from opp_ci.errors import UserError
 from opp_ci.fingerprints import FingerprintCheck
+from opp_ci.history import expected_seconds, read_history, write_history
 from opp_ci.jobs import RunJob, failure_text
 from opp_ci.naming import new_campaign_id
 from opp_ci.payloads import PayloadError
@@ -33,8 +35,14 @@ from opp_ci.report import write_reports
 from opp_ci.spec import CampaignSpec
 from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
 from opp_ci.suite_check import SuiteCheck
+from opp_ci.worker import ended_key
 
-POLL_INTERVAL = 0.25
+#: Longest wait for a worker to say a job ended; without word, the registries are scanned (and dead
+#: workers looked for) this often.
+WAIT_TIMEOUT = 0.5
+#: How often the registries are scanned while workers keep saying which jobs ended (a safety net for a
+#: word that got lost, e.g. a worker that could not reach Redis for a moment).
+POLL_INTERVAL = 2.0
 #: How often every waiting job is looked at, not only those the registries name.
 FULL_CHECK_INTERVAL = 10.0
 #: How often campaign.json is rewritten while records arrive (and once at the end).
@@ -73,22 +81,51 @@ class Orchestrator:
         self._unsaved = False
         self._last_save = 0.0
         self._last_full_check = time.monotonic()
+        self._last_poll = 0.0
 
     def run(self) -> Campaign:
         check_redis(self.infrastructure.redis_url, self.infrastructure.redis_tls)
         self._enqueue_missing()
         try:
             while len(self.records) < len(self.planned):
-                self._poll()
-                time.sleep(POLL_INTERVAL)
+                ended = self._wait_for_ended()
+                if ended:
+                    self._take_ended(ended)
+                if not ended or time.monotonic() - self._last_poll >= POLL_INTERVAL:
+                    self._poll()
+                else:
+                    self._save(every=SAVE_INTERVAL)
+                    self._show()
         finally:
             self._save()
+        write_history(self.out_dir, self.records.values())
         return self.campaign
+
+    def _wait_for_ended(self) -> list[str]:
+        """Ids of jobs workers said ended, waiting up to WAIT_TIMEOUT for the first (BLPOP: no polling
+        delay between a run ending and its record)."""
+        key = ended_key(self.queue.name)
+        first = self.connection.blpop([key], timeout=WAIT_TIMEOUT)
+        if first is None:
+            return []
+        with self.connection.pipeline() as pipeline:
+            pipeline.lrange(key, 0, -1)
+            pipeline.delete(key)
+            rest, _ = pipeline.execute()
+        return [item.decode() for item in (first[1], *rest)]
+
+    def _take_ended(self, identifiers: list[str]) -> None:
+        """Collects the jobs workers said ended, fetched in one round trip."""
+        waiting = [i for i in dict.fromkeys(identifiers) if i in self.planned and i not in self.records]
+        for identifier, job in self._fetch(waiting):
+            if job is not None:
+                self._handle(self.planned[identifier], job, set())
 
     def _enqueue_missing(self) -> None:
         """Enqueues runs without a record; a job that already exists and is not failed is adopted,
         so enqueueing the same campaign twice runs nothing twice."""
-        missing = [p for p in self.planned.values() if p.job_id not in self.records]
+        missing = longest_first([p for p in self.planned.values() if p.job_id not in self.records],
+                                read_history(self.out_dir))
         existing = RunJob.fetch_many([p.job_id for p in missing], self.connection, serializer=self.queue.serializer)
         fresh = []
         for planned, job in zip(missing, existing, strict=True):
@@ -104,6 +141,7 @@ class Orchestrator:
         """One look at the queue. The registries say which jobs ended, so only those are fetched;
         the started ones are inspected when a worker died, and every job now and then (a job lost
         with a Redis restart is enqueued again)."""
+        self._last_poll = time.monotonic()
         dead_workers = self.infrastructure.check_workers()
         waiting = {i for i in self.planned if i not in self.records}
         ended = [i for i in self._registry_ids(self.queue.finished_job_registry, self.queue.failed_job_registry)
@@ -250,6 +288,14 @@ def _suite_identity(planned: PlannedRun) -> dict[str, Any]:
     return {"suite_row": f"{row.file}:{row.line}", "test": row.title, "repeat": planned.repeat}
 
 
+def longest_first(planned: list[PlannedRun], history: dict[str, float]) -> list[PlannedRun]:
+    """The runs, the longest expected first (from earlier campaigns' wall times); without history,
+    in their planned order."""
+    if not history:
+        return planned
+    return sorted(planned, key=lambda p: -expected_seconds(history, p.info.config, p.info.itervars))
+
+
 def previous_records(out_dir: Path, planned: list[PlannedRun]) -> list[RunRecord]:
     """Records of an earlier campaign in `out_dir` for runs planned again (same job id) that the run
     itself decided; infrastructure errors are run again."""
@@ -317,30 +363,33 @@ def checks_for(spec: CampaignSpec) -> list[Check]:
 def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Campaign:
     """Plans, provisions, runs, collects and judges a whole campaign; returns it with every record.
 
-    Nothing is started before the plan and the checks' settings are good, and the backend's
-    context manager removes what it started whatever happens next.
+    Nothing is provisioned before the plan and the checks' settings are good (a backend with
+    `start_early`, the local one, starts its Redis and workers while the runs are planned, and stops
+    them if that fails), and the backend's context manager removes what it started whatever happens next.
     """
     started = time.monotonic()
     checks = checks_for(spec)  # bad settings fail here, before anything is started
     remote = getattr(backend, "plans_remotely", False)
-    planned = plan_suites(spec, built=False) if remote else plan(spec)  # so does bad input
-    planned = prepare_runs(checks, planned) if not remote or not spec.configs else planned
-    validate_payloads(planned)
-    out_dir = prepare_out_dir(spec.out.resolve(), spec.resume)
-    try:
-        earlier = previous_records(out_dir, planned) if spec.resume else []  # a corrupt file fails here
-        with backend.provision(spec, out_dir) as infrastructure:
-            if remote and spec.configs:
-                connection = connect_redis(infrastructure.redis_url, tls=infrastructure.redis_tls)
-                planned = prepare_runs(checks, planned + plan_remotely(spec, connection))
-                validate_payloads(planned)
-                earlier = previous_records(out_dir, planned) if spec.resume else []
-            campaign = _run(spec, planned, earlier, infrastructure, out_dir, display_factory)
-            _fail_on_lost_redis(campaign, planned, checks, out_dir)
-        finish(campaign, started, infrastructure.extra)
-        return judge_and_report(checks, campaign, out_dir)
-    finally:
-        outdir.release(out_dir)
+    early = getattr(backend, "start_early", None)
+    with early(spec) if early else contextlib.nullcontext():
+        planned = plan_suites(spec, built=False) if remote else plan(spec)  # so does bad input
+        planned = prepare_runs(checks, planned) if not remote or not spec.configs else planned
+        validate_payloads(planned)
+        out_dir = prepare_out_dir(spec.out.resolve(), spec.resume)
+        try:
+            earlier = previous_records(out_dir, planned) if spec.resume else []  # a corrupt file fails here
+            with backend.provision(spec, out_dir) as infrastructure:
+                if remote and spec.configs:
+                    connection = connect_redis(infrastructure.redis_url, tls=infrastructure.redis_tls)
+                    planned = prepare_runs(checks, planned + plan_remotely(spec, connection))
+                    validate_payloads(planned)
+                    earlier = previous_records(out_dir, planned) if spec.resume else []
+                campaign = _run(spec, planned, earlier, infrastructure, out_dir, display_factory)
+                _fail_on_lost_redis(campaign, planned, checks, out_dir)
+            finish(campaign, started, infrastructure.extra)
+            return judge_and_report(checks, campaign, out_dir)
+        finally:
+            outdir.release(out_dir)
 
 
 def _run(spec: CampaignSpec, planned: list[PlannedRun], earlier: list[RunRecord], infrastructure: Infrastructure,

@@ -42,11 +42,12 @@ class Store(Protocol):
     url: str
 
     def upload_dir(self, local_dir: Path, prefix: str) -> list[str]:
-        """Copies every file under `local_dir` to `prefix/`; returns their names relative to it."""
+        """Puts every file under `local_dir` at `prefix/` (a hard link where it can); returns their names
+        relative to it. `local_dir` may be removed afterwards."""
         ...
 
     def download(self, prefix: str, names: list[str], dest: Path) -> None:
-        """Copies `prefix/NAME` for each name to `dest/NAME`."""
+        """Puts `prefix/NAME` for each name at `dest/NAME` (a hard link where it can)."""
         ...
 
 

@@ -2,21 +2,45 @@
 
 It reads JSON only and refuses, before loading it, any job that does not call opp-ci's own job
 function (`opp_ci.jobs`), and keeps running after a refusal.
+
+It runs each job in its own process, without RQ's per-job fork: the simulation already runs in a
+process group of its own, with its wall-clock timeout and kill (`execution.run_process`). A thread
+keeps the job's heartbeat fresh while it runs, so the orchestrator can tell a busy worker from a dead
+one, and when a job has ended the worker says so on the queue's ended list, so the orchestrator
+collects it at once instead of polling.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 from redis import Redis
-from rq import Worker
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from rq import SimpleWorker
 from rq.serializers import JSONSerializer
+from rq.worker import WorkerStatus
 
 from opp_ci.execution import WorkerSettings, configure
 from opp_ci.jobs import RunJob, refusal
 from opp_ci.queue import JOB_MONITORING_INTERVAL, QUEUE_NAME, make_queue
 
+#: How long a starting worker waits for Redis (the local backend starts both at once).
+REDIS_WAIT = 15.0
+#: How long the ended list lives without a new entry (nobody may be reading it: workers started elsewhere).
+ENDED_TTL = 86400
 
-class RunWorker(Worker):
-    """An RQ worker that reads JSON only and refuses any job not calling opp-ci's run function."""
+
+def ended_key(queue_name: str) -> str:
+    """The list a worker pushes the id of each job it ended to (finished, failed or refused)."""
+    return f"opp-ci:ended:{queue_name}"
+
+
+class RunWorker(SimpleWorker):
+    """An RQ worker that reads JSON only, refuses any job not calling opp-ci's run function, and runs
+    the others in its own process."""
 
     job_class = RunJob
 
@@ -25,8 +49,60 @@ class RunWorker(Worker):
         if reason:
             self.log.warning("refusing job %s: %s", job.id, reason)
             self.handle_job_failure(job, queue, exc_string=f"ForeignJobError: {reason}")
-            return None
-        return super().execute_job(job, queue)
+        else:
+            os.environ["RQ_WORKER_ID"], os.environ["RQ_JOB_ID"] = self.name, job.id  # as RQ's work horse has them
+            execution = self.prepare_execution(job)
+            with _Heartbeats(self, job, execution):
+                self.perform_job(job, queue, execution)
+            self.set_state(WorkerStatus.IDLE)
+        self._say_ended(job, queue)
+
+    def _say_ended(self, job, queue) -> None:
+        try:
+            with self.connection.pipeline() as pipeline:
+                pipeline.rpush(ended_key(queue.name), job.id)
+                pipeline.expire(ended_key(queue.name), ENDED_TTL)
+                pipeline.execute()
+        except RedisError as error:  # the orchestrator also scans the registries; it only learns later
+            self.log.warning("could not report job %s as ended: %s", job.id, error)
+
+
+class _Heartbeats:
+    """Refreshes the worker's, the execution's and the job's heartbeats every monitoring interval
+    while a job runs (RQ's forking worker does this while it waits for its work horse)."""
+
+    def __init__(self, worker: RunWorker, job, execution) -> None:
+        self.worker, self.job, self.execution = worker, job, execution
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="heartbeats", daemon=True)
+
+    def __enter__(self) -> _Heartbeats:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.worker.job_monitoring_interval):
+            try:
+                self.worker.maintain_heartbeats(self.job, self.execution)
+            except RedisError as error:  # Redis away for a moment: the next beat tries again
+                self.worker.log.warning("heartbeat of job %s failed: %s", self.job.id, error)
+
+
+def wait_for_redis(redis: Redis, timeout: float = REDIS_WAIT) -> None:
+    """Returns once Redis answers (a worker may start before the Redis it was given is up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            redis.ping()
+            return
+        except RedisConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def start_worker(
@@ -40,6 +116,7 @@ def start_worker(
 ) -> bool:
     """Runs the worker loop until stopped (or, with burst, until the queue is empty)."""
     configure(settings)
+    wait_for_redis(redis)
     worker = RunWorker(
         [make_queue(redis, queue_name)],
         connection=redis,

@@ -19,7 +19,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psutil
-import redis
 
 from opp_ci import output
 from opp_ci.backends import Infrastructure
@@ -31,6 +30,8 @@ from opp_ci.spec import CampaignSpec
 REDIS_START_TIMEOUT = 15.0
 STOP_GRACE = 3.0
 STORE_DIR = ".opp-ci-store"
+#: Where local workers run the runs, in the output directory (the same file system as the store).
+SCRATCH_DIR = ".opp-ci-scratch"
 
 
 def redis_server_binary() -> str:
@@ -53,32 +54,43 @@ class RedisServer:
 
 
 def start_redis(directory: Path, binary: str | None = None) -> RedisServer:
-    """Starts redis-server on 127.0.0.1, a free port and a random password, with an append-only
-    file and no eviction. The configuration goes through its stdin: the password is in no file and
-    not on the command line."""
+    """Starts redis-server on 127.0.0.1, a free port and a random password (kept in a 0600 config
+    file, never on the command line), with an append-only file and no eviction."""
     binary = binary or redis_server_binary()
-    password = secrets.token_urlsafe(24)
     for _attempt in range(5):
-        port = _free_port()
-        config = (
-            f"bind 127.0.0.1\nport {port}\nrequirepass {password}\ndir {directory}\n"
-            "appendonly yes\nmaxmemory-policy noeviction\nsave \"\"\nprotected-mode yes\n"
-            f"logfile {directory / 'redis.log'}\ndaemonize no\n"
-        )
-        process = subprocess.Popen([binary, "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
-        assert process.stdin is not None
-        process.stdin.write(config.encode())
-        process.stdin.close()
-        url = f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0"
-        if _wait_for_redis(process, url):
-            return RedisServer(process, url)
-        stop_process_tree(process.pid)
+        server = launch_redis(directory, binary)
+        if _wait_for_redis(server.process, server.url):
+            return server
+        stop_process_tree(server.process.pid)
+    raise UserError(redis_failure(directory, binary))
+
+
+def launch_redis(directory: Path, binary: str) -> RedisServer:
+    """Starts redis-server without waiting for it to answer (see start_redis)."""
+    password = secrets.token_urlsafe(24)
+    port = _free_port()
+    # The configuration, password included, goes in through stdin: it is in no file and on no command line.
+    config = (
+        f"bind 127.0.0.1\nport {port}\nrequirepass {password}\ndir {directory}\n"
+        "appendonly yes\nmaxmemory-policy noeviction\nsave \"\"\nprotected-mode yes\n"
+        f"logfile {directory / 'redis.log'}\ndaemonize no\n"
+    )
+    process = subprocess.Popen([binary, "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
+    assert process.stdin is not None
+    process.stdin.write(config.encode())
+    process.stdin.close()
+    return RedisServer(process, f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0")
+
+
+def redis_failure(directory: Path, binary: str) -> str:
     log = (directory / "redis.log").read_text(errors="replace")[-500:] if (directory / "redis.log").exists() else ""
-    raise UserError(f"redis-server ({binary}) did not start: {log.strip() or 'no log'}")
+    return f"redis-server ({binary}) did not start: {log.strip() or 'no log'}"
 
 
 def _wait_for_redis(process: subprocess.Popen, url: str) -> bool:
+    import redis
+
     deadline = time.monotonic() + REDIS_START_TIMEOUT
     client = redis.Redis.from_url(url, socket_connect_timeout=1)
     while time.monotonic() < deadline:
@@ -87,7 +99,7 @@ def _wait_for_redis(process: subprocess.Popen, url: str) -> bool:
         with contextlib.suppress(redis.exceptions.ConnectionError):
             if client.ping():
                 return True
-        time.sleep(0.05)
+        time.sleep(0.005)
     return False
 
 
@@ -103,7 +115,8 @@ def stop_process_tree(pid: int, grace: float = STOP_GRACE) -> None:
 
 
 def stop_process_trees(pids: list[int], grace: float = STOP_GRACE) -> None:
-    """Stops several process trees at once: all are signalled first, then waited for together."""
+    """Stops several process trees at once: all are signalled first, then waited for together.
+    With no grace, SIGKILL at once."""
     tree: list[psutil.Process] = []
     for pid in pids:
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -111,12 +124,12 @@ def stop_process_trees(pids: list[int], grace: float = STOP_GRACE) -> None:
             tree += [root, *root.children(recursive=True)]
     for process in tree:
         with contextlib.suppress(psutil.NoSuchProcess):
-            process.send_signal(signal.SIGTERM)
-    _gone, alive = psutil.wait_procs(tree, timeout=grace)
+            process.send_signal(signal.SIGTERM if grace > 0 else signal.SIGKILL)
+    _gone, alive = psutil.wait_procs(tree, timeout=grace) if grace > 0 else ([], tree)
     for process in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
-    psutil.wait_procs(alive, timeout=grace)
+    psutil.wait_procs(alive, timeout=max(grace, 5.0))
 
 
 @dataclass
@@ -152,70 +165,143 @@ class WorkerPool:
             self._spawn()
         return dead
 
-    def stop(self) -> None:
-        stop_process_trees([process.pid for process in self.processes.values()])
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        stop_process_trees([process.pid for process in self.processes.values()], grace)
         for process in self.processes.values():
             process.wait()
         self.processes.clear()
 
+    def keep_logs(self, destination: Path) -> None:
+        """Moves the workers' logs that say something to `destination` (they are empty unless a worker
+        had trouble)."""
+        for log in sorted(self.log_dir.glob("*.log")):
+            if log.stat().st_size:
+                destination.mkdir(parents=True, exist_ok=True)
+                shutil.move(log, destination / log.name)
+
+
+@dataclass
+class _Started:
+    """What a local campaign started: Redis (unless it was given one) and the workers."""
+
+    temp: Path
+    url: str
+    redis: RedisServer | None
+    pool: WorkerPool
+    out_dir: Path
+    out_dir_existed: bool
+
 
 class LocalBackend:
     """Redis and workers on this machine. `redis_url` uses an existing Redis instead of starting
-    one; `workers=0` spawns no workers (workers started elsewhere with `opp-ci worker` do the work)."""
+    one; `workers=0` spawns no workers (workers started elsewhere with `opp-ci worker` do the work).
+
+    `start_early` starts Redis and the workers at once, while the orchestrator plans the runs: they
+    need neither the plan nor the output directory's old outputs removed, and a worker takes a while
+    to start (it imports RQ). If the plan fails they are stopped again, having done nothing.
+    """
 
     def __init__(self, workers: int | None = None, redis_url: str | None = None) -> None:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self.redis_url = redis_url
+        self._started: _Started | None = None
+
+    @contextlib.contextmanager
+    def start_early(self, spec: CampaignSpec) -> Iterator[None]:
+        temp = owned_temp_dir("campaign")
+        try:
+            self._started = self._start(spec, temp)
+            yield
+        finally:
+            self._stop()
+            shutil.rmtree(temp, ignore_errors=True)
 
     @contextlib.contextmanager
     def provision(self, spec: CampaignSpec, out_dir: Path) -> Iterator[Infrastructure]:
-        store = out_dir / STORE_DIR
         with contextlib.ExitStack() as stack:
-            temp = owned_temp_dir("campaign")
-            stack.callback(shutil.rmtree, temp, ignore_errors=True)
-            stack.callback(shutil.rmtree, store, ignore_errors=True)
-            url = check_redis(self.redis_url) if self.redis_url else self._start_redis(stack, temp)
-            pool = WorkerPool(
-                argv=worker_argv(spec, store),
-                env={**os.environ, "OPP_CI_REDIS_URL": url},
-                log_dir=out_dir / "logs" / "workers",
-                size=self.workers,
-            )
-            stack.callback(pool.stop)
-            pool.start()
-            if not self.workers:
-                _tell_how_to_join(spec, url, store, temp)
+            if self._started is None:
+                stack.enter_context(self.start_early(spec))
+            stack.callback(self._stop)
+            started = self._await_redis(spec)
             yield Infrastructure(
-                redis_url=url,
-                store_url=str(store),
-                check_workers=pool.check,
+                redis_url=started.url,
+                store_url=str(started.out_dir / STORE_DIR),
+                check_workers=started.pool.check,
             )
+            self._stop(at_once=started.redis is not None)
 
-    @staticmethod
-    def _start_redis(stack: contextlib.ExitStack, temp: Path) -> str:
-        server = start_redis(temp)
-        stack.callback(stop_process_tree, server.process.pid, 10.0)
-        return server.url
+    def _start(self, spec: CampaignSpec, temp: Path) -> _Started:
+        """Launches Redis and the workers without waiting for either (the workers wait for Redis)."""
+        out_dir = spec.out.resolve()
+        existed = out_dir.exists()
+        server = None if self.redis_url else launch_redis(temp, redis_server_binary())
+        url = server.url if server else check_redis(self.redis_url)
+        pool = WorkerPool(
+            argv=worker_argv(spec, out_dir / STORE_DIR, out_dir / SCRATCH_DIR),
+            env={**os.environ, "OPP_CI_REDIS_URL": url},
+            log_dir=temp / "workers",
+            size=self.workers,
+        )
+        pool.start()
+        return _Started(temp, url, server, pool, out_dir, existed)
+
+    def _await_redis(self, spec: CampaignSpec) -> _Started:
+        """The started Redis once it answers; a Redis that did not start (its port just taken) is
+        started again on another port, with new workers."""
+        started = self._started
+        assert started is not None
+        for _attempt in range(5):
+            if started.redis is None or _wait_for_redis(started.redis.process, started.url):
+                if not self.workers:
+                    _tell_how_to_join(spec, started)
+                return started
+            self._stop()
+            started = self._started = self._start(spec, started.temp)
+        raise UserError(redis_failure(started.temp, redis_server_binary()))
+
+    def _stop(self, at_once: bool = False) -> None:
+        """Stops the workers, then Redis (the workers say goodbye to it); the store and scratch
+        directories go, worker logs that say something are kept in logs/workers.
+
+        `at_once`: the campaign is complete and Redis is our own, so nothing is left to finish or to
+        say goodbye to: workers and Redis are killed without a grace period.
+        """
+        started, self._started = self._started, None
+        if started is None:
+            return
+        grace = 0.0 if at_once else STOP_GRACE
+        started.pool.stop(grace)
+        if started.redis is not None:
+            stop_process_tree(started.redis.process.pid, grace or 10.0)
+        for directory in (STORE_DIR, SCRATCH_DIR):
+            shutil.rmtree(started.out_dir / directory, ignore_errors=True)
+        started.pool.keep_logs(started.out_dir / "logs" / "workers")
+        if not started.out_dir_existed:  # the plan failed: the workers made it for their scratch, nothing else
+            with contextlib.suppress(OSError):
+                started.out_dir.rmdir()
 
 
-def _tell_how_to_join(spec: CampaignSpec, url: str, store: Path, temp: Path) -> None:
+def _tell_how_to_join(spec: CampaignSpec, started: _Started) -> None:
     """With no workers of its own, the campaign waits for workers started elsewhere: say how to start
     one. The URL with its password goes into a file only this user can read, not onto the screen."""
-    url_file = temp / "redis-url"
+    url_file = started.temp / "redis-url"
     url_file.touch(mode=0o600)
-    url_file.write_text(url)
-    argv = worker_argv(spec, store)[3:]
-    output.notice(f"no workers of its own (-j 0): waiting on Redis {redacted(url)} (the full URL is in "
+    url_file.write_text(started.url)
+    argv = worker_argv(spec, started.out_dir / STORE_DIR, started.out_dir / SCRATCH_DIR)[3:]
+    output.notice(f"no workers of its own (-j 0): waiting on Redis {redacted(started.url)} (the full URL is in "
                   f"{url_file}); start workers with: OPP_CI_REDIS_URL=$(cat {shlex.quote(str(url_file))}) "
                   f"opp-ci {shlex.join(argv)}")
 
 
-def worker_argv(spec: CampaignSpec, store: Path) -> list[str]:
-    """The command line of a local worker; the Redis URL (with its password) goes in the environment."""
+def worker_argv(spec: CampaignSpec, store: Path, scratch: Path) -> list[str]:
+    """The command line of a local worker; the Redis URL (with its password) goes in the environment.
+    Runs execute in `scratch`, next to the store, so that their files are hard-linked into the store
+    and from there into results/, never copied."""
     return [
         sys.executable, "-m", "opp_ci", "worker",
         "--project", str(spec.project_dir),
         "--command", shlex.join(spec.command),
         "--working-dir", str(spec.working_dir),
         "--store", str(store.resolve()),
+        "--scratch", str(scratch.resolve()),
     ]

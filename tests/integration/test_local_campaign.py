@@ -122,7 +122,7 @@ def test_a_worker_killed_mid_run_does_not_lose_or_duplicate_runs(project, tagged
     campaign = tagged.start("run", str(project), "--ini", "omnetpp.ini", "--ini", "tests.ini", "--config", "TSlow",
                             "--workers", "2", "--retries", "2", "--out", str(out))
     victim = _wait_for_busy_worker(psutil.Process(campaign.pid))
-    for process in [victim, *victim.children(recursive=True)]:  # the worker, its work horse, the simulation
+    for process in [victim, *victim.children(recursive=True)]:  # the worker and the simulation it runs
         os.kill(process.pid, signal.SIGKILL)
 
     _stdout, stderr = campaign.communicate(timeout=180)
@@ -138,12 +138,12 @@ def test_a_worker_killed_mid_run_does_not_lose_or_duplicate_runs(project, tagged
 
 
 def _wait_for_busy_worker(orchestrator: psutil.Process, timeout: float = 60) -> psutil.Process:
-    """A worker that is running a simulation right now (it has a work horse with a child)."""
+    """A worker that is running a simulation right now (the simulation is among its descendants)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for worker in _workers_of(orchestrator):
             try:
-                if any(horse.children() for horse in worker.children()):
+                if any("standin" in " ".join(child.cmdline()) for child in worker.children(recursive=True)):
                     return worker
             except psutil.Error:
                 continue

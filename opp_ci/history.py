@@ -1,0 +1,69 @@
+"""Run wall times from earlier campaigns, so the next one enqueues the longest expected runs first.
+
+A skewed campaign (a few long runs among many short ones) ends with one long run on one worker
+when the long runs come last; started first, the campaign approaches max(longest run, total / N).
+The history lives in the output directory (a campaign's outputs are replaced, this file is kept),
+keyed by config and iteration variables (repetitions of a run take about as long as each other).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+#: In the output directory; not one of a campaign's outputs, so a new campaign keeps it.
+HISTORY_FILE = ".opp-ci-history.json"
+#: Entries kept at most (the most recent campaigns' runs win).
+MAX_ENTRIES = 100_000
+
+
+class _Timed(Protocol):
+    config: str
+    itervars: Mapping[str, str]
+    wall_seconds: float
+
+
+def run_key(config: str, itervars: Mapping[str, str]) -> str:
+    return json.dumps([config, sorted(itervars.items())], separators=(",", ":"))
+
+
+def read_history(out_dir: Path) -> dict[str, float]:
+    """Expected wall seconds by run key; empty when there is no (readable) history."""
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads((out_dir / HISTORY_FILE).read_text())
+        if isinstance(data, dict) and isinstance(data.get("wall_seconds"), dict):
+            return {str(k): float(v) for k, v in data["wall_seconds"].items() if isinstance(v, int | float)}
+    return {}
+
+
+def write_history(out_dir: Path, records: Iterable[_Timed]) -> None:
+    """Adds this campaign's wall times (the mean over a run's repetitions) to the history."""
+    walls: dict[str, list[float]] = {}
+    for record in records:
+        if record.wall_seconds > 0:
+            walls.setdefault(run_key(record.config, record.itervars), []).append(record.wall_seconds)
+    if not walls:
+        return
+    history = read_history(out_dir)
+    for key in walls:
+        history.pop(key, None)
+    history.update({key: round(sum(w) / len(w), 3) for key, w in walls.items()})
+    kept = dict(list(history.items())[-MAX_ENTRIES:])
+    temporary = out_dir / f"{HISTORY_FILE}.{os.getpid()}"
+    temporary.write_text(json.dumps({"version": 1, "wall_seconds": kept}, separators=(",", ":")))
+    temporary.replace(out_dir / HISTORY_FILE)
+
+
+def expected_seconds(history: Mapping[str, float], config: str, itervars: Mapping[str, str]) -> float:
+    """A run's expected wall time: its own from history, else its config's mean, else +inf (a run never
+    seen may be long: start it early)."""
+    known = history.get(run_key(config, itervars))
+    if known is not None:
+        return known
+    prefix = run_key(config, {})[:-3]  # '["CONFIG",' : the config's runs
+    same_config = [v for k, v in history.items() if k.startswith(prefix)]
+    return sum(same_config) / len(same_config) if same_config else float("inf")
