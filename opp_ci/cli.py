@@ -103,9 +103,12 @@ def _comparison_options(function):
               help="Verify each run's fingerprint against the project's fingerprint store (opp-ci baseline update).")
 @click.option("--baseline", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Compare the results with this output directory (e.g. the base branch's) afterwards.")
+@click.option("--build-command", metavar="CMD", help="local backend: build the model with this first, once "
+              "(default: opp-ci.toml's [image] build; without one nothing is built).")
+@click.option("--no-build", is_flag=True, help="Do not build the model first (it is already built).")
 def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_limit, cpu_time_limit,
         timeout, retries, workers, redis_url, out, resume, checks, baseline, image, region, spot,
-        redis_password_parameter, github_output) -> None:
+        redis_password_parameter, github_output, build_command, no_build) -> None:
     """Run a campaign: every run of the chosen configs, in parallel, with reports.
 
     Reads PROJECT_DIR/opp-ci.toml (flags win over it), asks the simulation for its runs, runs them
@@ -125,6 +128,8 @@ def run(project_dir: Path, backend, command, configs, runs, ini, args, sim_time_
     ecs_flags = {"image": image, "region": region, "spot": spot}
     campaign_spec.extra["ecs"].update({k: v for k, v in ecs_flags.items() if v is not None})
     chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec, redis_password_parameter))
+    if campaign_spec.backend == "local":
+        _build_first(campaign_spec.project_dir, build_command, no_build)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = campaign.run_campaign(campaign_spec, chosen, make_display)
@@ -158,6 +163,14 @@ def _backend_options(campaign_spec: spec.CampaignSpec, password_parameter: str |
         region = cloud.resolve_region(campaign_spec.extra["ecs"].get("region"), os.environ)
         return {"attach": (campaign_spec.redis_url, password_parameter, region)}
     return {"options": options_from(campaign_spec, os.environ)}
+
+
+def _build_first(project_dir: Path, build_command: str | None, no_build: bool) -> None:
+    from opp_ci import image as image_module
+
+    command = image_module.local_build_command(project_dir, build_command, no_build)
+    if command:
+        image_module.build_model(project_dir, command)
 
 
 def _interrupt(signum, frame) -> None:
@@ -535,6 +548,59 @@ def publish(out_dir: Path, repository, sha, pr, check_name, artifact_url, api_ur
     click.echo(f"opp-ci: published {out_dir}: step summary {'written' if done.summary_written else 'skipped'}, "
                f"check run {done.check_run_id or '-'}, PR comment {done.comment_id or '-'}"
                f"{' (edited)' if done.comment_edited else ''}")
+
+
+@cli.group("image")
+def image_group() -> None:
+    """The simulation image: an OMNeT++ base image, the model built once, and opp-ci (worker/Dockerfile)."""
+
+
+def _image_options(function):
+    for option in reversed([
+        click.option("--project-dir", default=".", show_default=True, metavar="DIR",
+                     help="Directory with opp-ci.toml, relative to the context; the worker runs there."),
+        click.option("--base-image", metavar="IMAGE", help="OMNeT++ base image (default: [image] base, or "
+                     "ghcr.io/omnetpp/omnetpp:u24.04-6.2.0)."),
+        click.option("--build-command", metavar="CMD", help="How the model is built (default: [image] build, or "
+                     "`make MODE=release` with a Makefile, else opp_makemake first)."),
+        click.option("--package", "packages", multiple=True, metavar="PKG",
+                     help="Extra Debian package for the image (repeatable; default: [image] packages)."),
+    ]):
+        function = option(function)
+    return function
+
+
+@image_group.command("build")
+@click.argument("context", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_image_options
+@click.option("-t", "--tag", default="opp-ci-simulation:latest", show_default=True, help="Image name and tag.")
+@click.option("--builder", metavar="CMD", help="docker, podman or buildah, with options (default: the first on PATH).")
+@click.option("--build-opt", "build_opts", multiple=True, metavar="OPT",
+              help="Extra option for `<builder> build`, e.g. --build-opt=--isolation=chroot (repeatable).")
+def image_build(context: Path, project_dir, base_image, build_command, packages, tag, builder, build_opts) -> None:
+    """Build the image CI builds, on this machine, from CONTEXT (the model's repository)."""
+    from opp_ci import image
+
+    settings = image.resolve(context / project_dir, base_image, build_command, packages)
+    image.build_image(context, project_dir, settings, tag, image.find_builder(builder), tuple(build_opts))
+    click.echo(f"opp-ci: built {tag} (base {settings.base}; build: {settings.build})")
+
+
+@image_group.command("settings")
+@_image_options
+@click.option("--github-output", envvar="GITHUB_OUTPUT", metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Append base-image, build-command, packages to this file (default: $GITHUB_OUTPUT).")
+def image_settings(project_dir, base_image, build_command, packages, github_output) -> None:
+    """Print the image settings: flags over opp-ci.toml's [image] over the defaults."""
+    from opp_ci import image
+    from opp_ci.github import write_outputs
+
+    settings = image.resolve(Path(project_dir), base_image, build_command, packages)
+    outputs = {"base-image": settings.base, "build-command": settings.build, "packages": " ".join(settings.packages)}
+    write_outputs(github_output, outputs)
+    for name, value in outputs.items():
+        click.echo(f"{name}: {value}")
 
 
 def main() -> None:

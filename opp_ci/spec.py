@@ -55,6 +55,8 @@ CAMPAIGN_DEFAULTS: dict[str, Any] = {
     "redis-url": None,
     "backend": "local",
     "ecs": {},  # the ecs backend's settings: image, region, spot, subnets, ... (see opp_ci/cloud.py EcsOptions)
+    # --- the image / model build (opp_ci/image.py IMAGE_DEFAULTS): base, build, packages ---
+    "image": {},
 }
 
 #: Keys of the regression checks (see opp_ci/regression.py and opp_ci/fingerprints.py).
@@ -199,7 +201,7 @@ def resolve(
         backend=str(settings["backend"]),
         resume=bool(flags.get("resume")),
         regression=_regression(settings),
-        extra={"ecs": dict(settings["ecs"])},
+        extra={"ecs": dict(settings["ecs"]), "image": dict(settings["image"])},
     )
 
 

@@ -22,6 +22,7 @@ import boto3
 import pytest
 import requests
 from ports import free_port, wait_for_port
+from projects import copy_standin
 
 from opp_ci import cloud
 from opp_ci.backends.ecs import EcsBackend
@@ -602,11 +603,7 @@ def test_a_campaign_through_the_ecs_backend(aws, redis_server, tmp_path, monkeyp
     campaign = pytest.importorskip("opp_ci.campaign")
     spec_module = pytest.importorskip("opp_ci.spec")
     progress = pytest.importorskip("opp_ci.progress")
-    standin = ROOT / "examples" / "standin"
-    if not standin.is_dir():
-        pytest.skip("the stand-in simulation is not here")
-    project = tmp_path / "standin"
-    shutil.copytree(standin, project, ignore=shutil.ignore_patterns("results", "opp-ci-out"))
+    project = copy_standin(tmp_path / "standin")  # built: the workers here stand in for the image's
     port, password = redis_server
     # moto's tasks have made-up addresses: Redis "runs" at the local redis-server instead.
     monkeypatch.setattr(cloud, "REDIS_PORT", port)
@@ -635,9 +632,7 @@ def test_a_campaign_through_the_ecs_backend(aws, redis_server, tmp_path, monkeyp
 def test_run_campaign_against_a_cluster_from_cluster_up(aws, redis_server, tmp_path, monkeypatch):
     """The reusable workflow's path: start-cluster (`cluster up`), then `opp-ci run --backend ecs --redis-url
     URL --redis-password-parameter NAME` on another job, which reads the password from SSM; then down."""
-    standin = ROOT / "examples" / "standin"
-    project = tmp_path / "standin"
-    shutil.copytree(standin, project, ignore=shutil.ignore_patterns("results", "opp-ci-out"))
+    project = copy_standin(tmp_path / "standin")
     port, password = redis_server
     monkeypatch.setattr(cloud, "REDIS_PORT", port)
     monkeypatch.setattr(cloud.Builder, "addresses", lambda self, cluster, task: ("127.0.0.1", ""))
