@@ -35,6 +35,8 @@ MAKEMAKE_BUILD = "opp_makemake -f --deep -O out && make MODE=release -j$(nproc)"
 MAKE_BUILD = "make MODE=release -j$(nproc)"
 
 IMAGE_DEFAULTS: dict[str, Any] = {"base": DEFAULT_BASE, "build": None, "packages": []}
+#: Debian's ccache compiler wrappers (gcc, g++, clang, clang++): first on PATH, the build uses ccache.
+CCACHE_WRAPPERS = "/usr/lib/ccache"
 #: Builders `opp-ci image build` looks for, in this order.
 BUILDERS = ("docker", "podman", "buildah")
 #: The directory in the build context that receives opp-ci's wheel (worker/Dockerfile's OPP_CI_DIST).
@@ -98,9 +100,14 @@ def local_build_command(project_dir: Path, flag: str | None, skip: bool) -> str 
 
 
 def build_model(project_dir: Path, command: str) -> None:
-    """Runs the build command once in the project directory; its output goes to stderr."""
-    print(f"opp-ci: building the model in {project_dir}: {command}", file=sys.stderr, flush=True)
-    done = subprocess.run(["sh", "-c", command], cwd=project_dir, stdout=sys.stderr, stderr=sys.stderr)
+    """Runs the build command once in the project directory, with ccache when it is installed (as in
+    the image). Its output is progress, so it goes to stdout; a failure is one line on stderr."""
+    print(f"opp-ci: building the model in {project_dir}: {command}", flush=True)
+    env = dict(os.environ)
+    if Path(CCACHE_WRAPPERS).is_dir() and CCACHE_WRAPPERS not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = CCACHE_WRAPPERS + os.pathsep + env.get("PATH", "")
+    sys.stdout.flush()
+    done = subprocess.run(["sh", "-c", command], cwd=project_dir, env=env, stdout=sys.stdout, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         raise UserError(f"the model's build command failed (exit {done.returncode}) in {project_dir}: {command}")
 
