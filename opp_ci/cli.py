@@ -577,12 +577,16 @@ def _image_options(function):
 @click.option("--builder", metavar="CMD", help="docker, podman or buildah, with options (default: the first on PATH).")
 @click.option("--build-opt", "build_opts", multiple=True, metavar="OPT",
               help="Extra option for `<builder> build`, e.g. --build-opt=--isolation=chroot (repeatable).")
-def image_build(context: Path, project_dir, base_image, build_command, packages, tag, builder, build_opts) -> None:
+@click.option("--with-dependencies", is_flag=True,
+              help="Put the wheels of opp-ci's dependencies into the context too: the build needs no package index.")
+def image_build(context: Path, project_dir, base_image, build_command, packages, tag, builder, build_opts,
+                with_dependencies) -> None:
     """Build the image CI builds, on this machine, from CONTEXT (the model's repository)."""
     from opp_ci import image
 
     settings = image.resolve(context / project_dir, base_image, build_command, packages)
-    image.build_image(context, project_dir, settings, tag, image.find_builder(builder), tuple(build_opts))
+    image.build_image(context, project_dir, settings, tag, image.find_builder(builder), tuple(build_opts),
+                      with_dependencies)
     click.echo(f"opp-ci: built {tag} (base {settings.base}; build: {settings.build})")
 
 

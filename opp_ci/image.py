@@ -152,9 +152,10 @@ def build_command_line(builder: list[str], context: Path, tag: str, arguments: d
     return [*argv, "-t", tag, str(context)]
 
 
-def write_wheel(context: Path, source: Path | str | None = None) -> Path:
+def write_wheel(context: Path, source: Path | str | None = None, dependencies: bool = False) -> Path:
     """opp-ci's wheel in CONTEXT/.opp-ci-dist, reproducibly (a fixed SOURCE_DATE_EPOCH), so that the
-    image layer that installs it is reused while opp-ci does not change."""
+    image layer that installs it is reused while opp-ci does not change; with `dependencies`, its
+    dependencies' wheels too, so that the build needs no package index."""
     dist = Path(context) / DIST_DIR
     if dist.exists() and not (dist / ".opp-ci").is_file():
         raise UserError(f"{dist} exists and was not made by opp-ci; move it away")
@@ -162,8 +163,9 @@ def write_wheel(context: Path, source: Path | str | None = None) -> Path:
     dist.mkdir()
     (dist / ".opp-ci").write_text("made by opp-ci image build; safe to delete\n")
     env = {**os.environ, "SOURCE_DATE_EPOCH": "315532800"}
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist),
-                           str(source or installed_source())], env=env, capture_output=True, text=True)
+    requirement = str(source or installed_source()) + ("[aws]" if dependencies else "")
+    argv = [sys.executable, "-m", "pip", "wheel", "-q", *([] if dependencies else ["--no-deps"]), "-w", str(dist)]
+    done = subprocess.run([*argv, requirement], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise UserError(f"could not make opp-ci's wheel: {done.stderr.strip()[-500:]}")
     return dist
@@ -176,12 +178,12 @@ def installed_source() -> str:
 
 
 def build_image(context: Path, project_dir: str, settings: ImageSettings, tag: str, builder: list[str],
-                options: tuple[str, ...] = (), wheel_source: Path | None = None) -> None:
+                options: tuple[str, ...] = (), dependencies: bool = False) -> None:
     """Builds the simulation image from CONTEXT (the model's repository) with worker/Dockerfile."""
     context = Path(context).resolve()
     if not (context / project_dir).is_dir():
         raise UserError(f"project directory {project_dir!r} is not in the build context {context}")
-    dist = write_wheel(context, wheel_source)
+    dist = write_wheel(context, dependencies=dependencies)
     try:
         argv = build_command_line(builder, context, tag, build_arguments(settings, project_dir), options)
         print("opp-ci: " + shlex.join(argv), file=sys.stderr, flush=True)
