@@ -86,7 +86,7 @@ def opp_ci(project: Path, config: str, workers: int, out: Path) -> float:
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "opp_ci", "run", str(project), "--ini", "omnetpp.ini", "--ini", "bench.ini",
-         "--config", config, "--workers", str(workers), "--out", str(out)],
+         "--config", config, "--workers", str(workers), "--out", str(out), "--no-build"],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     return time.perf_counter() - started

@@ -26,12 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def make_suite(work: Path, rows: int) -> Path:
     shutil.copytree(ROOT / "examples" / "standin", work / "standin", ignore=shutil.ignore_patterns("results"))
+    subprocess.run(["make", "-s", "-C", str(work / "standin")], check=True)  # the stand-in's build
     shutil.copytree(ROOT / "examples" / "suite", work / "suite")
     source = [line for line in (work / "suite" / "suite.csv").read_text().splitlines()
               if line.strip() and not line.lstrip().startswith("#") and ", PASS," in line.replace("   ", " ")]
     lines = [source[i % len(source)] for i in range(rows)]
     (work / "suite" / "bench.csv").write_text("\n".join(lines) + "\n")
-    (work / "suite" / "opp-ci.toml").write_text('command = "../standin/standin"\nsuite = ["bench.csv"]\n')
+    (work / "suite" / "opp-ci.toml").write_text('command = "../standin/standin"\nsuite = ["bench.csv"]\n'
+                                                '[image]\nbuild = "make -s -C ../standin"\n')
     return work / "suite"
 
 

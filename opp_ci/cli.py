@@ -77,7 +77,11 @@ RUN_FLAGS = ("backend", "command", "config", "runs", "ini", "arg", "sim-time-lim
 @click.option("--redis-password-parameter", metavar="NAME",
               help="ecs backend with --redis-url: use the cluster `opp-ci cluster up` started, reading its Redis "
                    "password from this SSM parameter (output redis-password-parameter); it is not torn down.")
-def run(project_dir: Path, redis_password_parameter: str | None, **given) -> None:
+@click.option("--build-command", metavar="CMD", help="local backend: build the model with this first, once "
+              "(default: opp-ci.toml's [image] build; without one nothing is built).")
+@click.option("--no-build", is_flag=True, help="Do not build the model first (it is already built).")
+def run(project_dir: Path, redis_password_parameter: str | None, build_command: str | None, no_build: bool,
+        **given) -> None:
     """Run a campaign: every run of the chosen configs, in parallel, with reports.
 
     Reads PROJECT_DIR/opp-ci.toml (flags win over it), asks the simulation for its runs, runs them
@@ -92,6 +96,8 @@ def run(project_dir: Path, redis_password_parameter: str | None, **given) -> Non
         campaign_spec.out = Path.cwd() / campaign_spec.out
     chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec, redis_password_parameter))
     _check_github_output(campaign_spec.settings["github-output"])
+    if campaign_spec.backend == "local":
+        _build_first(campaign_spec.project_dir, build_command, no_build)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = campaign.run_campaign(campaign_spec, chosen, make_display)
@@ -141,6 +147,14 @@ def _check_github_output(path: str | None) -> None:
                                                                         os.W_OK):
         raise UserError(f"--github-output {path}: not a file that can be appended to (is its directory there and "
                         f"writable?); give another file")
+
+
+def _build_first(project_dir: Path, build_command: str | None, no_build: bool) -> None:
+    from opp_ci import image as image_module
+
+    command = image_module.local_build_command(project_dir, build_command, no_build)
+    if command:
+        image_module.build_model(project_dir, command)
 
 
 def _interrupt(signum, frame) -> None:
@@ -333,6 +347,8 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
         if not out:
             campaign_spec.out = Path.cwd() / campaign_spec.out
         chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec))
+        if campaign_spec.backend == "local":
+            _build_first(campaign_spec.project_dir, None, False)
         output.info("recording fingerprints: every run expects a dummy fingerprint, so the progress line counts "
                     "them as failed until they are judged at the end")
         recorded = campaign.run_campaign(campaign_spec, chosen, make_display)
@@ -360,6 +376,8 @@ def _update_suites(project_dir: Path, from_dir: Path | None, flags: dict) -> Non
         if not flags.get("out"):
             campaign_spec.out = Path.cwd() / campaign_spec.out
         chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec))
+        if campaign_spec.backend == "local":
+            _build_first(campaign_spec.project_dir, None, False)
         recorded, out_dir = campaign.run_campaign(campaign_spec, chosen, make_display), campaign_spec.out
     changes, skipped = update_suites(campaign_spec.project_dir, campaign_spec.suites.files, recorded, out_dir)
     for change in changes:
@@ -410,6 +428,63 @@ def publish(out_dir: Path, repository, sha, pr, check_name, artifact_url, api_ur
     output.info(f"published {out_dir}: step summary {'written' if done.summary_written else 'skipped'}, "
                f"check run {done.check_run_id or '-'}, PR comment {done.comment_id or '-'}"
                f"{' (edited)' if done.comment_edited else ''}")
+
+
+@cli.group("image")
+def image_group() -> None:
+    """The simulation image: an OMNeT++ base image, the model built once, and opp-ci (worker/Dockerfile)."""
+
+
+def _image_options(function):
+    for option in reversed([
+        click.option("--project-dir", default=".", show_default=True, metavar="DIR",
+                     help="Directory with opp-ci.toml, relative to the context; the worker runs there."),
+        click.option("--base-image", metavar="IMAGE", help="OMNeT++ base image (default: [image] base, or "
+                     "ghcr.io/omnetpp/omnetpp:u24.04-6.2.0)."),
+        click.option("--build-command", metavar="CMD", help="How the model is built (default: [image] build, or "
+                     "`make MODE=release` with a Makefile, else opp_makemake first)."),
+        click.option("--package", "packages", multiple=True, metavar="PKG",
+                     help="Extra Debian package for the image (repeatable; default: [image] packages)."),
+    ]):
+        function = option(function)
+    return function
+
+
+@image_group.command("build")
+@click.argument("context", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_image_options
+@click.option("-t", "--tag", default="opp-ci-simulation:latest", show_default=True, help="Image name and tag.")
+@click.option("--builder", metavar="CMD", help="docker, podman or buildah, with options (default: the first on PATH).")
+@click.option("--build-opt", "build_opts", multiple=True, metavar="OPT",
+              help="Extra option for `<builder> build`, e.g. --build-opt=--isolation=chroot (repeatable).")
+@click.option("--with-dependencies", is_flag=True,
+              help="Put the wheels of opp-ci's dependencies into the context too: the build needs no package index.")
+def image_build(context: Path, project_dir, base_image, build_command, packages, tag, builder, build_opts,
+                with_dependencies) -> None:
+    """Build the image CI builds, on this machine, from CONTEXT (the model's repository)."""
+    from opp_ci import image
+
+    settings = image.resolve(context / project_dir, base_image, build_command, packages)
+    image.build_image(context, project_dir, settings, tag, image.find_builder(builder), tuple(build_opts),
+                      with_dependencies)
+    click.echo(f"opp-ci: built {tag} (base {settings.base}; build: {settings.build})")
+
+
+@image_group.command("settings")
+@_image_options
+@click.option("--github-output", envvar="GITHUB_OUTPUT", metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Append base-image, build-command, packages to this file (default: $GITHUB_OUTPUT).")
+def image_settings(project_dir, base_image, build_command, packages, github_output) -> None:
+    """Print the image settings: flags over opp-ci.toml's [image] over the defaults."""
+    from opp_ci import image
+    from opp_ci.github import write_outputs
+
+    settings = image.resolve(Path(project_dir), base_image, build_command, packages)
+    outputs = {"base-image": settings.base, "build-command": settings.build, "packages": " ".join(settings.packages)}
+    write_outputs(github_output, outputs)
+    for name, value in outputs.items():
+        click.echo(f"{name}: {value}")
 
 
 for _command in COMMANDS:

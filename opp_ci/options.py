@@ -155,6 +155,12 @@ def _options() -> tuple[Option, ...]:
                "between repetitions fails (nondeterminism).", metavar="N"),
         Option("suite-cpu-time-limit", Kind.SIM_TIME, "30000s", "CPU time limit of each suite row "
                "(opp_fingerprinttest's).", metavar="T"),
+        # --- [image]: how the model is built, in the image and by `opp-ci run` first (opp_ci/image.py) ---
+        Option("base", Kind.STRING, "ghcr.io/omnetpp/omnetpp:u24.04-6.2.0", "OMNeT++ base image of the simulation "
+               "image.", table="image", metavar="IMAGE"),
+        Option("build", Kind.STRING, None, "How the model is built, once (default in the image: `make MODE=release` "
+               "with a Makefile, else opp_makemake first).", table="image", metavar="CMD"),
+        Option("packages", Kind.STRINGS, [], "Extra Debian packages for the image.", table="image", metavar="PKG"),
         # --- [ecs]: the cloud backend ---
         *_ecs_options(),
     )
@@ -357,7 +363,7 @@ def _hint(name: str, known: Iterable[str]) -> str:
 # --- the layers ---
 
 #: Tables of opp-ci.toml other than [configs.*] that hold options.
-TABLES = ("ecs",)
+TABLES = ("ecs", "image")
 
 
 def read_file(project_dir: Path) -> dict[str, Any]:

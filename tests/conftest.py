@@ -3,19 +3,22 @@ real servers on random ports and always stop them."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from projects import STANDIN, build_project, copy_standin
 
 ROOT = Path(__file__).resolve().parent.parent
-STANDIN = ROOT / "examples" / "standin"
 REFERENCE = ROOT / "tests" / "data" / "omnetpp-reference"  # a copy of ../shared/omnetpp-reference
+
+
+@pytest.fixture(scope="session")
+def standin_executable() -> Path:
+    """examples/standin/standin, built in place by the project's build command."""
+    return build_project(STANDIN) / "standin"
 
 
 @pytest.fixture
 def standin_project(tmp_path: Path) -> Path:
-    """A private copy of the stand-in simulation project, safe to edit."""
-    target = tmp_path / "standin"
-    shutil.copytree(STANDIN, target, ignore=shutil.ignore_patterns("results", "opp-ci-out"))
-    return target
+    """A private copy of the stand-in simulation project, built, safe to edit."""
+    return copy_standin(tmp_path / "standin")

@@ -79,11 +79,15 @@ STUBS = {
                'mkdir -p "$TARGET"\n'
                'if [ -n "$NAME" ]; then cp -r "$ACT_ARTIFACTS/$NAME"/. "$TARGET"/; exit; fi\n'
                'for d in "$ACT_ARTIFACTS"/$PATTERN; do [ -d "$d" ] && cp -r "$d"/. "$TARGET"/; done; true'),
+    "actions/cache@v4": dict(
+        description="no cache here", inputs=["path", "key", "restore-keys"], outputs=["cache-hit"],
+        env={"KEY": "${{ inputs.key }}"}, script='echo "cache $KEY" >> "$ACT_TRACE"'),
     # Cloud actions must not run on the local backend: their stand-ins fail the job if they do.
     **{ref: dict(description="must not run on the local backend", inputs=["role-to-assume", "aws-region"],
                  outputs=[], env={}, script=f'echo "{ref} ran" >> "$ACT_TRACE"; exit 1')
        for ref in ("aws-actions/configure-aws-credentials@v4", "aws-actions/amazon-ecr-login@v2",
-                   "docker/setup-buildx-action@v3", "docker/build-push-action@v6")},
+                   "docker/setup-buildx-action@v3", "docker/build-push-action@v6",
+                   "reproducible-containers/buildkit-cache-dance@v3")},
 }
 
 # actions/setup-python's stand-in is a node action, because only those have a `post` step. act gives

@@ -16,21 +16,28 @@ import sys
 from pathlib import Path
 
 import pytest
+from projects import copy_standin
 
 ROOT = Path(__file__).resolve().parents[2]
-STANDIN = ROOT / "examples" / "standin"
 EXAMPLES = ROOT / "examples" / "workflows"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 
+#: act here has no Docker: the run job runs on this machine instead of inside the OMNeT++ base image
+#: (the input a runner with OMNeT++ of its own would use; tests/e2e/test_image.py runs the image).
+ON_THE_RUNNER = {"    with:\n": "    with:\n      run-in-image: false\n"}
+
+
 def make_repository(path: Path, workflow: str, renames: dict[str, str] | None = None) -> Path:
-    """A git repository like a user's: the stand-in simulation in simulations/, one example workflow
-    (with the example's config names replaced by the stand-in's, `renames`)."""
-    shutil.copytree(STANDIN, path / "simulations", ignore=shutil.ignore_patterns("results", "opp-ci-out"))
+    """A git repository like a user's: the stand-in simulation in simulations/, unbuilt (its executable
+    is not committed, so the workflow must build it), and one example workflow, with the example's config
+    names replaced by the stand-in's (`renames`)."""
+    copy_standin(path / "simulations", build=False)
+    assert not (path / "simulations" / "standin").exists()
     (path / ".github" / "workflows").mkdir(parents=True)
     text = (EXAMPLES / workflow).read_text()
-    for old, new in (renames or {}).items():
+    for old, new in {**ON_THE_RUNNER, **(renames or {})}.items():
         assert old in text
         text = text.replace(old, new)
     (path / ".github" / "workflows" / workflow).write_text(text)
@@ -81,6 +88,16 @@ def assert_campaign_published(work: Path, result: subprocess.CompletedProcess) -
     trace = (work / "act_trace").read_text()
     assert "aws-actions" not in trace and "docker/" not in trace, trace
     assert "download-artifact" in trace
+    assert_built_once_before_the_runs(result.stdout)
+
+
+def assert_built_once_before_the_runs(log: str) -> None:
+    """The run job built the model (the Makefile's one command), once, before the first run started."""
+    lines = log.splitlines()
+    built = [i for i, line in enumerate(lines) if "cp standin.py standin.tmp" in line]
+    assert len(built) == 1, f"expected one build of the stand-in, found {len(built)}"
+    progress = [i for i, line in enumerate(lines) if "runs done" in line or "runs passed" in line]
+    assert progress and built[0] < progress[0]
 
 
 def test_dispatch_example_runs_the_campaign_on_the_local_backend(act_binary, act_stubs, tmp_path):
@@ -89,6 +106,15 @@ def test_dispatch_example_runs_the_campaign_on_the_local_backend(act_binary, act
                      "--input", "backend=local", "--input", "workers=2", "--input", "configs=Quick AlohaExperiment")
     assert_campaign_published(tmp_path, result)
     assert "Job 'build'" not in result.stdout  # skipped: no image on the local backend
+
+
+def test_push_example_builds_the_model_and_runs_it_on_the_local_backend(act_binary, act_stubs, tmp_path):
+    repo = make_repository(tmp_path / "repo", "campaign-on-push.yml",
+                           {"backend: ecs": "backend: local", "workers: '16'": "workers: '2'"})
+    result = run_act(act_binary, repo, "push", "campaign-on-push.yml", act_stubs, tmp_path)
+    assert_campaign_published(tmp_path, result)
+    assert "Job 'build'" not in result.stdout
+    assert "cache opp-ci-ccache-local-simulations-" in (tmp_path / "act_trace").read_text()
 
 
 def test_pull_request_from_a_fork_gets_no_credentials_and_runs_locally(act_binary, act_stubs, tmp_path):
@@ -103,7 +129,7 @@ def test_pull_request_from_a_fork_gets_no_credentials_and_runs_locally(act_binar
     # The base branch's last successful campaign: an artifact of an earlier run (id 4242, which a
     # stand-in `gh run list` names), made here by the same campaign on the unchanged model.
     baseline = tmp_path / "act_artifacts" / "opp-ci-4242-1-run"
-    made = subprocess.run([str(Path(sys.executable).parent / "opp-ci"), "run", str(repo / "simulations"),
+    made = subprocess.run([str(Path(sys.executable).parent / "opp-ci"), "run", str(copy_standin(tmp_path / "base")),
                            "--config", "AlohaExperiment", "--runs", "0..3", "--workers", "2", "--out", str(baseline)],
                           capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr

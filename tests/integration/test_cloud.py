@@ -10,7 +10,6 @@ import contextlib
 import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import boto3
 import pytest
 import requests
 from ports import free_port, wait_for_port
+from projects import copy_standin
 
 from opp_ci.backends.ecs import EcsBackend
 from opp_ci.campaign import run_campaign
@@ -690,9 +690,7 @@ class HarnessBackend:
 
 
 def test_a_campaign_through_the_ecs_backend(aws, redis_task, tmp_path, monkeypatch):
-    standin = ROOT / "examples" / "standin"
-    project = tmp_path / "standin"
-    shutil.copytree(standin, project, ignore=shutil.ignore_patterns("results", "opp-ci-out"))
+    project = copy_standin(tmp_path / "standin")  # built: the workers here stand in for the image's
     password = PASSWORD
     redis_at_localhost(monkeypatch, redis_task.port)
     out = tmp_path / "out"
@@ -719,9 +717,7 @@ def test_a_campaign_through_the_ecs_backend(aws, redis_task, tmp_path, monkeypat
 def test_run_campaign_against_a_cluster_from_cluster_up(aws, redis_task, tmp_path, monkeypatch):
     """The reusable workflow's path: start-cluster (`cluster up`), then `opp-ci run --backend ecs --redis-url
     URL --redis-password-parameter NAME` on another job, which reads the password from SSM; then down."""
-    standin = ROOT / "examples" / "standin"
-    project = tmp_path / "standin"
-    shutil.copytree(standin, project, ignore=shutil.ignore_patterns("results", "opp-ci-out"))
+    project = copy_standin(tmp_path / "standin")  # built: the workers here stand in for the image's
     password = PASSWORD
     redis_at_localhost(monkeypatch, redis_task.port)
     cluster = create.up(clients(), options(password, campaign="split", workers=2, project_dir=str(project)),

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import stat
 from pathlib import Path
 
 import pytest
+from projects import copy_standin
 from test_cloud import (  # noqa: F401  (fixtures)
     PASSWORD,
     ROOT,
@@ -64,7 +64,7 @@ os.execv(sys.executable, [sys.executable, os.path.join(here, "standin"), *sys.ar
 def printenv_project(tmp_path: Path) -> Path:
     """The stand-in project, its command replaced by one that prints its environment first."""
     project = tmp_path / "printenv"
-    shutil.copytree(ROOT / "examples" / "standin", project, ignore=shutil.ignore_patterns("results", "opp-ci-out"))
+    copy_standin(project)
     script = project / "printenv-sim"
     script.write_text(PRINTENV_SIM)
     script.chmod(script.stat().st_mode | stat.S_IXUSR)

@@ -21,6 +21,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from projects import build_project, copy_standin
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN_DIR = ROOT / "examples" / "standin"
@@ -160,12 +161,15 @@ def aloha(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _built(standin_executable: Path) -> None:
+    """STANDIN is a build product: made by the project's own build command before any test runs it."""
+
+
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A private copy of the stand-in project."""
-    target = tmp_path / "standin"
-    shutil.copytree(STANDIN_DIR, target, ignore=shutil.ignore_patterns("results", "opp-ci-out"))
-    return target
+def project(standin_project: Path) -> Path:
+    """A private copy of the stand-in project, built."""
+    return standin_project
 
 
 # --- exact transcripts -------------------------------------------------------------------------
@@ -629,9 +633,15 @@ def test_opp_scavetool_reads_the_files(project: Path) -> None:
 # --- the project files -----------------------------------------------------------------------------------
 
 
-def test_standin_is_an_executable_script() -> None:
-    assert os.access(STANDIN, os.X_OK)
-    assert STANDIN.read_text().startswith("#!/usr/bin/env python3\n")
+def test_standin_is_built_not_committed(tmp_path: Path) -> None:
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "examples/standin"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert "examples/standin/standin.py" in tracked and "examples/standin/standin" not in tracked
+    project = copy_standin(tmp_path / "copy", build=False)
+    assert not (project / "standin").exists()
+    build_project(project)
+    assert os.access(project / "standin", os.X_OK)
+    assert (project / "standin").read_text().startswith("#!/usr/bin/env python3\n")
 
 
 def test_broken_ini(project: Path) -> None:

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from projects import copy_standin
 from test_charts_mermaid import parse  # noqa: F401  (the real Mermaid parser, a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +24,7 @@ EXPECTED = {3: "PASS", 4: "PASS", 5: "PASS", 8: "PASS", 9: "FAIL (expected)", 12
 @pytest.fixture
 def suite(tmp_path: Path) -> Path:
     """A copy of examples/ (the suite refers to the stand-in beside it)."""
-    shutil.copytree(ROOT / "examples" / "standin", tmp_path / "standin",
-                    ignore=shutil.ignore_patterns("results", "opp-ci-out"))
+    copy_standin(tmp_path / "standin", build=False)  # `opp-ci run` builds it with the suite's build command
     shutil.copytree(ROOT / "examples" / "suite", tmp_path / "suite")
     return tmp_path / "suite"
 
@@ -81,7 +81,7 @@ def test_a_planted_wrong_fingerprint_fails_exactly_its_row(suite, tagged, tmp_pa
 
 
 def test_repeat_catches_a_nondeterministic_row(suite, tagged, tmp_path):
-    (suite / "opp-ci.toml").write_text('command = "../standin/standin"\n')
+    (suite / "opp-ci.toml").write_text('command = "../standin/standin"\n[image]\nbuild = "make -C ../standin"\n')
     out = tmp_path / "out"
     done = tagged.run("run", str(suite), "--suite", "unstable.csv", "--suite", "suite.csv", "--match", "Jitter|Short",
                       "--repeat", "2", "-j", "2", "-o", str(out))

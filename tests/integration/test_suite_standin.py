@@ -14,6 +14,7 @@ from opp_ci import suites
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "examples" / "suite"
 STANDIN = ROOT / "examples" / "standin" / "standin"
+pytestmark = pytest.mark.usefixtures("standin_executable")  # built by the stand-in's own build command
 
 
 def run_row(row: suites.SuiteRow, root: Path, tmp: Path, ingredients=()) -> suites.RunOutput:

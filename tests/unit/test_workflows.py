@@ -44,9 +44,9 @@ def steps(workflow: dict[str, Any]):
             yield job_id, job, step
 
 
-def test_there_are_five_actions_and_three_example_triggers():
+def test_there_are_six_actions_and_three_example_triggers():
     assert {p.parent.name for p in ACTIONS} == {
-        "build-image", "start-cluster", "run-campaign", "publish-results", "stop-cluster"}
+        "image-settings", "build-image", "start-cluster", "run-campaign", "publish-results", "stop-cluster"}
     triggers = set()
     for path in (ROOT / "examples" / "workflows").glob("*.yml"):
         triggers |= set(load(path)["on"])
@@ -159,7 +159,7 @@ def test_a_fork_pull_request_is_switched_to_the_local_backend():
     step = plan["steps"][0]
     assert FORK in step["env"]["FORK"] and "github.repository" in step["env"]["FORK"]
     assert "BACKEND=local" in step["run"]
-    assert plan["permissions"] == {}
+    assert plan["permissions"] == {"contents": "read", "actions": "read"}  # reads opp-ci.toml, finds the baseline
 
 
 def test_pull_request_example_gives_forks_no_credentials():
