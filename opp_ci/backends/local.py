@@ -173,11 +173,12 @@ class WorkerPool:
 
     def keep_logs(self, destination: Path) -> None:
         """Moves the workers' logs that say something to `destination` (they are empty unless a worker
-        had trouble)."""
+        had trouble). Best effort: an --out that cannot be written is reported elsewhere."""
         for log in sorted(self.log_dir.glob("*.log")):
             if log.stat().st_size:
-                destination.mkdir(parents=True, exist_ok=True)
-                shutil.move(log, destination / log.name)
+                with contextlib.suppress(OSError):
+                    destination.mkdir(parents=True, exist_ok=True)
+                    shutil.move(log, destination / log.name)
 
 
 @dataclass
