@@ -192,7 +192,8 @@ def write_model(project: Path) -> None:
     declarations = "".join(f"namespace module{i} {{ std::string describe(int); }}\n" for i in range(MODULES))
     calls = "".join(f"    std::cout << module{i}::describe(10) << '\\n';\n" for i in range(MODULES))
     (project / "src" / "main.cc").write_text(
-        f"#include \"model_id.h\"\n#include <iostream>\n#include <string>\n{declarations}int main() {{\n{calls}}}\n")
+        f"#include \"model_id.h\"\n#include <iostream>\n#include <string>\n{declarations}"
+        f"int main() {{\n    std::cout << MODEL_ID << '\\n';\n{calls}}}\n")
     (project / "Makefile").write_text(MAKEFILE)
     (project / "opp-ci.toml").write_text('command = "./model"\n\n[image]\nbuild = "make -j$(nproc)"\n')
 
