@@ -38,7 +38,7 @@ def test_flags_win_over_the_file_and_the_file_over_the_defaults(tmp_path):
 
 
 @pytest.mark.parametrize(("table", "message"), [
-    ('[image]\nbuid = "make"\n', "no key 'buid'"),
+    ('[image]\nbuid = "make"\n', "unknown key 'buid'"),
     ('[image]\nbuild = ""\n', "non-empty string"),
     ('[image]\npackages = "g++"\n', "list of Debian package names"),
     ('image = "x"\n', "must be a table"),
