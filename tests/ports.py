@@ -56,3 +56,16 @@ def wait_for_port(port: int, process: subprocess.Popen, log: Path | None, name: 
                   timeout: float = 30.0) -> None:
     """Waits until `process` listens on 127.0.0.1:port."""
     wait_until_ready(f"{name} (127.0.0.1:{port})", lambda: listens(port), process, log, timeout)
+
+
+def tagged_pids(tag: str) -> list[int]:
+    """The live processes whose environment carries OPP_CI_TEST_TAG=tag (what a test started, whatever
+    they are called)."""
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"OPP_CI_TEST_TAG={tag}".encode() in environ.read_bytes().split(b"\0"):
+                pids.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return pids

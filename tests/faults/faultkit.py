@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import psutil
+from ports import tagged_pids
 
 RUNS = 100
 
@@ -95,14 +96,7 @@ class Campaign:
         raise AssertionError(f"fewer than {count} records after {timeout}s")
 
     def alive(self) -> list[int]:
-        pids = []
-        for environ in Path("/proc").glob("[0-9]*/environ"):
-            try:
-                if f"OPP_CI_TEST_TAG={self.tag}".encode() in environ.read_bytes().split(b"\0"):
-                    pids.append(int(environ.parent.name))
-            except OSError:
-                continue
-        return pids
+        return tagged_pids(self.tag)
 
 
 def _cmdline(process: psutil.Process) -> list[str]:

@@ -7,10 +7,10 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
+from ports import tagged_pids
 
 from opp_ci.backends.local import RedisServer, start_redis, stop_process_tree
 
@@ -48,14 +48,7 @@ class Tagged:
                                 stderr=subprocess.PIPE, text=True)
 
     def alive(self) -> list[int]:
-        pids = []
-        for environ in Path("/proc").glob("[0-9]*/environ"):
-            try:
-                if f"OPP_CI_TEST_TAG={self.tag}".encode() in environ.read_bytes().split(b"\0"):
-                    pids.append(int(environ.parent.name))
-            except OSError:
-                continue
-        return pids
+        return tagged_pids(self.tag)
 
 
 def opp_ci(*args: str) -> list[str]:
