@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 
 #: act here has no Docker: the run job runs on this machine instead of inside the OMNeT++ base image
-#: (the input a runner with OMNeT++ of its own would use; tests/e2e/test_image.py runs the image).
+#: (the input a runner with OMNeT++ of its own would use; tests/e2e/test_image_build.py runs the image).
 ON_THE_RUNNER = {"    with:\n": "    with:\n      run-in-image: false\n"}
 
 
