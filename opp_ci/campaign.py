@@ -45,8 +45,11 @@ WAIT_TIMEOUT = 0.5
 POLL_INTERVAL = 2.0
 #: How often every waiting job is looked at, not only those the registries name.
 FULL_CHECK_INTERVAL = 10.0
-#: How often campaign.json is rewritten while records arrive (and once at the end).
+#: How often campaign.json is rewritten while records arrive (and once at the end), at most.
 SAVE_INTERVAL = 2.0
+#: The share of the orchestrator's time checkpoints may take: a big campaign's file takes longer to
+#: write, so it is written less often (a fixed interval costs O(runs²) over a campaign).
+SAVE_SHARE = 0.05
 #: Seconds without any worker on the queue before the orchestrator says so.
 NO_WORKER_WARNING = 30
 #: A started job whose heartbeat is older than this was abandoned by a dead worker.
@@ -80,6 +83,7 @@ class Orchestrator:
         self._warned = False
         self._unsaved = False
         self._last_save = 0.0
+        self._save_interval = SAVE_INTERVAL
         self._last_full_check = time.monotonic()
         self._last_poll = 0.0
 
@@ -94,10 +98,10 @@ class Orchestrator:
                 if not ended or time.monotonic() - self._last_poll >= POLL_INTERVAL:
                     self._poll()
                 else:
-                    self._save(every=SAVE_INTERVAL)
+                    self._save()
                     self._show()
         finally:
-            self._save()
+            self._save(now=True)
         write_history(self.out_dir, self.records.values())
         return self.campaign
 
@@ -154,7 +158,7 @@ class Orchestrator:
             self._last_full_check = now
         for identifier, job in self._fetch(ended + (list(waiting) if due else started if dead_workers else [])):
             self._handle(self.planned[identifier], job, dead_workers)
-        self._save(every=SAVE_INTERVAL)
+        self._save()
         self._warn_when_nobody_works()
         self._show()
 
@@ -260,14 +264,18 @@ class Orchestrator:
         self.records[record.job_id] = record
         self._unsaved = True
 
-    def _save(self, every: float = 0.0) -> None:
-        """Writes campaign.json when records arrived, at most once per `every` seconds (rewriting it
-        per record would cost O(runs²) for a big campaign)."""
-        if not self._unsaved or time.monotonic() - self._last_save < every:
+    def _save(self, now: bool = False) -> None:
+        """A checkpoint of campaign.json (compact; the reports rewrite it indented) when records arrived:
+        `now`, or at most once per interval, which grows with the time a write takes (at most SAVE_SHARE
+        of the time)."""
+        if not self._unsaved or (not now and time.monotonic() - self._last_save < self._save_interval):
             return
+        started = time.monotonic()
         self.campaign.runs = list(self.records.values())
-        self.campaign.write(self.out_dir)
-        self._unsaved, self._last_save = False, time.monotonic()
+        self.campaign.write(self.out_dir, compact=True)
+        self._last_save = time.monotonic()
+        self._save_interval = max(SAVE_INTERVAL, (self._last_save - started) / SAVE_SHARE)
+        self._unsaved = False
 
     def _show(self) -> None:
         done = len(self.records)

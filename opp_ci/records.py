@@ -255,9 +255,10 @@ class Campaign:
             extra={k: v for k, v in data.items() if k not in fixed},
         )
 
-    def write(self, out_dir: Path) -> Path:
-        """Writes campaign.json atomically, so a reader never sees half a file."""
-        return write_json_atomically(Path(out_dir) / CAMPAIGN_FILE, self.to_json())
+    def write(self, out_dir: Path, compact: bool = False) -> Path:
+        """Writes campaign.json atomically, so a reader never sees half a file. `compact` (the
+        checkpoints while runs arrive) skips the indentation: it is several times faster."""
+        return write_json_atomically(Path(out_dir) / CAMPAIGN_FILE, self.to_json(), compact)
 
     @classmethod
     def read(cls, out_dir: Path) -> Campaign:
@@ -271,15 +272,15 @@ class Campaign:
             raise ValueError(f"a malformed run record ({type(error).__name__}: {error})") from None
 
 
-def write_json_atomically(path: Path, data: Any) -> Path:
+def write_json_atomically(path: Path, data: Any, compact: bool = False) -> Path:
     """Writes JSON through a temporary file; a failure (a full disk) is a UserError and leaves the old
-    file as it was."""
+    file as it was. `compact` uses json's C encoder (indented output takes the pure-Python one)."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
+            f.write(json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=2))
             f.write("\n")
         os.replace(tmp, path)
     except OSError as error:

@@ -100,3 +100,4 @@ def test_out_dir_refuses_foreign_results_and_a_second_claim(tmp_path):
             outdir.claim(tmp_path / "out", resume=True)
     finally:
         outdir.release(tmp_path / "out")
+
