@@ -22,16 +22,25 @@ from opp_ci.backends import Infrastructure
 from opp_ci.checks import Check, judge_campaign, prepare_runs
 from opp_ci.errors import UserError
 from opp_ci.fingerprints import FingerprintCheck
-from opp_ci.history import expected_seconds, read_history, write_history
+from opp_ci.history import read_history, write_history
 from opp_ci.jobs import RunJob, failure_text
 from opp_ci.naming import new_campaign_id
 from opp_ci.payloads import PayloadError
 from opp_ci.planning import PlannedRun, plan, plan_remotely, plan_suites
 from opp_ci.progress import Counts, ProgressDisplay
 from opp_ci.queue import JOB_MONITORING_INTERVAL, check_redis, connect_redis, enqueue_runs, make_queue
-from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus, read_worker_reply
+from opp_ci.records import (
+    CAMPAIGN_FILE,
+    Campaign,
+    RunOutcome,
+    RunRecord,
+    RunStatus,
+    read_batch_reply,
+    read_worker_reply,
+)
 from opp_ci.regression import ComparisonCheck
 from opp_ci.report import write_reports
+from opp_ci.scheduling import Unit, schedule
 from opp_ci.spec import CampaignSpec
 from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
 from opp_ci.suite_check import SuiteCheck
@@ -71,6 +80,8 @@ class Orchestrator:
     ) -> None:
         self.campaign = campaign
         self.planned = {p.job_id: p for p in planned}
+        #: The queue jobs, by job id: a run each, or a batch of short runs (`opp_ci.scheduling`).
+        self.units: dict[str, Unit] = {}
         self.infrastructure = infrastructure
         self.out_dir = out_dir
         self.display = display
@@ -120,25 +131,32 @@ class Orchestrator:
 
     def _take_ended(self, identifiers: list[str]) -> None:
         """Collects the jobs workers said ended, fetched in one round trip."""
-        waiting = [i for i in dict.fromkeys(identifiers) if i in self.planned and i not in self.records]
-        for identifier, job in self._fetch(waiting):
+        waiting = self._waiting()
+        for identifier, job in self._fetch([i for i in dict.fromkeys(identifiers) if i in waiting]):
             if job is not None:
-                self._handle(self.planned[identifier], job, set())
+                self._handle(self.units[identifier], job, set())
+
+    def _waiting(self) -> set[str]:
+        """Ids of the queue jobs with a run that has no record yet."""
+        return {i for i, unit in self.units.items() if any(p.job_id not in self.records for p in unit.runs)}
 
     def _enqueue_missing(self) -> None:
-        """Enqueues runs without a record; a job that already exists and is not failed is adopted,
-        so enqueueing the same campaign twice runs nothing twice."""
-        missing = longest_first([p for p in self.planned.values() if p.job_id not in self.records],
-                                read_history(self.out_dir))
-        existing = RunJob.fetch_many([p.job_id for p in missing], self.connection, serializer=self.queue.serializer)
+        """Enqueues runs without a record, longest expected first and short ones batched; a job that
+        already exists and is not failed is adopted, so enqueueing the same campaign twice runs
+        nothing twice."""
+        missing = schedule([p for p in self.planned.values() if p.job_id not in self.records],
+                           read_history(self.out_dir))
+        self.units = {unit.job_id: unit for unit in missing}
+        self.campaign.extra["queue_jobs"] = len(missing)
+        existing = RunJob.fetch_many([u.job_id for u in missing], self.connection, serializer=self.queue.serializer)
         fresh = []
-        for planned, job in zip(missing, existing, strict=True):
+        for unit, job in zip(missing, existing, strict=True):
             if job is not None and job.get_status(refresh=False) in (
                     JobStatus.QUEUED, JobStatus.STARTED, JobStatus.FINISHED):
                 continue
             if job is not None:
                 job.delete()
-            fresh.append((planned.job_id, planned.payload, planned.config.retries, planned.description))
+            fresh.append(unit.enqueued())
         enqueue_runs(self.queue, fresh)
 
     def _poll(self) -> None:
@@ -147,7 +165,7 @@ class Orchestrator:
         with a Redis restart is enqueued again)."""
         self._last_poll = time.monotonic()
         dead_workers = self.infrastructure.check_workers()
-        waiting = {i for i in self.planned if i not in self.records}
+        waiting = self._waiting()
         ended = [i for i in self._registry_ids(self.queue.finished_job_registry, self.queue.failed_job_registry)
                  if i in waiting]
         started = [i for i in self._registry_ids(self.queue.started_job_registry) if i in waiting]
@@ -157,7 +175,7 @@ class Orchestrator:
         if due:
             self._last_full_check = now
         for identifier, job in self._fetch(ended + (list(waiting) if due else started if dead_workers else [])):
-            self._handle(self.planned[identifier], job, dead_workers)
+            self._handle(self.units[identifier], job, dead_workers)
         self._save()
         self._warn_when_nobody_works()
         self._show()
@@ -170,19 +188,19 @@ class Orchestrator:
         return list(zip(unique, RunJob.fetch_many(unique, self.connection, serializer=self.queue.serializer),
                         strict=True))
 
-    def _handle(self, planned: PlannedRun, job: RunJob | None, dead_workers: set[str]) -> None:
-        if planned.job_id in self.records:
+    def _handle(self, unit: Unit, job: RunJob | None, dead_workers: set[str]) -> None:
+        if all(p.job_id in self.records for p in unit.runs):
             return
         if job is None:  # lost (Redis restarted without its data): run it again
-            enqueue_runs(self.queue, [(planned.job_id, planned.payload, planned.config.retries, planned.description)])
+            enqueue_runs(self.queue, [unit.enqueued()])
             return
         status = job.get_status(refresh=False)
         if status == JobStatus.FINISHED:
-            self._collect(planned, job)
+            self._collect(unit, job)
         elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-            self._add(self._error_record(planned, job, failure_text(job)))
+            self._add_errors(unit, job, failure_text(job))
         elif status == JobStatus.STARTED and (job.worker_name in dead_workers or _heartbeat_is_stale(job)):
-            self._sweep(planned, job)
+            self._sweep(unit, job)
 
     def _warn_when_nobody_works(self) -> None:
         """With workers started elsewhere (--workers 0), say so when none is there, instead of
@@ -194,20 +212,27 @@ class Orchestrator:
             output.warning("no worker is listening on the queue; start some with "
                            "`opp-ci worker --redis-url URL --project DIR`")
 
-    def _collect(self, planned: PlannedRun, job: RunJob) -> None:
+    def _collect(self, unit: Unit, job: RunJob) -> None:
+        """The records of a finished job: its run's, or each of its batch's."""
         try:
-            outcome, store_url = read_worker_reply(job.return_value())
+            replies = read_batch_reply(job.return_value(), len(unit.runs)) if unit.is_batch else [job.return_value()]
+            outcomes = [read_worker_reply(reply) for reply in replies]
         except ValueError as error:
-            self._add(self._error_record(planned, job, str(error)))
+            self._add_errors(unit, job, str(error))
             return
+        for planned, (outcome, store_url) in zip(unit.runs, outcomes, strict=True):
+            if planned.job_id not in self.records:
+                self._add(self._record_of(planned, job, outcome, store_url))
+
+    def _record_of(self, planned: PlannedRun, job: RunJob, outcome: RunOutcome, store_url: str | None) -> RunRecord:
         record = RunRecord.from_outcome(outcome, **self._identity(planned, job))
         try:
             store = self._store_of(store_url)
             record.result_files = self._download_results(store, planned, outcome.result_files)
-            record.log = self._download_log(store, planned)
+            record.log = self._download_log(store, planned) if outcome.log else None
         except (OSError, ValueError, UserError) as error:
             record.fail_execution(RunStatus.ERROR, f"could not collect the run's files: {error}")
-        self._add(record)
+        return record
 
     def _store_of(self, url: str | None) -> Store:
         """The store the worker says it used (workers started elsewhere may have their own)."""
@@ -232,7 +257,7 @@ class Orchestrator:
         incoming.replace(self.out_dir / "logs" / name)
         return f"logs/{name}"
 
-    def _sweep(self, planned: PlannedRun, job: RunJob) -> None:
+    def _sweep(self, unit: Unit, job: RunJob) -> None:
         """Re-enqueues (within its retry budget) a job whose worker died; RQ itself would only notice
         after the heartbeat expires, and only if some worker ran its maintenance."""
         exhausted = not job.retries_left
@@ -244,7 +269,7 @@ class Orchestrator:
                 job.retry(self.queue, pipeline)
             pipeline.execute()
         if exhausted:
-            self._add(self._error_record(planned, job, f"worker {job.worker_name} died while running this run"))
+            self._add_errors(unit, job, f"worker {job.worker_name} died while running this run")
 
     def _identity(self, planned: PlannedRun, job: RunJob) -> dict[str, Any]:
         """Which run a record is of, and how many attempts it took."""
@@ -259,6 +284,12 @@ class Orchestrator:
     def _error_record(self, planned: PlannedRun, job: RunJob, reason: str) -> RunRecord:
         identity = {**self._identity(planned, job), "attempts": 1 + planned.config.retries}
         return RunRecord(**identity, worker=job.worker_name or "", status=RunStatus.ERROR, error=reason)
+
+    def _add_errors(self, unit: Unit, job: RunJob, reason: str) -> None:
+        """Error records for the job's runs that have none (a batch's runs share their job's fate)."""
+        for planned in unit.runs:
+            if planned.job_id not in self.records:
+                self._add(self._error_record(planned, job, reason))
 
     def _add(self, record: RunRecord) -> None:
         self.records[record.job_id] = record
@@ -293,15 +324,7 @@ def _suite_identity(planned: PlannedRun) -> dict[str, Any]:
     row = planned.row
     if row is None:
         return {}
-    return {"suite_row": f"{row.file}:{row.line}", "test": row.title, "repeat": planned.repeat}
-
-
-def longest_first(planned: list[PlannedRun], history: dict[str, float]) -> list[PlannedRun]:
-    """The runs, the longest expected first (from earlier campaigns' wall times); without history,
-    in their planned order."""
-    if not history:
-        return planned
-    return sorted(planned, key=lambda p: -expected_seconds(history, p.info.config, p.info.itervars))
+    return {"suite_row": planned.history_row, "test": row.title, "repeat": planned.repeat}
 
 
 def previous_records(out_dir: Path, planned: list[PlannedRun]) -> list[RunRecord]:

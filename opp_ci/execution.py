@@ -29,7 +29,7 @@ from typing import Any
 
 from opp_ci.errors import UserError
 from opp_ci.omnetpp import Simulation, list_runs, read_outcome
-from opp_ci.payloads import ListPayload, PayloadError, RunPayload
+from opp_ci.payloads import BatchPayload, ListPayload, PayloadError, RunPayload
 from opp_ci.processes import die_with_parent, kill_group, owned_temp_dir
 from opp_ci.records import FingerprintVerdict, RunOutcome, RunStatus, worker_reply
 from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
@@ -59,11 +59,28 @@ def execute(payload: dict[str, Any]) -> dict[str, Any]:
     JSON, or (kind "list") the runs of a config."""
     if _settings is None:
         raise RuntimeError("worker not configured: start it with `opp-ci worker`")
-    if isinstance(payload, dict) and payload.get("kind") == "list":
+    kind = payload.get("kind") if isinstance(payload, dict) else None
+    if kind == "list":
         return list_runs_for(ListPayload.from_json(payload), _settings.simulation)
-    run = RunPayload.from_json(payload)
-    with tempfile.TemporaryDirectory(prefix="run-", dir=_settings.scratch) as scratch:
-        return perform(run, _settings, Path(scratch))
+    if kind == "batch":
+        return {"batch": [_perform_in_batch(run, _settings) for run in BatchPayload.from_json(payload).runs]}
+    return _perform_in_scratch(RunPayload.from_json(payload), _settings)
+
+
+def _perform_in_scratch(run: RunPayload, settings: WorkerSettings) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="run-", dir=settings.scratch) as scratch:
+        return perform(run, settings, Path(scratch))
+
+
+def _perform_in_batch(run: RunPayload, settings: WorkerSettings) -> dict[str, Any]:
+    """One run of a batch: what would fail its job alone (a working directory that is not there, a
+    store that cannot be written) is an error of this run, not of the runs around it."""
+    try:
+        return _perform_in_scratch(run, settings)
+    except (PayloadError, OSError, UserError) as error:
+        outcome = RunOutcome(status=RunStatus.ERROR, error=f"infrastructure error: {error}",
+                             worker=os.environ.get("RQ_WORKER_ID", socket.gethostname()))
+        return worker_reply(outcome, settings.store.url)
 
 
 def perform(run: RunPayload, settings: WorkerSettings, scratch: Path) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 A skewed campaign (a few long runs among many short ones) ends with one long run on one worker
 when the long runs come last; started first, the campaign approaches max(longest run, total / N).
 The history lives in the output directory (a campaign's outputs are replaced, this file is kept),
-keyed by config and iteration variables (repetitions of a run take about as long as each other).
+keyed by config and iteration variables (repetitions of a run take about as long as each other), and
+for a fingerprint suite's rows by the row (`FILE:LINE`: rows of one config differ in everything else).
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ class _Timed(Protocol):
     config: str
     itervars: Mapping[str, str]
     wall_seconds: float
+    suite_row: str | None
 
 
-def run_key(config: str, itervars: Mapping[str, str]) -> str:
+def run_key(config: str, itervars: Mapping[str, str], row: str | None = None) -> str:
+    if row is not None:
+        return json.dumps(["row", row], separators=(",", ":"))
     return json.dumps([config, sorted(itervars.items())], separators=(",", ":"))
 
 
@@ -45,7 +49,7 @@ def write_history(out_dir: Path, records: Iterable[_Timed]) -> None:
     walls: dict[str, list[float]] = {}
     for record in records:
         if record.wall_seconds > 0:
-            walls.setdefault(run_key(record.config, record.itervars), []).append(record.wall_seconds)
+            walls.setdefault(run_key(record.config, record.itervars, record.suite_row), []).append(record.wall_seconds)
     if not walls:
         return
     history = read_history(out_dir)
@@ -58,12 +62,15 @@ def write_history(out_dir: Path, records: Iterable[_Timed]) -> None:
     temporary.replace(out_dir / HISTORY_FILE)
 
 
-def expected_seconds(history: Mapping[str, float], config: str, itervars: Mapping[str, str]) -> float:
-    """A run's expected wall time: its own from history, else its config's mean, else +inf (a run never
-    seen may be long: start it early)."""
-    known = history.get(run_key(config, itervars))
+def expected_seconds(history: Mapping[str, float], config: str, itervars: Mapping[str, str],
+                     row: str | None = None) -> float:
+    """A run's expected wall time: its own from history, else (not a suite row) its config's mean, else
+    +inf (a run never seen may be long: start it early)."""
+    known = history.get(run_key(config, itervars, row))
     if known is not None:
         return known
+    if row is not None:
+        return float("inf")
     prefix = run_key(config, {})[:-3]  # '["CONFIG",' : the config's runs
     same_config = [v for k, v in history.items() if k.startswith(prefix)]
     return sum(same_config) / len(same_config) if same_config else float("inf")

@@ -21,6 +21,8 @@ PAYLOAD_VERSION = 1
 MAX_TIMEOUT = 7 * 86400
 #: A log limit must leave room for the head and tail OMNeT++'s verdict lines are in.
 MIN_LOG_LIMIT = 8192
+#: The most runs one batch job may carry.
+MAX_BATCH = 64
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
@@ -139,6 +141,47 @@ class ListPayload(_JsonPayload):
                 f"bad run filter {payload.runs!r}")
         _validate_ini_and_args(payload.ini, payload.args)
         return payload
+
+
+@dataclass(frozen=True)
+class BatchPayload:
+    """Several short runs for one worker to execute one after another, each as `RunPayload` says:
+    one queue job instead of one per run, for runs whose history says they take well under a second
+    (a job's own cost in Redis round trips is then a large part of the run's)."""
+
+    runs: tuple[RunPayload, ...]
+    version: int = PAYLOAD_VERSION
+    kind: str = "batch"
+
+    @property
+    def timeout(self) -> float:
+        """The job's timeout: its runs', one after another (each run keeps its own)."""
+        return sum(run.timeout for run in self.runs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "version": self.version, "runs": [run.to_json() for run in self.runs]}
+
+    @classmethod
+    def from_json(cls, data: Any) -> BatchPayload:
+        _expect(isinstance(data, dict) and set(data) <= {"kind", "version", "runs"}, "not a batch payload")
+        _expect(data.get("kind") == "batch" and data.get("version") == PAYLOAD_VERSION,
+                "not a version 1 batch payload")
+        runs = data.get("runs")
+        _expect(isinstance(runs, list) and 0 < len(runs) <= MAX_BATCH,
+                f"a batch carries 1 to {MAX_BATCH} runs")
+        payload = cls(tuple(RunPayload.from_json(run) for run in runs))
+        payload.validate()
+        return payload
+
+    def validate(self) -> None:
+        _expect(0 < len(self.runs) <= MAX_BATCH, f"a batch carries 1 to {MAX_BATCH} runs")
+        for run in self.runs:
+            run.validate()
+
+
+def batch_job_id(run_ids: list[str]) -> str:
+    """A batch's job id, from its runs' ids (the same batch of the same runs gets the same id)."""
+    return "opp-ci-batch-" + hashlib.sha256(",".join(run_ids).encode()).hexdigest()[:32]
 
 
 def _validate_ini_and_args(ini_files: tuple[str, ...], args: tuple[str, ...]) -> None:

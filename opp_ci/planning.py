@@ -40,6 +40,11 @@ class PlannedRun:
             return f"{self.row.where()} {self.row.title}" + (f" (repetition {self.repeat})" if self.repeat else "")
         return f"{self.info.config} #{self.info.number}"
 
+    @property
+    def history_row(self) -> str | None:
+        """The suite row as records and the history name it (`FILE:LINE`); None for a config's run."""
+        return None if self.row is None else f"{self.row.file}:{self.row.line}"
+
 
 def simulation_of(spec: CampaignSpec) -> Simulation:
     return Simulation(tuple(spec.command), spec.working_dir, tuple(spec.ini))

@@ -16,7 +16,7 @@ from rq.serializers import JSONSerializer
 from opp_ci.errors import UserError
 from opp_ci.jobs import JOB_FUNCTION, RunJob
 from opp_ci.naming import QUEUE_NAME
-from opp_ci.payloads import RunPayload
+from opp_ci.payloads import BatchPayload, RunPayload
 from opp_ci.tls import CA_VARIABLE, RedisTLS
 
 #: RQ's own timeout is a backstop behind the worker's per-run timeout, which kills the process group.
@@ -35,7 +35,7 @@ def make_queue(connection, name: str = QUEUE_NAME) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer, job_class=RunJob)
 
 
-def enqueue_runs(queue: Queue, jobs: list[tuple[str, RunPayload, int, str]]) -> None:
+def enqueue_runs(queue: Queue, jobs: list[tuple[str, RunPayload | BatchPayload, int, str]]) -> None:
     """Enqueues (job id, payload, retries, description) tuples in one pipeline."""
     data = [
         Queue.prepare_data(

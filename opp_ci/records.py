@@ -121,6 +121,13 @@ def read_worker_reply(reply: Any) -> tuple[RunOutcome, str | None]:
         raise ValueError(f"the worker returned a malformed outcome: {error}") from None
 
 
+def read_batch_reply(reply: Any, runs: int) -> list[Any]:
+    """The per-run replies of a batch job's return value; ValueError when it is not one for `runs` runs."""
+    if not isinstance(reply, dict) or not isinstance(reply.get("batch"), list) or len(reply["batch"]) != runs:
+        raise ValueError(f"the worker returned {type(reply).__name__}, not the outcomes of a batch of {runs} runs")
+    return reply["batch"]
+
+
 def derive_status(execution: RunStatus, error: str | None, verdicts: list[Verdict]) -> tuple[RunStatus, str | None]:
     """A run's status: how it executed, then what the checks say. An expected failure passes; a
     run that passed fails on the first failing verdict (or is an error when it could not be checked)."""

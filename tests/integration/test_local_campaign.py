@@ -25,6 +25,11 @@ extends = Quick
 extends = Quick
 **.behaviour = "hang"
 
+[Config TMany]
+extends = Quick
+repeat = 15
+**.behaviour = ${behaviour="normal","fail"}
+
 [Config TSlow]
 extends = Quick
 repeat = 6
@@ -238,3 +243,27 @@ def test_workers_started_elsewhere_do_the_work(project, tagged, tmp_path, redis_
     assert done.returncode == 0, done.stderr
     assert all(r["status"] == "passed" for r in records(tmp_path / "out"))
     assert all((tmp_path / "out" / f).is_file() for r in records(tmp_path / "out") for f in r["result_files"])
+
+
+def test_the_next_campaign_batches_the_runs_history_says_are_short(project, tagged, tmp_path):
+    out = tmp_path / "out"
+    common = ["--ini", "omnetpp.ini", "--ini", "tests.ini", "--config", "TMany", "--out", str(out), "--workers", "2"]
+    first = tagged.run("run", str(project), *common)
+    assert first.returncode == 1, first.stderr  # the "fail" half fails
+    first_records = {r["job_id"]: r for r in records(out)}
+    assert len(first_records) == 30 and json.loads((out / "campaign.json").read_text())["queue_jobs"] == 30
+
+    second = tagged.run("run", str(project), *common)
+
+    assert second.returncode == 1, second.stderr
+    campaign = json.loads((out / "campaign.json").read_text())
+    assert campaign["queue_jobs"] < 30  # batches of short runs
+    again = {r["job_id"]: r for r in campaign["runs"]}
+    assert again.keys() == first_records.keys()  # every run once, each with its own record
+    for identifier, record in again.items():
+        assert record["status"] == first_records[identifier]["status"]
+        assert record["result_files"] and all((out / f).is_file() for f in record["result_files"])
+        assert (out / record["log"]).is_file()
+    assert sum(r["status"] == "failed" for r in again.values()) == 15
+    assert len(junit_cases(out)) == 30
+    assert tagged.alive() == []

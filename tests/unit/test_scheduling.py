@@ -1,0 +1,67 @@
+"""Scheduling: longest expected first, short runs (by history) batched, batch payloads validated."""
+
+from __future__ import annotations
+
+import pytest
+
+from opp_ci.history import run_key
+from opp_ci.omnetpp import ListedRun
+from opp_ci.payloads import MAX_BATCH, BatchPayload, PayloadError, RunPayload
+from opp_ci.planning import PlannedRun
+from opp_ci.scheduling import MIN_BATCHES, longest_first, schedule
+from opp_ci.spec import ConfigSpec
+
+
+def planned_run(number: int, config: str = "C", itervars: dict[str, str] | None = None) -> PlannedRun:
+    identifier = f"opp-ci-{config}-{number}"
+    return PlannedRun(ListedRun(config, number, itervars or {"n": str(number)}), ConfigSpec(config),
+                      identifier, RunPayload(config=config, run=number, prefix=identifier))
+
+
+def history_of(walls: dict[int, float], config: str = "C") -> dict[str, float]:
+    return {run_key(config, {"n": str(number)}): wall for number, wall in walls.items()}
+
+
+def test_without_history_every_run_is_its_own_job_in_planned_order():
+    runs = [planned_run(n) for n in range(5)]
+    units = schedule(runs, {})
+    assert [u.job_id for u in units] == [r.job_id for r in runs] and not any(u.is_batch for u in units)
+
+
+def test_the_longest_expected_runs_come_first_and_unknown_ones_before_them():
+    runs = [planned_run(n) for n in range(4)] + [planned_run(4, config="New")]
+    history = history_of({0: 1.0, 1: 9.0, 2: 3.0})  # run 3: its config's mean; config New never seen: may be long
+    assert [p.info.number for p in longest_first(runs, history)] == [4, 1, 3, 2, 0]
+    assert [u.runs[0].info.number for u in schedule(runs, history)] == [4, 1, 3, 2, 0]
+
+
+def test_short_runs_are_batched_into_at_least_min_batches_jobs_after_the_long_ones():
+    runs = [planned_run(n) for n in range(200)] + [planned_run(1000)]
+    history = history_of({**{n: 0.01 for n in range(200)}, 1000: 5.0})
+    units = schedule(runs, history)
+    assert units[0].runs[0].info.number == 1000 and not units[0].is_batch
+    batches = units[1:]
+    assert len(batches) == MIN_BATCHES and all(u.is_batch for u in batches)
+    assert sorted(p.info.number for u in batches for p in u.runs) == list(range(200))  # each run once
+    assert len({u.job_id for u in units}) == len(units)
+    assert batches[0].payload.timeout == sum(r.timeout for r in batches[0].payload.runs)
+
+
+def test_a_batch_never_exceeds_max_batch_runs():
+    runs = [planned_run(n) for n in range(10 * MAX_BATCH)]
+    units = schedule(runs, history_of({n: 0.0001 for n in range(10 * MAX_BATCH)}))
+    assert max(len(u.runs) for u in units) <= MAX_BATCH and sum(len(u.runs) for u in units) == 10 * MAX_BATCH
+
+
+def test_batch_payloads_round_trip_and_refuse_what_a_run_payload_refuses():
+    runs = tuple(RunPayload(config="C", run=n, prefix=f"p{n}") for n in range(3))
+    batch = BatchPayload(runs)
+    assert BatchPayload.from_json(batch.to_json()) == batch
+    bad = batch.to_json()
+    bad["runs"][1]["args"] = ["--load-libs=evil"]
+    with pytest.raises(PayloadError, match="not allowed"):
+        BatchPayload.from_json(bad)
+    with pytest.raises(PayloadError, match="1 to"):
+        BatchPayload.from_json({"kind": "batch", "version": 1, "runs": []})
+    with pytest.raises(PayloadError):
+        BatchPayload.from_json({"kind": "batch", "version": 1, "runs": [], "func": "os.system"})
