@@ -13,6 +13,10 @@ measured in the same invocation on the same runs of the stand-in simulation. Sce
   compared with the bound no scheduler beats, max(longest run, total / N), from the runs' own
   wall times as the second campaign recorded them.
 
+When OMNeT++ is on PATH (its `setenv` sourced) and its `samples/aloha` is built, it also runs aloha's
+PureAlohaExperiment (42 runs with OMNeT++'s default result recording) through opp-ci against one
+process per run (`xargs -PN`; `opp_runall -jN` is shown beside it).
+
 It ends with one line: `ratio_trivial=A ratio_half_second=B skew_vs_bound=C` (A, B: opp-ci's wall
 time over the floor's; C: opp-ci's wall time on the skewed campaign with history over the bound;
 all medians of --repeat).
@@ -110,6 +114,43 @@ def measure(project: Path, scenario: Scenario, workers: int, temp: Path, attempt
     return figures
 
 
+def aloha_directory() -> Path | None:
+    """OMNeT++'s samples/aloha, when OMNeT++ is on PATH and the sample is built."""
+    opp_run = shutil.which("opp_run")
+    if not opp_run:
+        return None
+    directory = Path(opp_run).resolve().parent.parent / "samples" / "aloha"
+    return directory if (directory / "aloha").is_file() else None
+
+
+ALOHA_CONFIG = "PureAlohaExperiment"
+
+
+def aloha_argv() -> list[str]:
+    return ["./aloha", "-u", "Cmdenv", "-c", ALOHA_CONFIG]
+
+
+def measure_aloha(project: Path, workers: int, temp: Path, attempt: int) -> dict[str, float]:
+    """One process per run (xargs), opp_runall and opp-ci on aloha's PureAlohaExperiment."""
+    numbers = subprocess.run([*aloha_argv(), "-s", "-q", "runnumbers"], cwd=project, capture_output=True, text=True,
+                             check=True).stdout.split()
+    started = time.perf_counter()
+    subprocess.run(["xargs", f"-P{workers}", "-I{}", *aloha_argv(), "-r", "{}", "-s",
+                    f"--result-dir={temp / f'a-xargs-{attempt}'}"], cwd=project, input="\n".join(numbers) + "\n",
+                   text=True, stdout=subprocess.DEVNULL, check=True)
+    floor_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    subprocess.run(["opp_runall", f"-j{workers}", *aloha_argv(), "-s", f"--result-dir={temp / f'a-runall-{attempt}'}"],
+                   cwd=project, stdout=subprocess.DEVNULL, check=True)
+    runall_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "opp_ci", "run", str(project), "--command", "./aloha", "--config",
+                    ALOHA_CONFIG, "--workers", str(workers), "--out", str(temp / f"a-opp-ci-{attempt}"),
+                    "--no-build"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return {"floor": floor_seconds, "opp_runall": runall_seconds, "opp_ci": time.perf_counter() - started,
+            "runs": len(numbers)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -123,7 +164,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temp_name:
         temp = Path(temp_name)
         project = temp / "standin"
-        shutil.copytree(STANDIN, project)
+        shutil.copytree(STANDIN, project, ignore=shutil.ignore_patterns("standin", "results", "opp-ci-out"))
+        subprocess.run(["make", "-s"], cwd=project, check=True)  # the stand-in's build, as opp-ci.toml's [image]
         for scenario in scenarios(options.scale):
             runs = [measure(project, scenario, options.workers, temp, a) for a in range(options.repeat)]
             median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
@@ -138,9 +180,19 @@ def main() -> None:
                 ratios[f"ratio_{scenario.name}"] = ratio
             print(f"| {scenario.name} | {scenario.description} | {median['floor']:.2f} | {median['opp_ci']:.2f} | "
                   f"{ratio:.3f} | {notes} |", flush=True)
+        aloha = aloha_directory()
+        if aloha is not None:
+            shutil.copytree(aloha, temp / "aloha", ignore=shutil.ignore_patterns("results", "out"))
+            runs = [measure_aloha(temp / "aloha", options.workers, temp, a) for a in range(options.repeat)]
+            median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+            ratios["ratio_aloha"] = median["opp_ci"] / median["floor"]
+            print(f"| aloha | {ALOHA_CONFIG}, {median['runs']:.0f} runs | {median['floor']:.2f} | "
+                  f"{median['opp_ci']:.2f} | {ratios['ratio_aloha']:.3f} | OMNeT++'s samples/aloha; opp_runall "
+                  f"-j{options.workers} {median['opp_runall']:.2f} s |", flush=True)
     print(f"(medians of {options.repeat}; {options.workers} workers; ratio = opp-ci / floor, lower is better)")
     print(f"ratio_trivial={ratios['ratio_trivial']:.3f} ratio_half_second={ratios['ratio_half_second']:.3f} "
-          f"skew_vs_bound={ratios['skew_vs_bound']:.3f}")
+          f"skew_vs_bound={ratios['skew_vs_bound']:.3f}"
+          + (f" ratio_aloha={ratios['ratio_aloha']:.3f}" if "ratio_aloha" in ratios else ""))
 
 
 if __name__ == "__main__":
