@@ -331,13 +331,12 @@ def become_subreaper() -> None:
 
 
 def sweep(marker: str) -> int:
-    """SIGKILLs every process carrying the run's marker and reaps those that are our children; how many."""
+    """SIGKILLs every process carrying the run's marker and reaps those that are our children; how many.
+
+    This process is the run's subreaper, so every process the run left behind is a descendant of it:
+    only those are read, not every process of the machine (the sweep runs after every run)."""
     needle = f"{RUN_MARKER}={marker}".encode()
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        with contextlib.suppress(OSError):
-            if needle in environ.read_bytes().split(b"\0"):
-                found.append(int(environ.parent.name))
+    found = [pid for pid in _candidates() if _carries(pid, needle)]
     for pid in found:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
@@ -345,6 +344,42 @@ def sweep(marker: str) -> int:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
     return len(found)
+
+
+def _candidates() -> list[int]:
+    """This process's descendants (from /proc/PID/task/TID/children); every process when the kernel does
+    not list children. None at all when this process has no child: a process the run left behind would
+    have been re-parented to it."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)  # leaves an exited child as it is
+    except ChildProcessError:
+        return []
+    try:
+        descendants, pending = [], _children(os.getpid())
+    except OSError:
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    while pending:
+        pid = pending.pop()
+        descendants.append(pid)
+        with contextlib.suppress(OSError):
+            pending.extend(_children(pid))
+    return descendants
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as listing:
+            children.extend(int(child) for child in listing.read().split())
+    return children
+
+
+def _carries(pid: int, needle: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            return needle in environ.read().split(b"\0")
+    except OSError:
+        return False
 
 
 def judge(execution: Execution, output: str, timeout: float) -> RunOutcome:
