@@ -132,6 +132,17 @@ def stop_process_trees(pids: list[int], grace: float = STOP_GRACE) -> None:
     psutil.wait_procs(alive, timeout=max(grace, 5.0))
 
 
+def kill_sessions(processes: list[subprocess.Popen]) -> None:
+    """SIGKILLs each process's group (they lead sessions of their own) and reaps them. For a campaign
+    that is complete: nothing runs below them (a simulation would die with its worker, PDEATHSIG), so
+    the machine's process table is not walked for descendants as `stop_process_trees` does."""
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+    for process in processes:
+        process.wait()
+
+
 @dataclass
 class WorkerPool:
     """The `opp-ci worker` processes of one campaign; replaces workers that die."""
@@ -166,7 +177,10 @@ class WorkerPool:
         return dead
 
     def stop(self, grace: float = STOP_GRACE) -> None:
-        stop_process_trees([process.pid for process in self.processes.values()], grace)
+        if grace > 0:
+            stop_process_trees([process.pid for process in self.processes.values()], grace)
+        else:
+            kill_sessions(list(self.processes.values()))
         for process in self.processes.values():
             process.wait()
         self.processes.clear()
@@ -272,7 +286,9 @@ class LocalBackend:
             return
         grace = 0.0 if at_once else STOP_GRACE
         started.pool.stop(grace)
-        if started.redis is not None:
+        if started.redis is not None and at_once:
+            kill_sessions([started.redis.process])
+        elif started.redis is not None:
             stop_process_tree(started.redis.process.pid, grace or 10.0)
         for directory in (STORE_DIR, SCRATCH_DIR):
             shutil.rmtree(started.out_dir / directory, ignore_errors=True)
