@@ -138,7 +138,11 @@ def resolve(
     file_settings, tables = file_layer(project_dir)
     environment = options.from_environment(os.environ if environ is None else environ)
     settings = options.resolve([("file", file_settings), ("environment", environment), ("flag", flags)])
-    command = [] if settings["command"] is None and settings["suite"] else _command(settings["command"], project_dir)
+    # A suite's rows without an executable run opp_run, as with opp_fingerprinttest (its -e default).
+    if settings["command"] is None and settings["suite"]:
+        command = list(SUITE_COMMAND)
+    else:
+        command = _command(settings["command"], project_dir)
     working_dir = (project_dir / settings["working-dir"]).resolve()
     if not working_dir.is_dir():
         raise UserError(f"working-dir {settings['working-dir']!r} is not a directory under {project_dir}")
@@ -176,6 +180,10 @@ def resolve_simulation(project_dir: Path, command: str | None = None, working_di
     if not directory.is_dir():
         raise UserError(f"working directory {directory} does not exist")
     return resolved_command, directory.resolve()
+
+
+#: What a suite row without an executable runs when the spec names no command (opp_fingerprinttest's -e).
+SUITE_COMMAND = ["opp_run"]
 
 
 def _command(command: list[str] | None, project_dir: Path) -> list[str]:

@@ -31,7 +31,8 @@ RESULTS = ("PASS", "FAIL", "ERROR")
 #: opp_fingerprinttest's cpuTimeLimit (INET's tool uses 600s), declared with the settings.
 DEFAULT_CPU_TIME_LIMIT = default("suite-cpu-time-limit")
 _COMMENT = re.compile(r" *#.*$")
-_HASH = r"[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"
+#: As OMNeT++'s cHasher::parse reads one: hex digits, '-' and ':' ignored (`0` is 0000-0000).
+_HASH = r"[0-9a-fA-F][0-9a-fA-F:\-]*"
 _ITEM = re.compile(rf"^({_HASH})(?:/([A-Za-z0-9~]+))?$")
 _AT = re.compile(r"at t=([0-9]*(\.[0-9]+)?)s, event #([0-9]+)")
 _CALCULATED = re.compile(r"(?:computed|calculated): (.*?), expected: (.*?)( -- during finalization)?$")
@@ -159,7 +160,7 @@ def parse_fingerprints(text: str, where: str = "") -> tuple[FingerprintSet, ...]
         if len(ingredients) > 1:
             raise UserError(f"{where}: alternatives {group.strip()!r} have different ingredients; "
                             f"separate ingredient sets with ';'")
-        sets.append(FingerprintSet(ingredients.pop(), tuple(m.group(1).lower() for m in parsed if m)))
+        sets.append(FingerprintSet(ingredients.pop(), tuple(_canonical(m.group(1), where) for m in parsed if m)))
     return tuple(sets)
 
 
@@ -197,6 +198,15 @@ class RowCommand:
     executable: str | None
     args: tuple[str, ...]
     fingerprint: str | None  # the --fingerprint value, None when no chosen set is in the row
+
+
+def _canonical(text: str, where: str) -> str:
+    """`4500-0673`, `45000673`, `0`: the 32-bit hash OMNeT++ reads, written as OMNeT++ prints it."""
+    digits = re.sub(r"[-:]", "", text)
+    if len(digits) > 8:
+        raise UserError(f"{where}: {text!r} is not a fingerprint (at most 8 hex digits, such as 4500-0673)")
+    value = int(digits, 16)
+    return f"{value >> 16:04x}-{value & 0xFFFF:04x}"
 
 
 def fingerprint_option(sets: Sequence[FingerprintSet]) -> str:

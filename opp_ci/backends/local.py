@@ -29,6 +29,10 @@ from opp_ci.spec import CampaignSpec
 
 REDIS_START_TIMEOUT = 15.0
 STOP_GRACE = 3.0
+#: A worker that exits with an error this soon after it started did not start ...
+START_FAILURE_SECONDS = 10.0
+#: ... and when this many in a row did not, the campaign stops instead of starting more.
+START_FAILURES = 5
 STORE_DIR = ".opp-ci-store"
 #: Where local workers run the runs, in the output directory (the same file system as the store).
 SCRATCH_DIR = ".opp-ci-scratch"
@@ -153,6 +157,8 @@ class WorkerPool:
     size: int
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     spawned: int = 0
+    started_at: dict[str, float] = field(default_factory=dict)
+    failed_starts: int = 0
 
     def start(self) -> None:
         for _ in range(self.size):
@@ -163,6 +169,7 @@ class WorkerPool:
         name = f"local-{os.getpid()}-{self.spawned}"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{name}.log", "ab") as log:
+            self.started_at[name] = time.monotonic()
             self.processes[name] = subprocess.Popen(
                 [*self.argv, "--name", name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent,
@@ -172,9 +179,21 @@ class WorkerPool:
         """Names of workers that exited; each is replaced by a new one."""
         dead = {name for name, process in self.processes.items() if process.poll() is not None}
         for name in dead:
-            del self.processes[name]
+            self._count_failed_start(name, self.processes.pop(name))
             self._spawn()
         return dead
+
+    def _count_failed_start(self, name: str, process: subprocess.Popen) -> None:
+        """A worker that exits with an error as it starts (a bad setting) would be replaced forever:
+        after START_FAILURES in a row, stop with what the last one said."""
+        failed = (process.returncode or 0) > 0 and time.monotonic() - self.started_at[name] < START_FAILURE_SECONDS
+        self.failed_starts = self.failed_starts + 1 if failed else 0
+        if self.failed_starts >= START_FAILURES:
+            log = self.log_dir / f"{name}.log"
+            lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+            said = lines[-1] if lines else f"exit status {process.returncode}"
+            raise UserError(f"{START_FAILURES} workers in a row exited as they started ({said}); fix what they "
+                            f"report, or start one yourself with `opp-ci worker` to see it")
 
     def stop(self, grace: float = STOP_GRACE) -> None:
         if grace > 0:
@@ -317,7 +336,7 @@ def worker_argv(spec: CampaignSpec, store: Path, scratch: Path) -> list[str]:
     return [
         sys.executable, "-m", "opp_ci", "worker",
         "--project", str(spec.project_dir),
-        "--command", shlex.join(spec.command),
+        *(["--command", shlex.join(spec.command)] if spec.command else []),
         "--working-dir", str(spec.working_dir),
         "--store", str(store.resolve()),
         "--scratch", str(scratch.resolve()),

@@ -267,3 +267,23 @@ def test_the_next_campaign_batches_the_runs_history_says_are_short(project, tagg
     assert sum(r["status"] == "failed" for r in again.values()) == 15
     assert len(junit_cases(out)) == 30
     assert tagged.alive() == []
+
+
+def test_workers_that_cannot_start_stop_the_campaign_instead_of_being_replaced_forever(tmp_path):
+    from opp_ci.backends.local import START_FAILURES, WorkerPool
+    from opp_ci.errors import UserError
+
+    pool = WorkerPool(argv=["sh", "-c", "echo 'opp-ci: error: command is empty'; exit 2", "worker"],
+                      env=dict(os.environ), log_dir=tmp_path / "workers", size=2)
+    pool.start()
+    deadline = time.monotonic() + 60
+    try:
+        with pytest.raises(UserError) as error:
+            while time.monotonic() < deadline:
+                pool.check()
+                time.sleep(0.05)
+    finally:
+        pool.stop(0)
+    assert f"{START_FAILURES} workers in a row exited as they started" in error.value.message
+    assert "command is empty" in error.value.message
+    assert pool.spawned < 3 * START_FAILURES  # not replaced forever

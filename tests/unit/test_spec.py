@@ -96,3 +96,9 @@ def test_durations(text, seconds):
 def test_missing_project_directory(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         resolve(tmp_path / "nope", {}, environ={})
+
+
+def test_a_suite_without_command_runs_opp_run_for_rows_naming_no_executable(tmp_path):
+    (tmp_path / "s.csv").write_text("., -f omnetpp.ini -c C -r 0, 1s, 0000-0000/tplx, PASS,\n")
+    spec = resolve(project(tmp_path, ""), {"suite": ["s.csv"]}, environ={})
+    assert spec.command == ["opp_run"]  # as opp_fingerprinttest's -e default

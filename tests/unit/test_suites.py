@@ -42,7 +42,15 @@ def test_parses_rows_like_opp_fingerprinttest():
     assert r[3].sim_time_limit == "" and r[3].title == "/t/ -f omnetpp.ini -c Bad -r 0"
 
 
+def test_fingerprints_read_as_omnetpp_reads_them():
+    """OMNeT++'s own samples.csv writes `0` for neddemo's rows: cHasher::parse ignores '-' and ':'."""
+    [row] = parse_suite("/samples/neddemo/, -f omnetpp.ini -c C -r 0, 0s, 0, PASS,\n"
+                        .replace(", 0, PASS", ", 0 45000673, PASS"), Path("x.csv"))
+    assert row.fingerprints[0].hashes == ("0000-0000", "4500-0673") and row.fingerprints[0].ingredients == "tplx"
+
+
 @pytest.mark.parametrize("line, words", [
+    ("., -f a.ini -c X, 1s, 123456789/tplx, PASS, t", "at most 8 hex digits"),
     ("., -f a.ini -c X, 1s, 0000-0000/tplx, PASS", "6 fields"),
     ("., -f a.ini -c X, 1s, 0000-0000/tplx, OK, t", "PASS, FAIL or ERROR"),
     ("., -f a.ini -c X, 1s, zzzz/tplx, PASS, t", "not a fingerprint"),
