@@ -40,7 +40,7 @@ from opp_ci.records import (
 )
 from opp_ci.regression import ComparisonCheck
 from opp_ci.report import write_reports
-from opp_ci.scheduling import Unit, schedule
+from opp_ci.scheduling import HOLD_SECONDS, Unit, hold_back, probes_for, release, schedule, single
 from opp_ci.spec import CampaignSpec
 from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
 from opp_ci.suite_check import SuiteCheck
@@ -77,11 +77,17 @@ class Orchestrator:
         infrastructure: Infrastructure,
         out_dir: Path,
         display: ProgressDisplay,
+        workers: int | None = None,
     ) -> None:
         self.campaign = campaign
         self.planned = {p.job_id: p for p in planned}
         #: The queue jobs, by job id: a run each, or a batch of short runs (`opp_ci.scheduling`).
         self.units: dict[str, Unit] = {}
+        #: Runs of configs never timed, held back until the config's first runs ended (`opp_ci.scheduling`).
+        self.held: dict[str, list[PlannedRun]] = {}
+        self._probe_walls: dict[str, list[float]] = {}
+        self._hold_until = 0.0
+        self._probes = probes_for(workers)
         self.infrastructure = infrastructure
         self.out_dir = out_dir
         self.display = display
@@ -106,6 +112,8 @@ class Orchestrator:
                 ended = self._wait_for_ended()
                 if ended:
                     self._take_ended(ended)
+                if self.held:
+                    self._release_held()
                 if not ended or time.monotonic() - self._last_poll >= POLL_INTERVAL:
                     self._poll()
                 else:
@@ -144,10 +152,28 @@ class Orchestrator:
         """Enqueues runs without a record, longest expected first and short ones batched; a job that
         already exists and is not failed is adopted, so enqueueing the same campaign twice runs
         nothing twice."""
-        missing = schedule([p for p in self.planned.values() if p.job_id not in self.records],
-                           read_history(self.out_dir))
-        self.units = {unit.job_id: unit for unit in missing}
-        self.campaign.extra["queue_jobs"] = len(missing)
+        history = read_history(self.out_dir)
+        now, self.held = hold_back([p for p in self.planned.values() if p.job_id not in self.records], history,
+                                   self._probes)
+        self._hold_until = time.monotonic() + HOLD_SECONDS
+        self.campaign.extra["queue_jobs"] = 0
+        self._enqueue(schedule(now, history))
+
+    def _release_held(self) -> None:
+        """Enqueues the held runs of each config whose probes tell how long its runs take (or whose
+        hold is over): batched when they are tiny."""
+        over = time.monotonic() >= self._hold_until
+        for config in list(self.held):
+            units = release(self.held[config], self._probe_walls.get(config, []))
+            if units is None and over:
+                units = [single(run) for run in self.held[config]]
+            if units is not None:
+                del self.held[config]
+                self._enqueue(units)
+
+    def _enqueue(self, missing: list[Unit]) -> None:
+        self.units.update((unit.job_id, unit) for unit in missing)
+        self.campaign.extra["queue_jobs"] += len(missing)
         existing = RunJob.fetch_many([u.job_id for u in missing], self.connection, serializer=self.queue.serializer)
         fresh = []
         for unit, job in zip(missing, existing, strict=True):
@@ -293,6 +319,8 @@ class Orchestrator:
 
     def _add(self, record: RunRecord) -> None:
         self.records[record.job_id] = record
+        if record.wall_seconds > 0 and record.suite_row is None:
+            self._probe_walls.setdefault(record.config, []).append(record.wall_seconds)
         self._unsaved = True
 
     def _save(self, now: bool = False) -> None:
@@ -433,7 +461,7 @@ def _run(spec: CampaignSpec, planned: list[PlannedRun], earlier: list[RunRecord]
     try:
         while True:
             try:
-                Orchestrator(campaign, planned, infrastructure, out_dir, display).run()
+                Orchestrator(campaign, planned, infrastructure, out_dir, display, spec.workers).run()
                 return campaign
             except RedisError as error:
                 problem = f"lost Redis: {type(error).__name__}: {error}"

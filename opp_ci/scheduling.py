@@ -9,12 +9,16 @@ Two things from the wall times earlier campaigns recorded (`opp_ci.history`):
   the orchestrator; for a run of a few milliseconds that is most of its cost. Runs whose history says
   they take less than BATCH_RUNS_BELOW go into batch jobs of about BATCH_SECONDS each, but never fewer
   than MIN_BATCHES of them (so the short runs still spread over the workers). Without history nothing
-  is batched.
+  is batched from history, but a campaign learns from its own first runs: of a config never timed, only
+  the first PROBES_PER_WORKER runs per worker are enqueued at once, the rest held back until
+  MIN_PROBES of them ended (at most HOLD_SECONDS). When every one of those took under TINY_SECONDS,
+  the rest are batched by their mean; otherwise they are enqueued one job each, as without history.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -28,6 +32,17 @@ BATCH_RUNS_BELOW = 0.5
 BATCH_SECONDS = 2.0
 #: The short runs become at least this many jobs (fewer only when there are fewer runs).
 MIN_BATCHES = 16
+#: Runs of a config never timed that are enqueued at once, per worker (the rest wait for their timings).
+PROBES_PER_WORKER = 2
+#: Probes when the number of workers is not known (workers started elsewhere).
+DEFAULT_PROBES = 16
+#: Ended probes of a config that tell whether its runs are tiny.
+MIN_PROBES = 2
+#: A config's held runs are enqueued at the latest this long after the probes (runs that take longer
+#: gain nothing from batching; workers beyond the probes wait at most this long).
+HOLD_SECONDS = 1.0
+#: Probes that all took less than this make the config's other runs batched.
+TINY_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -87,14 +102,19 @@ def schedule(planned: list[PlannedRun], history: Mapping[str, float]) -> list[Un
 
 
 def _batches(short: list[PlannedRun], expected: Mapping[str, float]) -> list[Unit]:
-    """Short runs in batches of about BATCH_SECONDS, at least MIN_BATCHES of them; a run alone stays single."""
+    """Short runs in batches of at most BATCH_SECONDS (and MAX_BATCH runs), shrinking towards the end
+    (each takes 1/MIN_BATCHES of what is left, as guided self-scheduling does), so that the workers end
+    together; a run alone stays single."""
     if not short:
         return []
-    total = sum(expected[p.job_id] for p in short)
-    count = max(min(MIN_BATCHES, len(short)), math.ceil(total / BATCH_SECONDS), math.ceil(len(short) / MAX_BATCH))
-    size = math.ceil(len(short) / count)
-    groups = [short[start:start + size] for start in range(0, len(short), size)]
-    return [_unit_of(group, expected) for group in groups]
+    mean = sum(expected[p.job_id] for p in short) / len(short)
+    largest = max(1, min(MAX_BATCH, math.floor(BATCH_SECONDS / mean) if mean > 0 else MAX_BATCH))
+    units, start = [], 0
+    while start < len(short):
+        size = max(1, min(largest, math.ceil((len(short) - start) / MIN_BATCHES)))
+        units.append(_unit_of(short[start:start + size], expected))
+        start += size
+    return units
 
 
 def _unit_of(group: list[PlannedRun], expected: Mapping[str, float]) -> Unit:
@@ -103,3 +123,35 @@ def _unit_of(group: list[PlannedRun], expected: Mapping[str, float]) -> Unit:
         return single(group[0], seconds)
     payload = BatchPayload(tuple(p.payload for p in group))
     return Unit(batch_job_id([p.job_id for p in group]), tuple(group), payload, seconds)
+
+
+def probes_for(workers: int | None) -> int:
+    return max(MIN_PROBES, PROBES_PER_WORKER * workers) if workers else DEFAULT_PROBES
+
+
+def hold_back(planned: list[PlannedRun], history: Mapping[str, float],
+              probes: int) -> tuple[list[PlannedRun], dict[str, list[PlannedRun]]]:
+    """The runs to enqueue now, and by config those held back: of a config that history does not know
+    (suite rows are never held: they differ too much), all but its first `probes`."""
+    now: list[PlannedRun] = []
+    held: dict[str, list[PlannedRun]] = {}
+    seen: Counter[str] = Counter()
+    for run in planned:
+        if run.row is None and math.isinf(expected_of(run, history)):
+            seen[run.info.config] += 1
+            if seen[run.info.config] > probes:
+                held.setdefault(run.info.config, []).append(run)
+                continue
+        now.append(run)
+    return now, held
+
+
+def release(held: list[PlannedRun], probe_walls: list[float]) -> list[Unit] | None:
+    """The jobs for a config's held runs once its probes tell (batches when they are tiny), or None
+    while too few of them ended to tell."""
+    if len(probe_walls) < MIN_PROBES:
+        return None
+    if max(probe_walls) >= TINY_SECONDS:
+        return [single(run) for run in held]
+    mean = sum(probe_walls) / len(probe_walls)
+    return _batches(held, {run.job_id: mean for run in held})

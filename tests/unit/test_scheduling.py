@@ -8,7 +8,7 @@ from opp_ci.history import run_key
 from opp_ci.omnetpp import ListedRun
 from opp_ci.payloads import MAX_BATCH, BatchPayload, PayloadError, RunPayload
 from opp_ci.planning import PlannedRun
-from opp_ci.scheduling import MIN_BATCHES, longest_first, schedule
+from opp_ci.scheduling import hold_back, longest_first, release, schedule
 from opp_ci.spec import ConfigSpec
 
 
@@ -35,16 +35,30 @@ def test_the_longest_expected_runs_come_first_and_unknown_ones_before_them():
     assert [u.runs[0].info.number for u in schedule(runs, history)] == [4, 1, 3, 2, 0]
 
 
-def test_short_runs_are_batched_into_at_least_min_batches_jobs_after_the_long_ones():
+def test_short_runs_are_batched_after_the_long_ones_in_batches_that_shrink_towards_the_end():
     runs = [planned_run(n) for n in range(200)] + [planned_run(1000)]
-    history = history_of({**{n: 0.01 for n in range(200)}, 1000: 5.0})
+    history = history_of({**{n: 0.1 for n in range(200)}, 1000: 5.0})
     units = schedule(runs, history)
     assert units[0].runs[0].info.number == 1000 and not units[0].is_batch
-    batches = units[1:]
-    assert len(batches) == MIN_BATCHES and all(u.is_batch for u in batches)
-    assert sorted(p.info.number for u in batches for p in u.runs) == list(range(200))  # each run once
+    sizes = [len(u.runs) for u in units[1:]]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == 13 and sizes[-1] == 1  # 1/16 of what is left
+    assert len(units) < 200 / 3
+    assert sorted(p.info.number for u in units[1:] for p in u.runs) == list(range(200))  # each run once
     assert len({u.job_id for u in units}) == len(units)
-    assert batches[0].payload.timeout == sum(r.timeout for r in batches[0].payload.runs)
+    first = units[1].payload
+    assert first.timeout == sum(r.timeout for r in first.runs)
+
+
+def test_runs_of_a_config_never_timed_wait_for_its_first_runs_and_are_batched_when_those_are_tiny():
+    runs = [planned_run(n, itervars={}) for n in range(100)] + [planned_run(0, config="Known", itervars={})]
+    history = {run_key("Known", {}): 3.0}
+    now, held = hold_back(runs, history, probes=4)
+    assert [p.info.number for p in now if p.info.config == "C"] == [0, 1, 2, 3]
+    assert any(p.info.config == "Known" for p in now) and list(held) == ["C"] and len(held["C"]) == 96
+    assert release(held["C"], [0.05]) is None  # too few ended to tell
+    assert all(not u.is_batch for u in release(held["C"], [0.05, 0.4]))  # not tiny: one job each
+    batched = release(held["C"], [0.05, 0.06])
+    assert len(batched) < 96 / 2 and sum(len(u.runs) for u in batched) == 96
 
 
 def test_a_batch_never_exceeds_max_batch_runs():
