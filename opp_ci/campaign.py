@@ -423,13 +423,14 @@ def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Camp
     """Plans, provisions, runs, collects and judges a whole campaign; returns it with every record.
 
     Nothing is provisioned before the plan and the checks' settings are good (a backend with
-    `start_early`, the local one, starts its Redis and workers while the runs are planned, and stops
-    them if that fails), and the backend's context manager removes what it started whatever happens next.
+    `start_early`, the local one, starts its Redis and workers while the orchestrator is imported and
+    the runs are planned, and stops them if that fails), and the backend's context manager removes
+    what it started whatever happens next.
     """
     started = time.monotonic()
-    checks = checks_for(spec)  # bad settings fail here, before anything is started
+    checks = checks_for(spec)  # bad settings fail here (what a backend started early is stopped again)
     remote = getattr(backend, "plans_remotely", False)
-    early = getattr(backend, "start_early", None)
+    early = None if getattr(backend, "is_started", False) else getattr(backend, "start_early", None)
     with early(spec) if early else contextlib.nullcontext():
         planned = plan_suites(spec, built=False) if remote else plan(spec)  # so does bad input
         planned = prepare_runs(checks, planned) if not remote or not spec.configs else planned

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -10,14 +11,13 @@ from pathlib import Path
 
 import click
 
-from opp_ci import __version__, campaign, options, output, spec
-from opp_ci.backends import get_backend
+from opp_ci import __version__, options, output, spec
 from opp_ci.cloud_cli import COMMANDS
-from opp_ci.comparison import ComparisonSummary
 from opp_ci.errors import UserError
-from opp_ci.omnetpp import Simulation
-from opp_ci.progress import make_display
-from opp_ci.queue import QUEUE_NAME, connect_redis
+from opp_ci.naming import QUEUE_NAME
+
+# The pipeline modules (the orchestrator, Redis, reports) are imported by the commands that need them: a
+# worker starts, and `--help` answers, without loading what they never use.
 
 
 class _Group(click.Group):
@@ -94,13 +94,13 @@ def run(project_dir: Path, redis_password_parameter: str | None, build_command: 
     campaign_spec = spec.resolve(project_dir, flags)
     if not campaign_spec.settings.given("out"):
         campaign_spec.out = Path.cwd() / campaign_spec.out
-    chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec, redis_password_parameter))
+    chosen = _backend(campaign_spec.backend, **_backend_options(campaign_spec, redis_password_parameter))
     _check_github_output(campaign_spec.settings["github-output"])
     if campaign_spec.backend == "local":
         _build_first(campaign_spec.project_dir, build_command, no_build)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        result = campaign.run_campaign(campaign_spec, chosen, make_display)
+        result = _run_campaign(campaign_spec, chosen)
     except KeyboardInterrupt:
         output.warning("interrupted; everything it started has been stopped")
         sys.exit(130)
@@ -121,6 +121,23 @@ def run(project_dir: Path, redis_password_parameter: str | None, build_command: 
                 f"{totals['timeout']} timed out, {totals['error']} errors) in {result.wall_seconds:.1f}s; "
                 f"outputs in {campaign_spec.out.resolve()}")
     sys.exit(0 if result.all_passed else 1)
+
+
+def _run_campaign(campaign_spec: spec.CampaignSpec, chosen):
+    """Runs the campaign. A backend that can start early (the local one) starts Redis and the workers
+    first, so that they start while the orchestrator is imported (they are stopped if anything fails)."""
+    early = getattr(chosen, "start_early", None)
+    with early(campaign_spec) if early else contextlib.nullcontext():
+        from opp_ci.campaign import run_campaign
+        from opp_ci.progress import make_display
+
+        return run_campaign(campaign_spec, chosen, make_display)
+
+
+def _backend(name: str, **settings):
+    from opp_ci.backends import get_backend
+
+    return get_backend(name, **settings)
 
 
 def _backend_options(campaign_spec: spec.CampaignSpec, password_parameter: str | None = None) -> dict:
@@ -181,12 +198,12 @@ def _interrupt(signum, frame) -> None:
 def worker(redis_url, project_dir, command, working_dir, store, queue_name, name, burst, max_idle, scratch) -> None:
     """Take runs from a Redis queue and execute them (runs nothing but opp-ci's own run function)."""
     from opp_ci.execution import worker_settings
+    from opp_ci.omnetpp import Simulation
+    from opp_ci.queue import check_redis, connect_redis
     from opp_ci.worker import start_worker
 
     argv, directory = spec.resolve_simulation(project_dir, command, working_dir)
     simulation = Simulation(tuple(argv), directory)
-    from opp_ci.queue import check_redis
-
     check_redis(redis_url)  # Redis down or a wrong password: one line, exit 2
     connection = connect_redis(redis_url)
     settings = worker_settings(simulation, store, scratch, root=Path(project_dir).resolve())
@@ -267,6 +284,8 @@ def _compare_and_write(base_dir: Path, cand_dir: Path, settings: dict, given: di
                                           candidate=candidate, plots=not given.get("no_plots"))
     result.write(cand_dir)
     write_reports(result, cand_dir)
+    from opp_ci.comparison import ComparisonSummary
+
     summary = ComparisonSummary.from_json(result.extra[regression.SUMMARY_KEY])
     output.info(f"{summary.scalars_changed} of {summary.scalars_compared} scalars changed beyond "
                 f"tolerance, {summary.significant} of {summary.statistical_tests} statistical tests "
@@ -346,12 +365,12 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
     else:
         if not out:
             campaign_spec.out = Path.cwd() / campaign_spec.out
-        chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec))
+        chosen = _backend(campaign_spec.backend, **_backend_options(campaign_spec))
         if campaign_spec.backend == "local":
             _build_first(campaign_spec.project_dir, None, False)
         output.info("recording fingerprints: every run expects a dummy fingerprint, so the progress line counts "
                     "them as failed until they are judged at the end")
-        recorded = campaign.run_campaign(campaign_spec, chosen, make_display)
+        recorded = _run_campaign(campaign_spec, chosen)
     changes, skipped = fingerprints.update_from_campaign(check.store, recorded)
     for change in changes:
         click.echo(change.describe())
@@ -375,10 +394,10 @@ def _update_suites(project_dir: Path, from_dir: Path | None, flags: dict) -> Non
     else:
         if not flags.get("out"):
             campaign_spec.out = Path.cwd() / campaign_spec.out
-        chosen = get_backend(campaign_spec.backend, **_backend_options(campaign_spec))
+        chosen = _backend(campaign_spec.backend, **_backend_options(campaign_spec))
         if campaign_spec.backend == "local":
             _build_first(campaign_spec.project_dir, None, False)
-        recorded, out_dir = campaign.run_campaign(campaign_spec, chosen, make_display), campaign_spec.out
+        recorded, out_dir = _run_campaign(campaign_spec, chosen), campaign_spec.out
     changes, skipped = update_suites(campaign_spec.project_dir, campaign_spec.suites.files, recorded, out_dir)
     for change in changes:
         click.echo(change.describe())

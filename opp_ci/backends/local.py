@@ -240,6 +240,12 @@ class LocalBackend:
         self.redis_url = redis_url
         self._started: _Started | None = None
 
+    @property
+    def is_started(self) -> bool:
+        """Whether `start_early` has started Redis and the workers (the CLI starts them before it even
+        imports the orchestrator)."""
+        return self._started is not None
+
     @contextlib.contextmanager
     def start_early(self, spec: CampaignSpec) -> Iterator[None]:
         temp = owned_temp_dir("campaign")
