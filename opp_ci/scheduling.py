@@ -41,8 +41,8 @@ MIN_PROBES = 2
 #: A config's held runs are enqueued at the latest this long after the probes (runs that take longer
 #: gain nothing from batching; workers beyond the probes wait at most this long).
 HOLD_SECONDS = 1.0
-#: Probes that all took less than this make the config's other runs batched.
-TINY_SECONDS = 0.25
+#: Probes that all took less than this make the config's other runs batched (as history would).
+TINY_SECONDS = BATCH_RUNS_BELOW
 
 
 @dataclass(frozen=True)
