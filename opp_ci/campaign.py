@@ -139,14 +139,18 @@ class Orchestrator:
 
     def _take_ended(self, identifiers: list[str]) -> None:
         """Collects the jobs workers said ended, fetched in one round trip."""
-        waiting = self._waiting()
-        for identifier, job in self._fetch([i for i in dict.fromkeys(identifiers) if i in waiting]):
+        for identifier, job in self._fetch([i for i in dict.fromkeys(identifiers) if self._is_waiting(i)]):
             if job is not None:
                 self._handle(self.units[identifier], job, set())
 
+    def _is_waiting(self, identifier: str) -> bool:
+        """Whether `identifier` is one of this campaign's queue jobs with a run that has no record yet."""
+        unit = self.units.get(identifier)
+        return unit is not None and any(p.job_id not in self.records for p in unit.runs)
+
     def _waiting(self) -> set[str]:
         """Ids of the queue jobs with a run that has no record yet."""
-        return {i for i, unit in self.units.items() if any(p.job_id not in self.records for p in unit.runs)}
+        return {i for i in self.units if self._is_waiting(i)}
 
     def _enqueue_missing(self) -> None:
         """Enqueues runs without a record, longest expected first and short ones batched; a job that
@@ -319,7 +323,7 @@ class Orchestrator:
 
     def _add(self, record: RunRecord) -> None:
         self.records[record.job_id] = record
-        if record.wall_seconds > 0 and record.suite_row is None:
+        if record.wall_seconds > 0 and record.config in self.held and record.suite_row is None:
             self._probe_walls.setdefault(record.config, []).append(record.wall_seconds)
         self._unsaved = True
 

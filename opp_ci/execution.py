@@ -78,8 +78,7 @@ def _perform_in_batch(run: RunPayload, settings: WorkerSettings) -> dict[str, An
     try:
         return _perform_in_scratch(run, settings)
     except (PayloadError, OSError, UserError) as error:
-        outcome = RunOutcome(status=RunStatus.ERROR, error=f"infrastructure error: {error}",
-                             worker=os.environ.get("RQ_WORKER_ID", socket.gethostname()))
+        outcome = RunOutcome(status=RunStatus.ERROR, error=f"infrastructure error: {error}", worker=_worker_name())
         return worker_reply(outcome, settings.store.url)
 
 
@@ -415,9 +414,13 @@ def judge(execution: Execution, output: str, timeout: float) -> RunOutcome:
         fingerprint_expected=outcome.fingerprint_expected,
         sim_time=outcome.sim_time,
         events=outcome.events,
-        worker=os.environ.get("RQ_WORKER_ID", socket.gethostname()),
+        worker=_worker_name(),
         log_tail=output[-LOG_TAIL_BYTES:],
     )
+
+
+def _worker_name() -> str:
+    return os.environ.get("RQ_WORKER_ID", socket.gethostname())
 
 
 def _exit_description(code: int | None, output: str = "") -> str:

@@ -169,14 +169,7 @@ class BatchPayload:
         runs = data.get("runs")
         _expect(isinstance(runs, list) and 0 < len(runs) <= MAX_BATCH,
                 f"a batch carries 1 to {MAX_BATCH} runs")
-        payload = cls(tuple(RunPayload.from_json(run) for run in runs))
-        payload.validate()
-        return payload
-
-    def validate(self) -> None:
-        _expect(0 < len(self.runs) <= MAX_BATCH, f"a batch carries 1 to {MAX_BATCH} runs")
-        for run in self.runs:
-            run.validate()
+        return cls(tuple(RunPayload.from_json(run) for run in runs))  # each run validated as it is read
 
 
 def batch_job_id(run_ids: list[str]) -> str:

@@ -82,13 +82,6 @@ def expected_of(planned: PlannedRun, history: Mapping[str, float]) -> float:
     return expected_seconds(history, planned.info.config, planned.info.itervars, planned.history_row)
 
 
-def longest_first(planned: list[PlannedRun], history: Mapping[str, float]) -> list[PlannedRun]:
-    """The runs, the longest expected first; without history, in their planned order."""
-    if not history:
-        return list(planned)
-    return sorted(planned, key=lambda p: -expected_of(p, history))
-
-
 def schedule(planned: list[PlannedRun], history: Mapping[str, float]) -> list[Unit]:
     """The queue jobs for `planned`, in the order to enqueue them: the longest expected first, the
     runs history says are short in batches."""

@@ -8,7 +8,7 @@ from opp_ci.history import run_key
 from opp_ci.omnetpp import ListedRun
 from opp_ci.payloads import MAX_BATCH, BatchPayload, PayloadError, RunPayload
 from opp_ci.planning import PlannedRun
-from opp_ci.scheduling import hold_back, longest_first, release, schedule
+from opp_ci.scheduling import hold_back, release, schedule
 from opp_ci.spec import ConfigSpec
 
 
@@ -31,7 +31,6 @@ def test_without_history_every_run_is_its_own_job_in_planned_order():
 def test_the_longest_expected_runs_come_first_and_unknown_ones_before_them():
     runs = [planned_run(n) for n in range(4)] + [planned_run(4, config="New")]
     history = history_of({0: 1.0, 1: 9.0, 2: 3.0})  # run 3: its config's mean; config New never seen: may be long
-    assert [p.info.number for p in longest_first(runs, history)] == [4, 1, 3, 2, 0]
     assert [u.runs[0].info.number for u in schedule(runs, history)] == [4, 1, 3, 2, 0]
 
 
