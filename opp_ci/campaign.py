@@ -23,7 +23,7 @@ from opp_ci.checks import Check, judge_campaign, prepare_runs
 from opp_ci.errors import UserError
 from opp_ci.fingerprints import FingerprintCheck
 from opp_ci.history import read_history, write_history
-from opp_ci.jobs import RunJob, failure_text
+from opp_ci.jobs import RunJob, failed_attempts, failure_text, note_failed_attempt
 from opp_ci.naming import new_campaign_id
 from opp_ci.payloads import PayloadError
 from opp_ci.planning import PlannedRun, plan, plan_remotely, plan_suites
@@ -103,6 +103,7 @@ class Orchestrator:
         self._save_interval = SAVE_INTERVAL
         self._last_full_check = time.monotonic()
         self._last_poll = 0.0
+        self._failures: dict[str, list[dict[str, str]]] = {}
 
     def run(self) -> Campaign:
         check_redis(self.infrastructure.redis_url, self.infrastructure.redis_tls)
@@ -112,6 +113,7 @@ class Orchestrator:
                 ended = self._wait_for_ended()
                 if ended:
                     self._take_ended(ended)
+                self._sweep_dead_workers()
                 if self.held:
                     self._release_held()
                 if not ended or time.monotonic() - self._last_poll >= POLL_INTERVAL:
@@ -194,7 +196,6 @@ class Orchestrator:
         the started ones are inspected when a worker died, and every job now and then (a job lost
         with a Redis restart is enqueued again)."""
         self._last_poll = time.monotonic()
-        dead_workers = self.infrastructure.check_workers()
         waiting = self._waiting()
         ended = [i for i in self._registry_ids(self.queue.finished_job_registry, self.queue.failed_job_registry)
                  if i in waiting]
@@ -204,11 +205,22 @@ class Orchestrator:
         due = now - self._last_full_check >= FULL_CHECK_INTERVAL
         if due:
             self._last_full_check = now
-        for identifier, job in self._fetch(ended + (list(waiting) if due else started if dead_workers else [])):
-            self._handle(self.units[identifier], job, dead_workers)
+        for identifier, job in self._fetch(ended + (list(waiting) if due else [])):
+            self._handle(self.units[identifier], job, set())
         self._save()
         self._warn_when_nobody_works()
         self._show()
+
+    def _sweep_dead_workers(self) -> None:
+        """Re-enqueues at once the jobs of workers the backend saw die (a cheap check, done on every
+        wake-up: the local backend just reaps its children)."""
+        dead_workers = self.infrastructure.check_workers()
+        if not dead_workers:
+            return
+        waiting = self._waiting()
+        started = [i for i in self._registry_ids(self.queue.started_job_registry) if i in waiting]
+        for identifier, job in self._fetch(started):
+            self._handle(self.units[identifier], job, dead_workers)
 
     def _registry_ids(self, *registries) -> list[str]:
         return [i for registry in registries for i in registry.get_job_ids(cleanup=False)]
@@ -293,6 +305,8 @@ class Orchestrator:
         exhausted = not job.retries_left
         with self.connection.pipeline() as pipeline:
             self.queue.started_job_registry.remove_executions(job, pipeline=pipeline)
+            note_failed_attempt(job, f"worker {job.worker_name} died while running this run", job.worker_name or "",
+                                pipeline)
             if exhausted:
                 job.set_status(JobStatus.FAILED, pipeline=pipeline)
             else:
@@ -304,12 +318,19 @@ class Orchestrator:
     def _identity(self, planned: PlannedRun, job: RunJob) -> dict[str, Any]:
         """Which run a record is of, and how many attempts it took."""
         retries = planned.config.retries
+        attempts = 1 + retries - (job.retries_left or 0) if retries else 1
         return {
             "config": planned.info.config, "run": planned.info.number, "job_id": planned.job_id,
             "itervars": dict(planned.info.itervars), "repetition": planned.info.repetition,
-            "attempts": 1 + retries - (job.retries_left or 0) if retries else 1,
+            "attempts": attempts, "failed_attempts": self._failed_attempts(job) if attempts > 1 else [],
             **_suite_identity(planned),
         }
+
+    def _failed_attempts(self, job: RunJob) -> list[dict[str, str]]:
+        """When and why the job's failed attempts failed (fetched once per job: a batch's runs share them)."""
+        if job.id not in self._failures:
+            self._failures[job.id] = failed_attempts(job)
+        return self._failures[job.id]
 
     def _error_record(self, planned: PlannedRun, job: RunJob, reason: str) -> RunRecord:
         identity = {**self._identity(planned, job), "attempts": 1 + planned.config.retries}

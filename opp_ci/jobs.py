@@ -60,3 +60,25 @@ def failure_text(job: Job) -> str:
     text = (result.exc_string if result is not None else "") or "the job failed"
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return f"infrastructure error: {lines[-1] if lines else text}"
+
+
+def note_failed_attempt(job: Job, reason: str, worker_name: str, pipeline) -> None:
+    """Keeps why an attempt of `job` did not count (RQ keeps no result for an attempt it retries), so
+    the run's record can say so."""
+    from rq.results import Result
+
+    Result.create_failure(job, job.failure_ttl, exc_string=reason, worker_name=worker_name, pipeline=pipeline)
+
+
+def failed_attempts(job: Job) -> list[dict[str, str]]:
+    """When and why each failed attempt of `job` failed, oldest first (one round trip)."""
+    from rq.results import Result
+
+    failures = [r for r in job.results() if r.type == Result.Type.FAILED]
+    return [{"at": r.created_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z", "worker": r.worker_name or "",
+             "reason": _last_line(r.exc_string or "")} for r in reversed(failures)]
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "the job failed"

@@ -156,6 +156,9 @@ class RunRecord(RunOutcome):
     itervars: dict[str, str] = field(default_factory=dict)
     repetition: int | None = None
     attempts: int = 1
+    #: When, where and why each failed attempt failed ({"at": ISO time, "worker", "reason"}): a worker
+    #: died under it, or the job failed (an infrastructure error); the runs it retried say why.
+    failed_attempts: list[dict[str, str]] = field(default_factory=list)
     execution: RunStatus | None = None  # None: not judged yet, `status` is the execution's
     execution_error: str | None = None
     verdicts: list[Verdict] = field(default_factory=list)

@@ -74,6 +74,7 @@ def summary_markdown(campaign: Campaign) -> str:
     ]
     lines += suite_markdown(campaign)
     lines += _failures(campaign.runs)
+    lines += _retried(campaign.runs)
     lines += _slowest(campaign.runs)
     lines += _extras(campaign)
     lines += regression_markdown(campaign.extra.get("regression"))
@@ -91,6 +92,22 @@ def _failures(records: list[RunRecord]) -> list[str]:
                      f"| {_cell(record.error or '')} | {log} |")
     if len(bad) > LISTED_FAILURES:
         lines.append(f"\n…and {len(bad) - LISTED_FAILURES} more: see campaign.json or junit.xml.")
+    return [*lines, ""]
+
+
+def _retried(records: list[RunRecord]) -> list[str]:
+    """Runs that took more than one attempt, and why the earlier ones failed."""
+    retried = sorted((r for r in records if r.attempts > 1), key=lambda r: r.key)
+    if not retried:
+        return []
+    lines = [f"### Runs that took more than one attempt ({len(retried)})", "",
+             "| config | run | attempts | status | why attempts failed |", "|---|---|---:|---|---|"]
+    for record in retried[:LISTED_FAILURES]:
+        reasons = "; ".join(dict.fromkeys(f["reason"] for f in record.failed_attempts)) or "not known"
+        lines.append(f"| {record.config} | {_cell(record.name)} | {record.attempts} | {record.status.value} "
+                     f"| {_cell(reasons)} |")
+    if len(retried) > LISTED_FAILURES:
+        lines.append(f"\n…and {len(retried) - LISTED_FAILURES} more: see campaign.json.")
     return [*lines, ""]
 
 

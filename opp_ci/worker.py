@@ -24,7 +24,7 @@ from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
 from opp_ci.execution import WorkerSettings, configure
-from opp_ci.jobs import RunJob, refusal
+from opp_ci.jobs import RunJob, note_failed_attempt, refusal
 from opp_ci.queue import JOB_MONITORING_INTERVAL, QUEUE_NAME, make_queue
 
 #: How long a starting worker waits for Redis (the local backend starts both at once).
@@ -56,6 +56,15 @@ class RunWorker(SimpleWorker):
                 self.perform_job(job, queue, execution)
             self.set_state(WorkerStatus.IDLE)
         self._say_ended(job, queue)
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="", execution=None):
+        """RQ's, keeping why the attempt failed when the job is retried (RQ itself keeps only the last)."""
+        if job.should_retry and self._stopped_job_id != job.id:
+            try:
+                note_failed_attempt(job, exc_string, self.name, None)
+            except RedisError as error:
+                self.log.warning("could not keep why job %s failed: %s", job.id, error)
+        super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
 
     def _say_ended(self, job, queue) -> None:
         try:

@@ -25,7 +25,8 @@ class Infrastructure:
     redis_url: str  # with the password: for the orchestrator only, never printed
     store_url: str
     #: Returns the names of workers known to have died since the last call (their jobs are swept
-    #: at once instead of waiting for a heartbeat to expire), replacing them where it can.
+    #: at once instead of waiting for a heartbeat to expire), replacing them where it can. Called on
+    #: every wake-up of the orchestrator: it must be cheap.
     check_workers: Callable[[], set[str]] = field(default=lambda: set())
     extra: dict[str, Any] = field(default_factory=dict)  # merged into campaign.json, e.g. {"cost": ...}
     redis_tls: RedisTLS | None = None  # the CA to trust for a rediss:// URL (None: OPP_CI_REDIS_CA, else the system's)

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -59,10 +60,12 @@ def test_workers_killed_at_random_moments(campaign, sig):
     campaign.start("-j", "2")
     campaign.wait_for_records(5)
     rng = random.Random(11)
+    kills = []
     for _ in range(4):
         time.sleep(rng.uniform(0.3, 2.5))
         workers = wait_for_workers(campaign)
         victim = rng.choice(workers)
+        kills.append(time.time())
         if sig == signal.SIGKILL:
             kill_tree(victim)  # the worker, its work horse and the simulation, at once
         else:
@@ -71,10 +74,27 @@ def test_workers_killed_at_random_moments(campaign, sig):
     assert code == 0, err
     records = check_complete(campaign)
     assert all(r["status"] == "passed" for r in records)
+    retried = [r for r in records if r["attempts"] > 1]
+    for record in retried:  # each says why its first attempt failed, and when that was noticed
+        worker = record["failed_attempts"][0]["worker"]
+        assert [f["reason"] for f in record["failed_attempts"]] == [f"worker {worker} died while running this run"]
+    detection = _detection(kills, [f["at"] for r in retried for f in r["failed_attempts"]])
+    if sig == signal.SIGKILL:
+        assert retried and detection is not None and detection < 5, detection
     table_row(f"{signal.Signals(sig).name} of a worker{' tree' if sig == signal.SIGKILL else ''} x4", records,
-              None, attempts_said(records))
+              detection, attempts_said(records))
+    summary = (campaign.out / "summary.md").read_text()
+    assert ("took more than one attempt" in summary) == bool(retried)
     assert campaign.alive() == []
     assert list(campaign.temp.iterdir()) == []  # killed workers' scratch dirs were removed by their successors
+
+
+def _detection(kills: list[float], noticed: list[str]) -> float | None:
+    """The longest time from a kill to the orchestrator's note of the failed attempt it caused (the
+    latest kill before the note; a worker killed between jobs causes none), in seconds."""
+    times = {datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp() for at in noticed}
+    delays = [t - max(kill for kill in kills if kill <= t) for t in times if any(kill <= t for kill in kills)]
+    return round(max(delays), 2) if delays else None
 
 
 def test_private_redis_killed_then_resume(campaign):

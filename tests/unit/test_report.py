@@ -29,7 +29,9 @@ def campaign() -> Campaign:
         campaign="20261125-060000-abcdef",
         wall_seconds=12.5,
         runs=[
-            record("Quick", 0, RunStatus.PASSED, 0.4, repetition=0, log_tail="Quick run 0: , $repetition=0\n"),
+            record("Quick", 0, RunStatus.PASSED, 0.4, repetition=0, log_tail="Quick run 0: , $repetition=0\n",
+                   attempts=2, failed_attempts=[{"at": "2026-11-25T06:00:03.120Z", "worker": "local-1-2",
+                                                 "reason": "worker local-1-2 died while running this run"}]),
             record("Experiment", 0, RunStatus.PASSED, 2.5, itervars={"numHosts": "10"}, repetition=0),
             record("Experiment", 1, RunStatus.FAILED, 1.5, itervars={"numHosts": "10"}, repetition=1,
                    error="Simulated failure -- in module (Server) Aloha.server (id=2), at t=3s, event #17",
@@ -72,6 +74,13 @@ def test_summary_lists_failures_before_the_slowest_runs_and_escapes_pipes():
     assert text.index("did not pass") < text.index("Slowest runs")
     assert "died while running this run \\| twice" in text
     assert "| 6 | 2 | 2 | 1 | 1 |" in text
+
+
+def test_summary_says_which_runs_took_more_than_one_attempt_and_why():
+    text = summary_markdown(campaign())
+    assert "### Runs that took more than one attempt (1)" in text
+    assert "| Quick | #0 | 2 | passed | worker local-1-2 died while running this run |" in text
+    assert "more than one attempt" not in summary_markdown(Campaign(campaign="c", runs=campaign().runs[1:]))
 
 
 def test_summary_shows_the_cost_estimate_of_a_cloud_campaign():
