@@ -21,7 +21,6 @@ from opp_ci import outdir, output
 from opp_ci.backends import Infrastructure
 from opp_ci.checks import Check, judge_campaign, prepare_runs
 from opp_ci.errors import UserError
-from opp_ci.fingerprints import FingerprintCheck
 from opp_ci.history import read_history, write_history
 from opp_ci.jobs import RunJob, failed_attempts, failure_text, note_failed_attempt
 from opp_ci.naming import new_campaign_id
@@ -38,12 +37,10 @@ from opp_ci.records import (
     read_batch_reply,
     read_worker_reply,
 )
-from opp_ci.regression import ComparisonCheck
 from opp_ci.report import write_reports
 from opp_ci.scheduling import HOLD_SECONDS, Unit, hold_back, probes_for, release, schedule, single
 from opp_ci.spec import CampaignSpec
 from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
-from opp_ci.suite_check import SuiteCheck
 from opp_ci.worker import ended_key
 
 #: Longest wait for a worker to say a job ended; without word, the registries are scanned (and dead
@@ -88,6 +85,7 @@ class Orchestrator:
         self._probe_walls: dict[str, list[float]] = {}
         self._hold_until = 0.0
         self._probes = probes_for(workers)
+        self.workers = workers
         self.infrastructure = infrastructure
         self.out_dir = out_dir
         self.display = display
@@ -163,14 +161,14 @@ class Orchestrator:
                                    self._probes)
         self._hold_until = time.monotonic() + HOLD_SECONDS
         self.campaign.extra["queue_jobs"] = 0
-        self._enqueue(schedule(now, history))
+        self._enqueue(schedule(now, history, self.workers))
 
     def _release_held(self) -> None:
         """Enqueues the held runs of each config whose probes tell how long its runs take (or whose
         hold is over): batched when they are tiny."""
         over = time.monotonic() >= self._hold_until
         for config in list(self.held):
-            units = release(self.held[config], self._probe_walls.get(config, []))
+            units = release(self.held[config], self._probe_walls.get(config, []), self.workers)
             if units is None and over:
                 units = [single(run) for run in self.held[config]]
             if units is not None:
@@ -433,13 +431,20 @@ def validate_payloads(planned: list[PlannedRun]) -> None:
 
 
 def checks_for(spec: CampaignSpec) -> list[Check]:
-    """The checks the spec asks for, their settings checked (and the baseline read) now."""
+    """The checks the spec asks for, their settings checked (and the baseline read) now. Each is
+    imported only when asked for (the regression check imports the result readers and statistics)."""
     checks: list[Check] = []
     if spec.checks.record_fingerprints or "fingerprints" in spec.checks.check:
+        from opp_ci.fingerprints import FingerprintCheck
+
         checks.append(FingerprintCheck.from_spec(spec))
     if spec.suites.files:
+        from opp_ci.suite_check import SuiteCheck
+
         checks.append(SuiteCheck.from_spec(spec))
     if spec.checks.baseline:
+        from opp_ci.regression import ComparisonCheck
+
         checks.append(ComparisonCheck.from_spec(spec))
     return checks
 

@@ -197,18 +197,10 @@ def _interrupt(signum, frame) -> None:
               help="Where runs execute before their files go to the store (default: the temp directory).")
 def worker(redis_url, project_dir, command, working_dir, store, queue_name, name, burst, max_idle, scratch) -> None:
     """Take runs from a Redis queue and execute them (runs nothing but opp-ci's own run function)."""
-    from opp_ci.execution import worker_settings
-    from opp_ci.omnetpp import Simulation
-    from opp_ci.queue import check_redis, connect_redis
-    from opp_ci.worker import start_worker
+    from opp_ci.worker import WorkerOptions, run_worker
 
-    argv, directory = spec.resolve_simulation(project_dir, command, working_dir)
-    simulation = Simulation(tuple(argv), directory)
-    check_redis(redis_url)  # Redis down or a wrong password: one line, exit 2
-    connection = connect_redis(redis_url)
-    settings = worker_settings(simulation, store, scratch, root=Path(project_dir).resolve())
-    start_worker(connection, settings, queue_name=queue_name, name=name,
-                 burst=burst, max_idle=max_idle)
+    run_worker(WorkerOptions(redis_url, project_dir, command, working_dir, store, queue_name, name, burst, max_idle,
+                             scratch))
 
 
 @cli.command()

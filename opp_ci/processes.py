@@ -11,7 +11,10 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -70,3 +73,86 @@ def _alive(pid: int) -> bool:
         return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return False
+
+
+class ForkedProcess:
+    """A child forked from this process (not exec'd), with the part of `subprocess.Popen` that a
+    worker pool uses: pid, poll, wait, returncode."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self._wait(os.WNOHANG)
+
+    def wait(self) -> int:
+        code = self._wait(0)
+        assert code is not None
+        return code
+
+    def _wait(self, flags: int) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, flags)
+            except ChildProcessError:  # reaped elsewhere (psutil's wait_procs): its status is gone, as Popen says
+                pid, status = self.pid, 0
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+def can_fork() -> bool:
+    """Whether this process can fork a child that runs Python code: only while it has no other thread
+    (a lock another thread holds would stay locked in the child)."""
+    import threading
+
+    return threading.active_count() == 1
+
+
+def fork_child(body: Callable[[], int], log: Path, environ: dict[str, str], title: str) -> ForkedProcess:
+    """Runs `body` in a forked child, as a subprocess started with `start_new_session`, PDEATHSIG, stdin
+    from /dev/null and stdout and stderr appended to `log` would: the modules this process imported are
+    not imported again (a Python process takes ~0.2 s of CPU to import RQ and redis). The child has
+    `environ` and shows `title` as its command line; it exits with what `body` returns."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return ForkedProcess(pid)
+    code = 1
+    try:
+        os.setsid()
+        die_with_parent()
+        _redirect(log)
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(number, signal.SIG_DFL)
+        with contextlib.suppress(ImportError):  # before the environment changes: it moves the environment
+            import setproctitle
+
+            setproctitle.setproctitle(title)
+        os.environ.clear()
+        os.environ.update(environ)
+        code = body()
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    except BaseException:  # the child must never return into the parent's code
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _redirect(log: Path) -> None:
+    null = os.open(os.devnull, os.O_RDONLY)
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(null)
+    os.close(out)
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115 (the child's standard streams, open until it exits)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115

@@ -5,17 +5,10 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+if TYPE_CHECKING:  # rich is imported only for a terminal (it takes 50 ms; CI logs get status lines)
+    from rich.console import Console
 
 STATUS_LINE_INTERVAL = 10.0
 
@@ -38,6 +31,15 @@ class LiveBar:
     """A rich progress bar with done, failed, running and ETA."""
 
     def __init__(self, total: int, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self._progress = Progress(
             TextColumn("[bold]campaign"),
             BarColumn(),
@@ -101,5 +103,7 @@ def _clock(seconds: float) -> str:
 def make_display(total: int, stream: TextIO | None = None) -> ProgressDisplay:
     stream = stream or sys.stderr
     if stream.isatty():
+        from rich.console import Console
+
         return LiveBar(total, Console(file=stream))
     return StatusLines(total, stream)

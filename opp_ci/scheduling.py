@@ -7,8 +7,9 @@ Two things from the wall times earlier campaigns recorded (`opp_ci.history`):
   Runs never seen are expected to be long (they start early).
 - **Short runs batched.** A queue job costs a few milliseconds of Redis round trips on the worker and
   the orchestrator; for a run of a few milliseconds that is most of its cost. Runs whose history says
-  they take less than BATCH_RUNS_BELOW go into batch jobs of about BATCH_SECONDS each, but never fewer
-  than MIN_BATCHES of them (so the short runs still spread over the workers). Without history nothing
+  they take less than BATCH_RUNS_BELOW go into batch jobs of at most BATCH_SECONDS each, shrinking
+  towards the end (guided self-scheduling: each takes 1/(BATCHES_PER_WORKER × workers) of the runs
+  left), so the short runs still spread over the workers and the workers end together. Without history nothing
   is batched from history, but a campaign learns from its own first runs: of a config never timed, only
   the first PROBES_PER_WORKER runs per worker are enqueued at once, the rest held back until
   MIN_PROBES of them ended (at most HOLD_SECONDS). When every one of those took under TINY_SECONDS,
@@ -30,7 +31,10 @@ from opp_ci.planning import PlannedRun
 BATCH_RUNS_BELOW = 0.5
 #: A batch job takes about this long (expected seconds).
 BATCH_SECONDS = 2.0
-#: The short runs become at least this many jobs (fewer only when there are fewer runs).
+#: Each batch takes this share of the short runs left, per worker (guided self-scheduling): 2 workers
+#: take a quarter of what is left each time.
+BATCHES_PER_WORKER = 2
+#: ... and when the number of workers is not known (workers started elsewhere), 1/MIN_BATCHES of it.
 MIN_BATCHES = 16
 #: Runs of a config never timed that are enqueued at once, per worker (the rest wait for their timings).
 PROBES_PER_WORKER = 2
@@ -82,7 +86,7 @@ def expected_of(planned: PlannedRun, history: Mapping[str, float]) -> float:
     return expected_seconds(history, planned.info.config, planned.info.itervars, planned.history_row)
 
 
-def schedule(planned: list[PlannedRun], history: Mapping[str, float]) -> list[Unit]:
+def schedule(planned: list[PlannedRun], history: Mapping[str, float], workers: int | None = None) -> list[Unit]:
     """The queue jobs for `planned`, in the order to enqueue them: the longest expected first, the
     runs history says are short in batches."""
     if not history:
@@ -90,21 +94,22 @@ def schedule(planned: list[PlannedRun], history: Mapping[str, float]) -> list[Un
     expected = {p.job_id: expected_of(p, history) for p in planned}
     short = [p for p in planned if expected[p.job_id] < BATCH_RUNS_BELOW]
     units = [single(p, expected[p.job_id]) for p in planned if expected[p.job_id] >= BATCH_RUNS_BELOW]
-    units += _batches(short, expected)
+    units += _batches(short, expected, workers)
     return sorted(units, key=lambda unit: -unit.expected)
 
 
-def _batches(short: list[PlannedRun], expected: Mapping[str, float]) -> list[Unit]:
+def _batches(short: list[PlannedRun], expected: Mapping[str, float], workers: int | None) -> list[Unit]:
     """Short runs in batches of at most BATCH_SECONDS (and MAX_BATCH runs), shrinking towards the end
-    (each takes 1/MIN_BATCHES of what is left, as guided self-scheduling does), so that the workers end
-    together; a run alone stays single."""
+    (each takes a share of what is left, as guided self-scheduling does: fewer jobs than one per run, and
+    the workers still end together); a run alone stays single."""
     if not short:
         return []
+    shares = BATCHES_PER_WORKER * workers if workers else MIN_BATCHES
     mean = sum(expected[p.job_id] for p in short) / len(short)
     largest = max(1, min(MAX_BATCH, math.floor(BATCH_SECONDS / mean) if mean > 0 else MAX_BATCH))
     units, start = [], 0
     while start < len(short):
-        size = max(1, min(largest, math.ceil((len(short) - start) / MIN_BATCHES)))
+        size = max(1, min(largest, math.ceil((len(short) - start) / shares)))
         units.append(_unit_of(short[start:start + size], expected))
         start += size
     return units
@@ -139,7 +144,7 @@ def hold_back(planned: list[PlannedRun], history: Mapping[str, float],
     return now, held
 
 
-def release(held: list[PlannedRun], probe_walls: list[float]) -> list[Unit] | None:
+def release(held: list[PlannedRun], probe_walls: list[float], workers: int | None = None) -> list[Unit] | None:
     """The jobs for a config's held runs once its probes tell (batches when they are tiny), or None
     while too few of them ended to tell."""
     if len(probe_walls) < MIN_PROBES:
@@ -147,4 +152,4 @@ def release(held: list[PlannedRun], probe_walls: list[float]) -> list[Unit] | No
     if max(probe_walls) >= TINY_SECONDS:
         return [single(run) for run in held]
     mean = sum(probe_walls) / len(probe_walls)
-    return _batches(held, {run.job_id: mean for run in held})
+    return _batches(held, {run.job_id: mean for run in held}, workers)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -23,9 +25,11 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
-from opp_ci.execution import WorkerSettings, configure
+from opp_ci.execution import WorkerSettings, configure, worker_settings
 from opp_ci.jobs import RunJob, note_failed_attempt, refusal
-from opp_ci.queue import JOB_MONITORING_INTERVAL, QUEUE_NAME, make_queue
+from opp_ci.omnetpp import Simulation
+from opp_ci.queue import JOB_MONITORING_INTERVAL, QUEUE_NAME, check_redis, connect_redis, make_queue
+from opp_ci.spec import resolve_simulation
 
 #: How long a starting worker waits for Redis (the local backend starts both at once).
 REDIS_WAIT = 15.0
@@ -134,3 +138,43 @@ def start_worker(
         job_monitoring_interval=JOB_MONITORING_INTERVAL,
     )
     return worker.work(burst=burst, with_scheduler=False, logging_level="WARNING", max_idle_time=max_idle)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What `opp-ci worker` is told (its command-line options)."""
+
+    redis_url: str
+    project_dir: Path = Path(".")
+    command: str | None = None
+    working_dir: Path | None = None
+    store: str = "opp-ci-store"
+    queue_name: str = QUEUE_NAME
+    name: str | None = None
+    burst: bool = False
+    max_idle: int | None = None
+    scratch: Path | None = None
+
+
+    def argv(self) -> list[str]:
+        """These options as `opp-ci worker` arguments (the Redis URL, with its password, is left out:
+        it goes in the environment)."""
+        optional = {"--command": self.command, "--working-dir": self.working_dir, "--scratch": self.scratch,
+                    "--name": self.name, "--max-idle": self.max_idle}
+        return [
+            "--project", str(self.project_dir), "--store", self.store,
+            *(["--queue", self.queue_name] if self.queue_name != QUEUE_NAME else []),
+            *[word for option, value in optional.items() if value for word in (option, str(value))],
+            *(["--burst"] if self.burst else []),
+        ]
+
+
+def run_worker(options: WorkerOptions) -> bool:
+    """`opp-ci worker`: checks its Redis (down or a wrong password: a UserError, before anything) and
+    its simulation, then runs the worker loop."""
+    argv, directory = resolve_simulation(options.project_dir, options.command, options.working_dir)
+    check_redis(options.redis_url)
+    settings = worker_settings(Simulation(tuple(argv), directory), options.store, options.scratch,
+                               root=Path(options.project_dir).resolve())
+    return start_worker(connect_redis(options.redis_url), settings, queue_name=options.queue_name, name=options.name,
+                        burst=options.burst, max_idle=options.max_idle)

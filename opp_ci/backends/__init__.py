@@ -11,11 +11,13 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opp_ci.errors import UserError
 from opp_ci.spec import CampaignSpec
-from opp_ci.tls import RedisTLS
+
+if TYPE_CHECKING:  # importing it imports redis, which a local backend starts without (it is quicker)
+    from opp_ci.tls import RedisTLS
 
 
 @dataclass

@@ -4,6 +4,7 @@ machine, all stopped again when the campaign ends, fails or is interrupted."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import shlex
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psutil
@@ -23,8 +25,7 @@ import psutil
 from opp_ci import output
 from opp_ci.backends import Infrastructure
 from opp_ci.errors import UserError
-from opp_ci.processes import die_with_parent, owned_temp_dir
-from opp_ci.queue import check_redis, redacted
+from opp_ci.processes import ForkedProcess, can_fork, die_with_parent, fork_child, owned_temp_dir
 from opp_ci.spec import CampaignSpec
 
 REDIS_START_TIMEOUT = 15.0
@@ -149,13 +150,18 @@ def kill_sessions(processes: list[subprocess.Popen]) -> None:
 
 @dataclass
 class WorkerPool:
-    """The `opp-ci worker` processes of one campaign; replaces workers that die."""
+    """The `opp-ci worker` processes of one campaign; replaces workers that die.
 
-    argv: list[str]
+    A worker is forked from this process while it has no other thread (it has imported what a worker
+    imports, so the worker starts at once), else started as `python -m opp_ci worker`; either way it
+    runs in a session of its own and dies with this process.
+    """
+
+    options: Any  # opp_ci.worker.WorkerOptions, without a name (imported only when the pool starts)
     env: dict[str, str]
     log_dir: Path
     size: int
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen | ForkedProcess] = field(default_factory=dict)
     spawned: int = 0
     started_at: dict[str, float] = field(default_factory=dict)
     failed_starts: int = 0
@@ -168,11 +174,18 @@ class WorkerPool:
         self.spawned += 1
         name = f"local-{os.getpid()}-{self.spawned}"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_dir / f"{name}.log", "ab") as log:
-            self.started_at[name] = time.monotonic()
+        options = dataclasses.replace(self.options, name=name)
+        argv = [sys.executable, "-m", "opp_ci", "worker", *options.argv()]
+        log_path = self.log_dir / f"{name}.log"
+        self.started_at[name] = time.monotonic()
+        if can_fork():
+            self.processes[name] = fork_child(lambda: _worker_main(options), log_path, self.env, shlex.join(argv))
+            return
+        environment = {**self.env, "OPP_CI_REDIS_URL": options.redis_url}  # the URL (and password): not in argv
+        with open(log_path, "ab") as log:
             self.processes[name] = subprocess.Popen(
-                [*self.argv, "--name", name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent,
+                argv, env=environment, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, preexec_fn=die_with_parent,
             )
 
     def check(self) -> set[str]:
@@ -275,10 +288,13 @@ class LocalBackend:
         out_dir = spec.out.resolve()
         existed = out_dir.exists()
         server = None if self.redis_url else launch_redis(temp, redis_server_binary())
+        if server is None:
+            from opp_ci.queue import check_redis  # imports redis: only for a Redis of the user's
+
         url = server.url if server else check_redis(self.redis_url)
         pool = WorkerPool(
-            argv=worker_argv(spec, out_dir / STORE_DIR, out_dir / SCRATCH_DIR),
-            env={**os.environ, "OPP_CI_REDIS_URL": url},
+            options=worker_options(spec, url, out_dir / STORE_DIR, out_dir / SCRATCH_DIR),
+            env=dict(os.environ),
             log_dir=temp / "workers",
             size=self.workers,
         )
@@ -326,24 +342,35 @@ class LocalBackend:
 def _tell_how_to_join(spec: CampaignSpec, started: _Started) -> None:
     """With no workers of its own, the campaign waits for workers started elsewhere: say how to start
     one. The URL with its password goes into a file only this user can read, not onto the screen."""
+    from opp_ci.queue import redacted
+
     url_file = started.temp / "redis-url"
     url_file.touch(mode=0o600)
     url_file.write_text(started.url)
-    argv = worker_argv(spec, started.out_dir / STORE_DIR, started.out_dir / SCRATCH_DIR)[3:]
+    argv = ["worker", *worker_options(spec, started.url, started.out_dir / STORE_DIR,
+                                      started.out_dir / SCRATCH_DIR).argv()]
     output.notice(f"no workers of its own (-j 0): waiting on Redis {redacted(started.url)} (the full URL is in "
                   f"{url_file}); start workers with: OPP_CI_REDIS_URL=$(cat {shlex.quote(str(url_file))}) "
                   f"opp-ci {shlex.join(argv)}")
 
 
-def worker_argv(spec: CampaignSpec, store: Path, scratch: Path) -> list[str]:
-    """The command line of a local worker; the Redis URL (with its password) goes in the environment.
-    Runs execute in `scratch`, next to the store, so that their files are hard-linked into the store
-    and from there into results/, never copied."""
-    return [
-        sys.executable, "-m", "opp_ci", "worker",
-        "--project", str(spec.project_dir),
-        *(["--command", shlex.join(spec.command)] if spec.command else []),
-        "--working-dir", str(spec.working_dir),
-        "--store", str(store.resolve()),
-        "--scratch", str(scratch.resolve()),
-    ]
+def worker_options(spec: CampaignSpec, redis_url: str, store: Path, scratch: Path):
+    """The options of a local worker (opp_ci.worker.WorkerOptions; importing it imports RQ). Runs execute in
+    `scratch`, next to the store, so that their files are hard-linked into the store and from there
+    into results/, never copied."""
+    from opp_ci.worker import WorkerOptions
+
+    return WorkerOptions(redis_url, project_dir=spec.project_dir, command=shlex.join(spec.command) if spec.command
+                         else None, working_dir=spec.working_dir, store=str(store.resolve()), scratch=scratch.resolve())
+
+
+def _worker_main(options) -> int:
+    """A forked worker's body: `opp-ci worker` (a bad setting: one line and its exit code)."""
+    from opp_ci.worker import run_worker
+
+    try:
+        run_worker(options)
+    except UserError as error:
+        output.error(error.message)
+        return error.exit_code
+    return 0

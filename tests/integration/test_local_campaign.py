@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -117,7 +118,8 @@ def _workers_of(process: psutil.Process) -> list[psutil.Process]:
             command = child.cmdline()
         except psutil.Error:  # a run that just ended
             continue
-        if "worker" in command and "opp_ci" in command and child.ppid() == process.pid:
+        started = "worker" in command and "opp_ci" in command  # `python -m opp_ci worker`, or forked (RQ's title)
+        if (started or " ".join(command).startswith("rq:worker:")) and child.ppid() == process.pid:
             workers.append(child)
     return workers
 
@@ -270,12 +272,19 @@ def test_short_runs_are_batched_from_the_campaigns_own_first_runs_and_from_histo
     assert tagged.alive() == []
 
 
-def test_workers_that_cannot_start_stop_the_campaign_instead_of_being_replaced_forever(tmp_path):
+@pytest.mark.parametrize("with_thread", [False, True], ids=["forked", "exec"])
+def test_workers_that_cannot_start_stop_the_campaign_instead_of_being_replaced_forever(tmp_path, with_thread):
+    """Workers are forked from the orchestrator while it has no other thread, else started as
+    `python -m opp_ci worker`: either way a worker that cannot start is reported, not replaced forever."""
     from opp_ci.backends.local import START_FAILURES, WorkerPool
     from opp_ci.errors import UserError
+    from opp_ci.worker import WorkerOptions
 
-    pool = WorkerPool(argv=["sh", "-c", "echo 'opp-ci: error: command is empty'; exit 2", "worker"],
-                      env=dict(os.environ), log_dir=tmp_path / "workers", size=2)
+    options = WorkerOptions("redis://127.0.0.1:1/0", project_dir=tmp_path, command="./standin")  # Redis is not there
+    pool = WorkerPool(options=options, env=dict(os.environ), log_dir=tmp_path / "workers", size=2)
+    other = threading.Event()
+    if with_thread:
+        threading.Thread(target=other.wait, daemon=True).start()
     pool.start()
     deadline = time.monotonic() + 60
     try:
@@ -284,7 +293,8 @@ def test_workers_that_cannot_start_stop_the_campaign_instead_of_being_replaced_f
                 pool.check()
                 time.sleep(0.05)
     finally:
+        other.set()
         pool.stop(0)
     assert f"{START_FAILURES} workers in a row exited as they started" in error.value.message
-    assert "command is empty" in error.value.message
+    assert "cannot reach Redis at redis://127.0.0.1:1/0" in error.value.message
     assert pool.spawned < 3 * START_FAILURES  # not replaced forever
