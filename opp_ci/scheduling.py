@@ -31,9 +31,9 @@ from opp_ci.planning import PlannedRun
 BATCH_RUNS_BELOW = 0.5
 #: A batch job takes about this long (expected seconds).
 BATCH_SECONDS = 2.0
-#: Each batch takes this share of the short runs left, per worker (guided self-scheduling): 2 workers
-#: take a quarter of what is left each time.
-BATCHES_PER_WORKER = 2
+#: Each batch takes 1/(this × workers) of the short runs left: 1 is guided self-scheduling as
+#: Polychronopoulos and Kuck define it (2 workers take half of what is left, then a quarter, ...).
+BATCHES_PER_WORKER = 1
 #: ... and when the number of workers is not known (workers started elsewhere), 1/MIN_BATCHES of it.
 MIN_BATCHES = 16
 #: Runs of a config never timed that are enqueued at once, per worker (the rest wait for their timings).

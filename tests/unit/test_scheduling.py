@@ -42,7 +42,7 @@ def test_short_runs_are_batched_after_the_long_ones_in_batches_that_shrink_towar
     sizes = [len(u.runs) for u in units[1:]]
     assert sizes == sorted(sizes, reverse=True) and sizes[0] == 13 and sizes[-1] == 1  # 1/16 of what is left
     assert len(units) < 200 / 3
-    with_two = [len(u.runs) for u in schedule(runs, history, workers=2)[1:]]  # 2 workers: a quarter of what is left
+    with_two = [len(u.runs) for u in schedule(runs, history, workers=2)[1:]]  # 2 workers: half of what is left
     assert with_two[:3] == [19, 19, 19] and with_two[-1] == 1 and len(with_two) < len(sizes) / 2
     assert sum(with_two) == 200
     assert sorted(p.info.number for u in units[1:] for p in u.runs) == list(range(200))  # each run once
