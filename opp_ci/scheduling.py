@@ -28,7 +28,7 @@ from opp_ci.payloads import MAX_BATCH, BatchPayload, RunPayload, batch_job_id
 from opp_ci.planning import PlannedRun
 
 #: Runs expected to take less than this (seconds of wall time) are batched.
-BATCH_RUNS_BELOW = 0.5
+BATCH_RUNS_BELOW = 1.0
 #: A batch job takes about this long (expected seconds).
 BATCH_SECONDS = 2.0
 #: Each batch takes 1/(this × workers) of the short runs left: 1 is guided self-scheduling as
@@ -44,7 +44,7 @@ DEFAULT_PROBES = 16
 MIN_PROBES = 2
 #: A config's held runs are enqueued at the latest this long after the probes (runs that take longer
 #: gain nothing from batching; workers beyond the probes wait at most this long).
-HOLD_SECONDS = 1.0
+HOLD_SECONDS = 1.5
 #: Probes that all took less than this make the config's other runs batched (as history would).
 TINY_SECONDS = BATCH_RUNS_BELOW
 

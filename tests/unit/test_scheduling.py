@@ -58,7 +58,7 @@ def test_runs_of_a_config_never_timed_wait_for_its_first_runs_and_are_batched_wh
     assert [p.info.number for p in now if p.info.config == "C"] == [0, 1, 2, 3]
     assert any(p.info.config == "Known" for p in now) and list(held) == ["C"] and len(held["C"]) == 96
     assert release(held["C"], [0.05]) is None  # too few ended to tell
-    assert all(not u.is_batch for u in release(held["C"], [0.05, 0.6]))  # not tiny: one job each
+    assert all(not u.is_batch for u in release(held["C"], [0.05, 1.2]))  # not tiny: one job each
     batched = release(held["C"], [0.05, 0.06])
     assert len(batched) < 96 / 2 and sum(len(u.runs) for u in batched) == 96
 
