@@ -24,6 +24,7 @@ from opp_ci.errors import UserError
 from opp_ci.history import read_history, write_history
 from opp_ci.jobs import RunJob, failed_attempts, failure_text, note_failed_attempt
 from opp_ci.naming import new_campaign_id
+from opp_ci.omnetpp import RunListings
 from opp_ci.payloads import PayloadError
 from opp_ci.planning import PlannedRun, plan, plan_remotely, plan_suites
 from opp_ci.progress import Counts, ProgressDisplay
@@ -449,7 +450,8 @@ def checks_for(spec: CampaignSpec) -> list[Check]:
     return checks
 
 
-def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Campaign:
+def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any, listings: RunListings | None = None
+                 ) -> Campaign:
     """Plans, provisions, runs, collects and judges a whole campaign; returns it with every record.
 
     Nothing is provisioned before the plan and the checks' settings are good (a backend with
@@ -462,7 +464,7 @@ def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any) -> Camp
     remote = getattr(backend, "plans_remotely", False)
     early = None if getattr(backend, "is_started", False) else getattr(backend, "start_early", None)
     with early(spec) if early else contextlib.nullcontext():
-        planned = plan_suites(spec, built=False) if remote else plan(spec)  # so does bad input
+        planned = plan_suites(spec, built=False) if remote else plan(spec, listings)  # so does bad input
         planned = prepare_runs(checks, planned) if not remote or not spec.configs else planned
         validate_payloads(planned)
         out_dir = prepare_out_dir(spec.out.resolve(), spec.resume)

@@ -124,14 +124,19 @@ def run(project_dir: Path, redis_password_parameter: str | None, build_command: 
 
 
 def _run_campaign(campaign_spec: spec.CampaignSpec, chosen):
-    """Runs the campaign. A backend that can start early (the local one) starts Redis and the workers
-    first, so that they start while the orchestrator is imported (they are stopped if anything fails)."""
+    """Runs the campaign. The simulation is asked for its runs at once, and a backend that can start
+    early (the local one) starts Redis and the workers, so that all of them start while the
+    orchestrator is imported (they are stopped if anything fails)."""
+    from opp_ci.omnetpp import RunListings
+
     early = getattr(chosen, "start_early", None)
-    with early(campaign_spec) if early else contextlib.nullcontext():
+    local_plan = campaign_spec.configs and not getattr(chosen, "plans_remotely", False)
+    with RunListings.of_spec(campaign_spec) if local_plan else contextlib.nullcontext() as listings, \
+            early(campaign_spec) if early else contextlib.nullcontext():
         from opp_ci.campaign import run_campaign
         from opp_ci.progress import make_display
 
-        return run_campaign(campaign_spec, chosen, make_display)
+        return run_campaign(campaign_spec, chosen, make_display, listings)
 
 
 def _backend(name: str, **settings):

@@ -7,15 +7,20 @@ We never re-implement OMNeT++: the runs of a config come from the simulation its
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opp_ci.errors import UserError
 from opp_ci.records import FingerprintVerdict
+
+if TYPE_CHECKING:
+    from opp_ci.spec import CampaignSpec
 
 #: How long enumerating the runs of one config may take (loading NED files of a big model is slow).
 ENUMERATION_TIMEOUT = 300
@@ -117,38 +122,98 @@ class Simulation:
 def list_runs(simulation: Simulation, config: str, run_filter: str | None,
               args: tuple[str, ...] = ()) -> list[ListedRun]:
     """The runs of `config` that match `run_filter`, asked from the simulation itself."""
-    argv = simulation.query_argv(config, run_filter, args)
-    stdout = _query(simulation, argv, config)
-    runs = parse_runs(config, stdout)
-    if not runs:
-        what = f"the run filter {run_filter!r}" if run_filter else "it"
-        raise UserError(f"config {config}: {what} selects no runs; check the filter with `-q runs`")
-    return runs
+    with RunListings(simulation, [(config, run_filter, args)]) as listings:
+        return listings.runs(config, run_filter, args)
 
 
-def _query(simulation: Simulation, argv: list[str], config: str) -> str:
-    try:
-        completed = subprocess.run(
-            argv, cwd=simulation.working_dir, capture_output=True, text=True, timeout=ENUMERATION_TIMEOUT
-        )
-    except FileNotFoundError:
-        raise UserError(
-            f"simulation command {argv[0]!r} not found (working directory {simulation.working_dir}); "
-            "build the simulation first, or set `command` in opp-ci.toml / --command"
-        ) from None
-    except PermissionError:
-        raise UserError(f"simulation command {argv[0]!r} is not executable; chmod +x it or fix `command`") from None
-    except OSError as error:  # ENOEXEC: a text file without `#!`, a binary for another machine
-        raise UserError(f"simulation command {argv[0]!r} cannot be started ({error.strerror}); a script needs a "
-                        "first line such as `#!/bin/sh`, a binary must be built for this machine") from None
-    except subprocess.TimeoutExpired:
-        raise UserError(f"asking the simulation for the runs of {config} took over {ENUMERATION_TIMEOUT}s") from None
-    if completed.returncode != 0:
-        message = simulation_error(completed.stderr + completed.stdout) or (
-            f"exit status {completed.returncode}: {(completed.stderr or completed.stdout).strip()[-300:]}"
-        )
-        raise UserError(f"config {config}: the simulation says: {message}")
-    return completed.stdout
+Listing = tuple[str, str | None, tuple[str, ...]]  # config, run filter, extra args
+
+
+class RunListings:
+    """The simulation's answers to `-s -q runs` for several configs, asked for all at once (up to one
+    process per CPU): the listings run while Redis and the workers start, and a model that takes a
+    second to load its NED files (INET) takes it once per CPU, not once per config in a row.
+
+    Used as a context manager: leaving it kills the listings nobody read (bad input elsewhere).
+    """
+
+    def __init__(self, simulation: Simulation, requests: list[Listing], parallel: int | None = None) -> None:
+        self.simulation = simulation
+        self._waiting = list(dict.fromkeys(requests))
+        self._running: dict[Listing, subprocess.Popen] = {}
+        self._parallel = parallel or os.cpu_count() or 1
+        self._fill()
+
+    @classmethod
+    def of_spec(cls, spec: CampaignSpec) -> RunListings:
+        """The listings of every config a campaign spec names, started now."""
+        requests = [(config.name, config.runs, tuple(config.args)) for config in spec.configs]
+        return cls(Simulation(tuple(spec.command), spec.working_dir, tuple(spec.ini)), requests)
+
+    def __enter__(self) -> RunListings:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def runs(self, config: str, run_filter: str | None, args: tuple[str, ...] = ()) -> list[ListedRun]:
+        """The listed runs of one request (started now if it was not yet); UserError as `list_runs`."""
+        request = (config, run_filter, tuple(args))
+        if request not in self._running:
+            self._start(request)
+        process = self._running.pop(request)
+        self._fill()
+        runs = parse_runs(config, self._output(process, config))
+        if not runs:
+            what = f"the run filter {run_filter!r}" if run_filter else "it"
+            raise UserError(f"config {config}: {what} selects no runs; check the filter with `-q runs`")
+        return runs
+
+    def close(self) -> None:
+        for process in self._running.values():
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.communicate()
+        self._running.clear()
+
+    def _fill(self) -> None:
+        while self._waiting and len(self._running) < self._parallel:
+            self._start(self._waiting[0])
+
+    def _start(self, request: Listing) -> None:
+        if request in self._waiting:
+            self._waiting.remove(request)
+        argv = self.simulation.query_argv(*request)
+        try:
+            self._running[request] = subprocess.Popen(
+                argv, cwd=self.simulation.working_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, errors="replace",
+            )
+        except FileNotFoundError:
+            raise UserError(
+                f"simulation command {argv[0]!r} not found (working directory {self.simulation.working_dir}); "
+                "build the simulation first, or set `command` in opp-ci.toml / --command"
+            ) from None
+        except PermissionError:
+            raise UserError(f"simulation command {argv[0]!r} is not executable; chmod +x it or fix `command`") from None
+        except OSError as error:  # ENOEXEC: a text file without `#!`, a binary for another machine
+            raise UserError(f"simulation command {argv[0]!r} cannot be started ({error.strerror}); a script needs a "
+                            "first line such as `#!/bin/sh`, a binary must be built for this machine") from None
+
+    def _output(self, process: subprocess.Popen, config: str) -> str:
+        try:
+            stdout, stderr = process.communicate(timeout=ENUMERATION_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise UserError(f"asking the simulation for the runs of {config} took over {ENUMERATION_TIMEOUT}s"
+                            ) from None
+        if process.returncode != 0:
+            message = simulation_error(stderr + stdout) or (
+                f"exit status {process.returncode}: {(stderr or stdout).strip()[-300:]}"
+            )
+            raise UserError(f"config {config}: the simulation says: {message}")
+        return stdout
 
 
 def parse_runs(config: str, stdout: str) -> list[ListedRun]:

@@ -13,7 +13,7 @@ from rq.job import JobStatus
 
 from opp_ci.errors import UserError
 from opp_ci.jobs import JOB_FUNCTION, RunJob, failure_text
-from opp_ci.omnetpp import ENUMERATION_TIMEOUT, ListedRun, Simulation, list_runs
+from opp_ci.omnetpp import ENUMERATION_TIMEOUT, ListedRun, RunListings, Simulation
 from opp_ci.payloads import ListPayload, RunPayload, job_id
 from opp_ci.queue import make_queue
 from opp_ci.spec import CampaignSpec, ConfigSpec
@@ -46,21 +46,17 @@ class PlannedRun:
         return None if self.row is None else f"{self.row.file}:{self.row.line}"
 
 
-def simulation_of(spec: CampaignSpec) -> Simulation:
-    return Simulation(tuple(spec.command), spec.working_dir, tuple(spec.ini))
-
-
-def plan(spec: CampaignSpec) -> list[PlannedRun]:
-    """Asks the simulation for the runs of every config, and reads the suite rows; fails before
-    anything is queued."""
+def plan(spec: CampaignSpec, listings: RunListings | None = None) -> list[PlannedRun]:
+    """Asks the simulation for the runs of every config (all at once, or from `listings` started
+    earlier), and reads the suite rows; fails before anything is queued."""
     planned = plan_suites(spec)
     if not spec.configs:
         return planned
-    simulation = simulation_of(spec)
-    digest = simulation.digest()
-    for config in spec.configs:
-        for info in list_runs(simulation, config.name, config.runs, config.args):
-            planned.append(_planned(spec, config, info, digest))
+    with listings or RunListings.of_spec(spec) as asked:
+        digest = asked.simulation.digest()
+        for config in spec.configs:
+            for info in asked.runs(config.name, config.runs, tuple(config.args)):
+                planned.append(_planned(spec, config, info, digest))
     return planned
 
 
