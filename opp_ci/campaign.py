@@ -165,9 +165,10 @@ class Orchestrator:
         self._enqueue(schedule(now, history, self.workers))
 
     def _release_held(self) -> None:
-        """Enqueues the held runs of each config whose probes tell how long its runs take (or whose
-        hold is over): batched when they are tiny."""
-        over = time.monotonic() >= self._hold_until
+        """Enqueues the held runs of each config whose probes tell how long its runs take (batched when
+        they are tiny), and the others one job each once the hold is over and the workers are about to
+        run out of work (a campaign of many configs runs the probes of all of them first)."""
+        over = time.monotonic() >= self._hold_until and self.connection.llen(self.queue.key) <= (self.workers or 1)
         for config in list(self.held):
             units = release(self.held[config], self._probe_walls.get(config, []), self.workers)
             if units is None and over:

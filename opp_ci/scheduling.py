@@ -42,8 +42,8 @@ PROBES_PER_WORKER = 2
 DEFAULT_PROBES = 16
 #: Ended probes of a config that tell whether its runs are tiny.
 MIN_PROBES = 2
-#: A config's held runs are enqueued at the latest this long after the probes (runs that take longer
-#: gain nothing from batching; workers beyond the probes wait at most this long).
+#: A config's held runs are enqueued at the latest this long after the probes, once no more jobs than
+#: workers are queued (runs that take longer gain nothing from batching, and no worker waits for them).
 HOLD_SECONDS = 1.5
 #: Probes that all took less than this make the config's other runs batched (as history would).
 TINY_SECONDS = BATCH_RUNS_BELOW
