@@ -161,9 +161,12 @@ class RunListings:
         request = (config, run_filter, tuple(args))
         if request not in self._running:
             self._start(request)
-        process = self._running.pop(request)
-        self._fill()
-        runs = parse_runs(config, self._output(process, config))
+        try:
+            output = self._output(self._running[request], config)
+        finally:
+            del self._running[request]
+            self._fill()  # the next listing starts once this one ended: at most `parallel` at a time
+        runs = parse_runs(config, output)
         if not runs:
             what = f"the run filter {run_filter!r}" if run_filter else "it"
             raise UserError(f"config {config}: {what} selects no runs; check the filter with `-q runs`")
