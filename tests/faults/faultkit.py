@@ -134,7 +134,7 @@ def check_complete(campaign: Campaign, runs: int = RUNS) -> list[dict]:
     return records
 
 
-def make_project(standin_project: Path, runs: int = RUNS, wall: str = "0.05s") -> Path:
+def make_project(standin_project: Path, runs: int = RUNS, wall: str = "0.2s") -> Path:
     (standin_project / "faults.ini").write_text(FAULT_INI.format(runs=runs, wall=wall))
     (standin_project / "opp-ci.toml").write_text(FAULT_TOML)
     return standin_project

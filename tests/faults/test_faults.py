@@ -63,6 +63,8 @@ def test_workers_killed_at_random_moments(campaign, sig):
     kills = []
     for _ in range(4):
         time.sleep(rng.uniform(0.3, 2.5))
+        if campaign.process.poll() is not None or len(campaign.records()) >= RUNS - 10:
+            break  # short runs are batched: the campaign may be almost done before the fourth kill
         workers = wait_for_workers(campaign)
         victim = rng.choice(workers)
         kills.append(time.time())
@@ -75,9 +77,11 @@ def test_workers_killed_at_random_moments(campaign, sig):
     records = check_complete(campaign)
     assert all(r["status"] == "passed" for r in records)
     retried = [r for r in records if r["attempts"] > 1]
-    for record in retried:  # each says why its first attempt failed, and when that was noticed
-        worker = record["failed_attempts"][0]["worker"]
-        assert [f["reason"] for f in record["failed_attempts"]] == [f"worker {worker} died while running this run"]
+    assert len(kills) >= 2, kills
+    for record in retried:  # each says why its earlier attempts failed, and when that was noticed
+        failures = record["failed_attempts"]
+        assert len(failures) == record["attempts"] - 1
+        assert all(f["reason"] == f"worker {f['worker']} died while running this run" for f in failures), failures
     detection = _detection(kills, [f["at"] for r in retried for f in r["failed_attempts"]])
     if sig == signal.SIGKILL:
         assert retried and detection is not None and detection < 5, detection
