@@ -5,6 +5,7 @@ hang, hog memory or output, or leave a child in its own session."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -60,13 +61,16 @@ def test_workers_killed_at_random_moments(campaign, sig):
     campaign.start("-j", "2")
     campaign.wait_for_records(5)
     rng = random.Random(11)
-    kills = []
+    kills: list[float] = []
+    busy: list[bool] = []
     for _ in range(4):
         time.sleep(rng.uniform(0.3, 2.5))
         if campaign.process.poll() is not None or len(campaign.records()) >= RUNS - 10:
             break  # short runs are batched: the campaign may be almost done before the fourth kill
         workers = wait_for_workers(campaign)
         victim = rng.choice(workers)
+        with contextlib.suppress(psutil.Error):
+            busy.append(bool(victim.children()))  # running a simulation (else killed between two jobs)
         kills.append(time.time())
         if sig == signal.SIGKILL:
             kill_tree(victim)  # the worker, its work horse and the simulation, at once
@@ -83,8 +87,8 @@ def test_workers_killed_at_random_moments(campaign, sig):
         assert len(failures) == record["attempts"] - 1
         assert all(f["reason"] == f"worker {f['worker']} died while running this run" for f in failures), failures
     detection = _detection(kills, [f["at"] for r in retried for f in r["failed_attempts"]])
-    if sig == signal.SIGKILL:
-        assert retried and detection is not None and detection < 5, detection
+    if sig == signal.SIGKILL and any(busy):  # a worker killed while it ran something: its runs were retried
+        assert retried and detection is not None and detection < 5, (detection, busy)
     table_row(f"{signal.Signals(sig).name} of a worker{' tree' if sig == signal.SIGKILL else ''} x4", records,
               detection, attempts_said(records))
     summary = (campaign.out / "summary.md").read_text()
