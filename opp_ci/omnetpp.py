@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import re
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,9 +175,7 @@ class RunListings:
 
     def close(self) -> None:
         for process in self._running.values():
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            process.communicate()
+            _kill_group(process)
         self._running.clear()
 
     def _fill(self) -> None:
@@ -190,7 +189,7 @@ class RunListings:
         try:
             self._running[request] = subprocess.Popen(
                 argv, cwd=self.simulation.working_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, errors="replace",
+                stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
             )
         except FileNotFoundError:
             raise UserError(
@@ -207,8 +206,7 @@ class RunListings:
         try:
             stdout, stderr = process.communicate(timeout=ENUMERATION_TIMEOUT)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+            _kill_group(process)
             raise UserError(f"asking the simulation for the runs of {config} took over {ENUMERATION_TIMEOUT}s"
                             ) from None
         if process.returncode != 0:
@@ -217,6 +215,13 @@ class RunListings:
             )
             raise UserError(f"config {config}: the simulation says: {message}")
         return stdout
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """Kills a listing and whatever it started (its group: a child would hold its pipes open), and reaps it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
 
 
 def parse_runs(config: str, stdout: str) -> list[ListedRun]:

@@ -49,7 +49,7 @@ def test_configs_are_listed_at_once_up_to_the_limit_and_each_answer_is_its_own(t
 def test_a_listing_that_fails_is_one_line_and_the_unread_ones_are_killed(tmp_path):
     simulation, _log = lister(tmp_path, delay=0)
     listings = RunListings(simulation, [("Broken", None, ()), ("Slow", None, ())], parallel=2)
-    slow = [p for p in psutil.Process().children() if p.is_running()]
+    slow = [p for p in psutil.Process().children() if "Slow" in _cmdline(p)]  # not this session's servers
     with pytest.raises(UserError, match="config Broken: the simulation says: No such config: Broken"), listings:
         listings.runs("Broken", None)
     assert slow and not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in slow)
@@ -58,3 +58,10 @@ def test_a_listing_that_fails_is_one_line_and_the_unread_ones_are_killed(tmp_pat
 def test_a_simulation_that_is_not_there_is_refused_as_the_listings_start(tmp_path):
     with pytest.raises(UserError, match=re.escape("simulation command './missing' not found")):
         RunListings(Simulation(("./missing",), tmp_path), [("A", None, ())])
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
