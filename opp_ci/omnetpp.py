@@ -7,17 +7,16 @@ We never re-implement OMNeT++: the runs of a config come from the simulation its
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
-import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opp_ci.errors import UserError
+from opp_ci.processes import kill_group
 from opp_ci.records import FingerprintVerdict
 
 if TYPE_CHECKING:
@@ -218,9 +217,9 @@ class RunListings:
 
 
 def _kill_group(process: subprocess.Popen) -> None:
-    """Kills a listing and whatever it started (its group: a child would hold its pipes open), and reaps it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+    """Kills a listing and whatever it started (its group: a child would hold its pipes open), and
+    closes its pipes."""
+    kill_group(process)
     process.communicate()
 
 
