@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import errno
 import os
 import re
@@ -30,7 +29,8 @@ from typing import Any
 from opp_ci.errors import UserError
 from opp_ci.omnetpp import Simulation, list_runs, read_outcome
 from opp_ci.payloads import BatchPayload, ListPayload, PayloadError, RunPayload
-from opp_ci.processes import die_with_parent, kill_group, owned_temp_dir
+from opp_ci.processes import die_with_parent, kill_group, libc, owned_temp_dir
+from opp_ci.reaper import Reaper, carries
 from opp_ci.records import FingerprintVerdict, RunOutcome, RunStatus, worker_reply
 from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
 
@@ -49,9 +49,12 @@ _settings: WorkerSettings | None = None
 
 
 def configure(settings: WorkerSettings) -> None:
-    """Sets what `execute` runs; called once when the worker process starts."""
+    """Sets what `execute` runs; called once when the worker process starts (with no other thread: it
+    forks the reaper of its runs)."""
     global _settings
     _settings = settings
+    become_subreaper()
+    this_process_reaper().start()
 
 
 def execute(payload: dict[str, Any]) -> dict[str, Any]:
@@ -201,19 +204,23 @@ def run_process(argv: list[str], cwd: Path, log_path: Path, timeout: float, limi
     The environment has no secret of the worker's. The log keeps at most `limits.log` bytes (its head
     and tail), the process's address space is bounded, and when the run ends (or times out) every
     process it started is killed, even one in a session of its own: each carries the run's marker in
-    its environment, and this process is their subreaper. The simulation dies with this process
-    (PDEATHSIG), so a killed worker leaves no simulation behind.
+    its environment, and this process is their subreaper. The simulation dies with this process, so
+    a killed worker leaves no simulation behind: its reaper kills it (`opp_ci.reaper`; the run is
+    spawned with vfork and its limits set right after exec), or, in a process without one, PDEATHSIG
+    and the limits are set before exec.
     """
     cpu_before = _children_cpu()
     started = time.monotonic()
-    marker = secrets.token_hex(12)
-    become_subreaper()
+    reaped = this_process_reaper().alive
+    marker = run_marker()
+    if not reaped:
+        become_subreaper()
     read_end, write_end = os.pipe()
     try:
         process = subprocess.Popen(
             argv, cwd=cwd, stdout=write_end, stderr=write_end, stdin=subprocess.DEVNULL,
             env=simulation_environment(marker), start_new_session=True,
-            preexec_fn=lambda: _prepare_child(limits),
+            preexec_fn=None if reaped else lambda: _prepare_child(limits),
         )
     except OSError as error:
         os.close(read_end)
@@ -221,6 +228,8 @@ def run_process(argv: list[str], cwd: Path, log_path: Path, timeout: float, limi
         return Execution(None, False, 0.0, 0.0, _start_error(argv[0], error))
     finally:
         os.close(write_end)
+    if reaped:
+        _limit(process.pid, limits)
     log = BoundedLog(log_path, limits.log)
     timed_out = False
     try:
@@ -242,11 +251,41 @@ def run_process(argv: list[str], cwd: Path, log_path: Path, timeout: float, limi
 
 
 def _prepare_child(limits: Limits) -> None:
+    """In the child before exec, when no reaper watches this process: PDEATHSIG and the limits."""
     die_with_parent()
     if limits.memory:
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
     if limits.results:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.results, limits.results))
+
+
+def _limit(pid: int, limits: Limits) -> None:
+    """The limits of a run spawned without `preexec_fn`, set as soon as it has been exec'd."""
+    with contextlib.suppress(ProcessLookupError):
+        if limits.memory:
+            resource.prlimit(pid, resource.RLIMIT_AS, (limits.memory, limits.memory))
+        if limits.results:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (limits.results, limits.results))
+
+
+_reaper: Reaper | None = None
+_reaper_owner = 0
+_worker_mark = ""
+
+
+def this_process_reaper() -> Reaper:
+    """The reaper of this process's runs (a forked worker gets its own, not its parent's)."""
+    global _reaper, _reaper_owner, _worker_mark
+    if _reaper is None or _reaper_owner != os.getpid():
+        _worker_mark, _reaper_owner = secrets.token_hex(8), os.getpid()
+        _reaper = Reaper(f"{RUN_MARKER}={_worker_mark}.".encode())
+    return _reaper
+
+
+def run_marker() -> str:
+    """A new run's marker: this process's mark (what its reaper looks for) and the run's own."""
+    this_process_reaper()
+    return f"{_worker_mark}.{secrets.token_hex(6)}"
 
 
 def _start_error(program: str, error: OSError) -> str:
@@ -326,7 +365,7 @@ class BoundedLog:
 def become_subreaper() -> None:
     """Orphans of the run are re-parented to this process, not to init, so none leaves its ancestry."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+        libc().prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
 
 
 def sweep(marker: str) -> int:
@@ -335,7 +374,7 @@ def sweep(marker: str) -> int:
     This process is the run's subreaper, so every process the run left behind is a descendant of it:
     only those are read, not every process of the machine (the sweep runs after every run)."""
     needle = f"{RUN_MARKER}={marker}".encode()
-    found = [pid for pid in _candidates() if _carries(pid, needle)]
+    found = [pid for pid in _candidates() if carries(pid, needle)]
     for pid in found:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
@@ -354,7 +393,7 @@ def _candidates() -> list[int]:
     except ChildProcessError:
         return []
     try:
-        descendants, pending = [], _children(os.getpid())
+        descendants, pending = [], [pid for pid in _children(os.getpid()) if pid != this_process_reaper().pid]
     except OSError:
         return [int(name) for name in os.listdir("/proc") if name.isdigit()]
     while pending:
@@ -371,14 +410,6 @@ def _children(pid: int) -> list[int]:
         with open(f"/proc/{pid}/task/{task}/children") as listing:
             children.extend(int(child) for child in listing.read().split())
     return children
-
-
-def _carries(pid: int, needle: bytes) -> bool:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as environ:
-            return needle in environ.read().split(b"\0")
-    except OSError:
-        return False
 
 
 def judge(execution: Execution, output: str, timeout: float) -> RunOutcome:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import functools
 import os
 import re
 import shutil
@@ -19,13 +20,20 @@ from pathlib import Path
 
 
 def die_with_parent() -> None:
-    """In a child before exec: ask Linux to SIGKILL it when its parent dies (the work horse for a
-    simulation, the orchestrator for Redis and workers), so nothing outlives a killed parent."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    """In a child before exec: ask Linux to SIGKILL it when its parent dies (the orchestrator for Redis
+    and workers), so nothing outlives a killed parent."""
+    set_death_signal(signal.SIGKILL)
+
+
+def set_death_signal(signum: int) -> None:
+    """Ask Linux to send this process `signum` when its parent dies (PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc().prctl(1, signum)
+
+
+@functools.cache
+def libc() -> ctypes.CDLL:
+    return ctypes.CDLL("libc.so.6", use_errno=True)
 
 
 def kill_group(process: subprocess.Popen) -> None:
