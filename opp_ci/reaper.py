@@ -58,6 +58,10 @@ def _reap_when_parent_dies(parent: int, needle: bytes) -> None:
     """The reaper's body: waits for its parent's death, kills the processes carrying `needle`, exits."""
     try:
         os.setsid()  # a signal to the worker's group is not for the reaper
+        with contextlib.suppress(ImportError):
+            import setproctitle
+
+            setproctitle.setproctitle(f"opp-ci run reaper of process {parent}")
         os.closerange(3, 65536)  # the worker's Redis connection and pipes stay the worker's alone
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_IGN)

@@ -3,6 +3,7 @@ the stand-in simulation."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -129,8 +130,9 @@ def test_a_worker_killed_mid_run_does_not_lose_or_duplicate_runs(project, tagged
     campaign = tagged.start("run", str(project), "--ini", "omnetpp.ini", "--ini", "tests.ini", "--config", "TSlow",
                             "--workers", "2", "--retries", "2", "--out", str(out))
     victim = _wait_for_busy_worker(psutil.Process(campaign.pid))
-    for process in [victim, *victim.children(recursive=True)]:  # the worker and the simulation it runs
-        os.kill(process.pid, signal.SIGKILL)
+    for process in [victim, *victim.children(recursive=True)]:  # the worker, its reaper, the simulation it runs
+        with contextlib.suppress(ProcessLookupError):  # the reaper ends as soon as the worker died
+            os.kill(process.pid, signal.SIGKILL)
 
     _stdout, stderr = campaign.communicate(timeout=180)
 
@@ -150,12 +152,17 @@ def _wait_for_busy_worker(orchestrator: psutil.Process, timeout: float = 60) -> 
     while time.monotonic() < deadline:
         for worker in _workers_of(orchestrator):
             try:
-                if any("standin" in " ".join(child.cmdline()) for child in worker.children(recursive=True)):
+                if any(_is_simulation(child.cmdline()) for child in worker.children(recursive=True)):
                     return worker
             except psutil.Error:
                 continue
         time.sleep(0.1)
     raise AssertionError("no worker started a run")
+
+
+def _is_simulation(command: list[str]) -> bool:
+    """A run of the stand-in (not a worker, nor its reaper, whose titles may name the stand-in too)."""
+    return any(word.endswith("standin") for word in command) and any(w.startswith("--result-dir=") for w in command)
 
 
 @pytest.mark.parametrize(
