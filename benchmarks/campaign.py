@@ -15,7 +15,8 @@ invocation on the same runs of the stand-in simulation. Scenarios:
 
 When OMNeT++ is on PATH (its `setenv` sourced) and its `samples/aloha` is built, it also runs aloha's
 PureAlohaExperiment (42 runs with OMNeT++'s default result recording) through opp-ci against one
-process per run (`xargs -PN`; `opp_runall -jN`, batches of up to 5 runs a process, is shown beside it).
+process per run (`xargs -PN`; `opp_runall -jN`, batches of up to 5 runs a process, is shown beside it),
+each timed from the listing of the run numbers (`-q runnumbers`) on, as opp-ci lists them itself.
 
 It ends with one line: `ratio_trivial=A ratio_half_second=B skew_vs_bound=C` (A, B: opp-ci's wall
 time over the floor's; C: opp-ci's wall time on the skewed campaign with history over the bound;
@@ -129,9 +130,9 @@ def aloha_argv() -> list[str]:
 
 def measure_aloha(project: Path, workers: int, temp: Path, attempt: int) -> dict[str, float]:
     """One process per run (xargs), opp_runall and opp-ci on aloha's PureAlohaExperiment."""
+    started = time.perf_counter()  # the floor lists the runs too, as opp-ci does
     numbers = subprocess.run([*aloha_argv(), "-s", "-q", "runnumbers"], cwd=project, capture_output=True, text=True,
                              check=True).stdout.split()
-    started = time.perf_counter()
     subprocess.run(["xargs", f"-P{workers}", "-I{}", *aloha_argv(), "-r", "{}", "-s",
                     f"--result-dir={temp / f'a-xargs-{attempt}'}"], cwd=project, input="\n".join(numbers) + "\n",
                    text=True, stdout=subprocess.DEVNULL, check=True)

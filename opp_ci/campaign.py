@@ -92,7 +92,8 @@ class Orchestrator:
         self.display = display
         self.connection = connect_redis(infrastructure.redis_url, tls=infrastructure.redis_tls)
         self.queue = make_queue(self.connection)
-        self.store: Store | None = open_store(infrastructure.store_url) if infrastructure.store_url else None
+        self.store: Store | None = (open_store(infrastructure.store_url, move_out=infrastructure.store_is_private)
+                                    if infrastructure.store_url else None)
         self.records: dict[str, RunRecord] = {r.job_id: r for r in campaign.runs}
         self.running = 0
         self._started = time.monotonic()

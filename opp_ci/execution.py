@@ -71,8 +71,11 @@ def execute(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _perform_in_scratch(run: RunPayload, settings: WorkerSettings) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="run-", dir=settings.scratch) as scratch:
-        return perform(run, settings, Path(scratch))
+    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=settings.scratch))
+    try:
+        return perform(run, settings, scratch)
+    finally:  # a local store moved it away already
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _perform_in_batch(run: RunPayload, settings: WorkerSettings) -> dict[str, Any]:
@@ -107,8 +110,8 @@ def perform(run: RunPayload, settings: WorkerSettings, scratch: Path) -> dict[st
     if outcome.status is not RunStatus.PASSED and limits.results and result_bytes > limits.results:
         shutil.rmtree(result_dir)
         result_dir.mkdir()
-    outcome.result_files = with_retries(lambda: settings.store.upload_dir(result_dir, f"{run.prefix}/{RESULTS_DIR}"))
-    with_retries(lambda: settings.store.upload_dir(_only(log_path, scratch / "log"), run.prefix))
+    names = with_retries(lambda: settings.store.upload_dir(scratch, run.prefix))  # results/ and the log
+    outcome.result_files = [name.removeprefix(f"{RESULTS_DIR}/") for name in names if name != LOG_NAME]
     outcome.log = LOG_NAME
     return worker_reply(outcome, settings.store.url)
 
@@ -465,13 +468,6 @@ def _exit_description(code: int | None, output: str = "") -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit status {code}"
-
-
-def _only(path: Path, directory: Path) -> Path:
-    """A directory holding just `path` (hard-linked), to upload one file with upload_dir."""
-    directory.mkdir(exist_ok=True)
-    os.link(path, directory / path.name)
-    return directory
 
 
 def _children_cpu() -> float:

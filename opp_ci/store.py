@@ -42,8 +42,8 @@ class Store(Protocol):
     url: str
 
     def upload_dir(self, local_dir: Path, prefix: str) -> list[str]:
-        """Puts every file under `local_dir` at `prefix/` (a hard link where it can); returns their names
-        relative to it. `local_dir` may be removed afterwards."""
+        """Puts every file under `local_dir` at `prefix/` (moved or hard-linked where it can: `local_dir`
+        may be gone afterwards); returns their names relative to it."""
         ...
 
     def download(self, prefix: str, names: list[str], dest: Path) -> None:
@@ -54,13 +54,20 @@ class Store(Protocol):
 class DirectoryStore:
     """A store in a local (or shared, e.g. NFS) directory."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, move_out: bool = False) -> None:
         self.root = Path(root).resolve()
         self.url = self.root.as_uri()
+        self.move_out = move_out  # download moves files (the store is removed afterwards anyway)
 
     def upload_dir(self, local_dir: Path, prefix: str) -> list[str]:
         target = self.root / safe_prefix(prefix)
         names = relative_files(local_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:  # a run's scratch directory is on the store's file system: one rename moves all of it
+            os.rename(local_dir, target)
+            return names
+        except OSError:  # another file system, or an earlier attempt's files are there: file by file
+            pass
         for name in names:
             destination = target / name
             destination.parent.mkdir(parents=True, exist_ok=True)
@@ -72,20 +79,22 @@ class DirectoryStore:
         for name in names:
             destination = dest / safe_prefix(name)  # a name from a record: never outside dest
             destination.parent.mkdir(parents=True, exist_ok=True)
-            link_or_copy(source / name, destination)
+            if not (self.move_out and moved(source / name, destination)):
+                link_or_copy(source / name, destination)
 
 
-def open_store(url: str) -> Store:
-    """A store from its URL: `s3://bucket/prefix`, `file:///path`, or a plain directory path."""
+def open_store(url: str, move_out: bool = False) -> Store:
+    """A store from its URL: `s3://bucket/prefix`, `file:///path`, or a plain directory path. `move_out`:
+    a directory store's downloads move the files out of it (a store removed once the campaign ends)."""
     parsed = urlparse(url)
     if parsed.scheme == "s3":
         from opp_ci.s3store import S3Store
 
         return S3Store(url)
     if parsed.scheme == "file":
-        return DirectoryStore(Path(parsed.path))
+        return DirectoryStore(Path(parsed.path), move_out)
     if parsed.scheme in ("", None) or len(parsed.scheme) == 1:  # a path (or a Windows drive letter)
-        return DirectoryStore(Path(url))
+        return DirectoryStore(Path(url), move_out)
     raise UserError(f"store {url!r}: unknown scheme {parsed.scheme!r}; use a directory or s3://bucket/prefix")
 
 
@@ -99,6 +108,18 @@ def safe_prefix(prefix: str) -> str:
     if Path(prefix).is_absolute() or ".." in parts or not parts:
         raise ValueError(f"unsafe store path {prefix!r}")
     return prefix
+
+
+def moved(source: Path, destination: Path) -> bool:
+    """Whether `source` is now at `destination`: renamed, or by an earlier attempt (False: on another
+    file system)."""
+    try:
+        os.replace(source, destination)
+    except FileNotFoundError:
+        return destination.exists() and not source.exists()
+    except OSError:
+        return False
+    return True
 
 
 def link_or_copy(source: Path, destination: Path) -> None:

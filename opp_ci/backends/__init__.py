@@ -32,6 +32,8 @@ class Infrastructure:
     check_workers: Callable[[], set[str]] = field(default=lambda: set())
     extra: dict[str, Any] = field(default_factory=dict)  # merged into campaign.json, e.g. {"cost": ...}
     redis_tls: RedisTLS | None = None  # the CA to trust for a rediss:// URL (None: OPP_CI_REDIS_CA, else the system's)
+    #: The store is the backend's own, removed when the campaign ends: result files are moved out of it.
+    store_is_private: bool = False
 
 
 class Backend(Protocol):

@@ -280,6 +280,7 @@ class LocalBackend:
                 redis_url=started.url,
                 store_url=str(started.out_dir / STORE_DIR),
                 check_workers=started.pool.check,
+                store_is_private=True,
             )
             self._stop(at_once=started.redis is not None)
 

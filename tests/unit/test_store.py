@@ -1,0 +1,59 @@
+"""The directory store: a run's files are moved into it and out of it, never copied twice."""
+
+import os
+
+from opp_ci.store import DirectoryStore, open_store
+
+
+def scratch_of_a_run(path):
+    (path / "results").mkdir(parents=True)
+    (path / "results" / "a.sca").write_text("scalars")
+    (path / "results" / "a.vec").write_text("vectors")
+    (path / "log.txt").write_text("log")
+    return path
+
+
+def test_a_runs_scratch_directory_is_moved_into_the_store_whole(tmp_path):
+    store = DirectoryStore(tmp_path / "store")
+    scratch = scratch_of_a_run(tmp_path / "scratch")
+    inode = os.stat(scratch / "results" / "a.vec").st_ino
+
+    names = store.upload_dir(scratch, "job-1")
+
+    assert names == ["log.txt", "results/a.sca", "results/a.vec"]
+    assert not scratch.exists()
+    assert os.stat(tmp_path / "store" / "job-1" / "results" / "a.vec").st_ino == inode
+
+
+def test_an_earlier_attempts_files_are_replaced(tmp_path):
+    store = DirectoryStore(tmp_path / "store")
+    earlier = scratch_of_a_run(tmp_path / "earlier")
+    (earlier / "results" / "a.sca").write_text("old")
+    store.upload_dir(earlier, "job-1")
+
+    names = store.upload_dir(scratch_of_a_run(tmp_path / "scratch"), "job-1")
+
+    assert names == ["log.txt", "results/a.sca", "results/a.vec"]
+    assert (tmp_path / "store" / "job-1" / "results" / "a.sca").read_text() == "scalars"
+
+
+def test_a_private_store_moves_files_out_and_a_retried_download_finds_them_moved(tmp_path):
+    store = open_store(str(tmp_path / "store"), move_out=True)
+    store.upload_dir(scratch_of_a_run(tmp_path / "scratch"), "job-1")
+    inode = os.stat(tmp_path / "store" / "job-1" / "results" / "a.vec").st_ino
+
+    store.download("job-1/results", ["a.sca", "a.vec"], tmp_path / "out")
+    store.download("job-1/results", ["a.sca", "a.vec"], tmp_path / "out")  # an attempt that is retried
+
+    assert os.stat(tmp_path / "out" / "a.vec").st_ino == inode
+    assert not (tmp_path / "store" / "job-1" / "results" / "a.vec").exists()
+
+
+def test_a_shared_store_keeps_its_files(tmp_path):
+    store = open_store(str(tmp_path / "store"))
+    store.upload_dir(scratch_of_a_run(tmp_path / "scratch"), "job-1")
+
+    store.download("job-1/results", ["a.vec"], tmp_path / "out")
+
+    assert (tmp_path / "store" / "job-1" / "results" / "a.vec").exists()
+    assert os.stat(tmp_path / "out" / "a.vec").st_nlink == 2  # hard-linked, not copied
