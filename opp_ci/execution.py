@@ -299,24 +299,46 @@ def _start_error(program: str, error: OSError) -> str:
 
 
 def _pump(process: subprocess.Popen, fd: int, log: BoundedLog, deadline: float) -> bool:
-    """Copies the run's output into the log until it exits; False when the deadline came first."""
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
-        if ready:
-            chunk = os.read(fd, 1 << 16)
-            if chunk:
-                log.write(chunk)
-                continue
-            try:  # end of file: every writer closed it
-                process.wait(timeout=max(remaining, 0.01))
-            except subprocess.TimeoutExpired:
+    """Copies the run's output into the log until it exits; False when the deadline came first.
+
+    The run's exit wakes the select at once (its pidfd; Popen.wait with a timeout would poll with
+    sleeps, a millisecond a run), whether or not a process it left behind still holds the pipe."""
+    exit_fd = _pidfd(process.pid)
+    watched = [fd] if exit_fd is None else [fd, exit_fd]
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 return False
-            return True
-        if process.poll() is not None:  # exited, a leftover process may still hold the pipe
-            return True
+            ready, _, _ = select.select(watched, [], [], min(remaining, 0.5))
+            if fd in ready:
+                chunk = os.read(fd, 1 << 16)
+                if chunk:
+                    log.write(chunk)
+                    continue
+                watched.remove(fd)  # end of file: every writer closed it; the exit comes next
+                if not watched:  # no pidfd to wait on
+                    return _exits_within(process, remaining)
+            elif process.poll() is not None:  # exited (its pidfd, or the half-second look)
+                return True
+    finally:
+        if exit_fd is not None:
+            os.close(exit_fd)
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (OSError, AttributeError):  # Linux before 5.3
+        return None
+
+
+def _exits_within(process: subprocess.Popen, seconds: float) -> bool:
+    try:
+        process.wait(timeout=max(seconds, 0.01))
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def _drain(fd: int, log: BoundedLog) -> None:
