@@ -81,6 +81,18 @@ class DirectoryStore:
             destination.parent.mkdir(parents=True, exist_ok=True)
             if not (self.move_out and moved(source / name, destination)):
                 link_or_copy(source / name, destination)
+        if self.move_out:
+            self._prune(source)
+
+    def _prune(self, directory: Path) -> None:
+        """Removes `directory` and its parents up to the root while they are empty (a run's directories once
+        its files were moved out: a store of thousands of empty directories is slow to remove at the end)."""
+        while directory != self.root and directory.is_relative_to(self.root):
+            try:
+                directory.rmdir()
+            except OSError:  # not empty (the run's log is still there), or gone
+                return
+            directory = directory.parent
 
 
 def open_store(url: str, move_out: bool = False) -> Store:

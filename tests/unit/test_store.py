@@ -46,7 +46,9 @@ def test_a_private_store_moves_files_out_and_a_retried_download_finds_them_moved
     store.download("job-1/results", ["a.sca", "a.vec"], tmp_path / "out")  # an attempt that is retried
 
     assert os.stat(tmp_path / "out" / "a.vec").st_ino == inode
-    assert not (tmp_path / "store" / "job-1" / "results" / "a.vec").exists()
+    assert not (tmp_path / "store" / "job-1" / "results").exists()  # emptied: removed at once
+    store.download("job-1", ["log.txt"], tmp_path / "logs")
+    assert list((tmp_path / "store").iterdir()) == []
 
 
 def test_a_shared_store_keeps_its_files(tmp_path):
