@@ -107,14 +107,18 @@ _SETUP_PYTHON_WATCH = textwrap.dedent("""\
     const fs = require("fs");
     const [source, saved] = process.argv.slice(2);
     let done = [], current = "";
-    setInterval(() => {
+    const look = () => {
       let text = "";
       try { text = fs.readFileSync(source, "utf8"); } catch (e) {}
       if (text === current) return;
       if (!text.startsWith(current)) done.push(current);  // a new step began with an empty file
       current = text;
       fs.writeFileSync(saved, done.join("") + current);
-    }, 25);
+    };
+    // Every change is seen as it happens (a step that writes its summary and ends within a look's interval
+    // would be missed), and every 5 ms besides.
+    try { fs.watch(source, look); } catch (e) {}
+    setInterval(look, 5);
     """)
 _SETUP_PYTHON_POST = textwrap.dedent("""\
     const fs = require("fs"), path = require("path");
