@@ -263,7 +263,8 @@ def _prepare_child(limits: Limits) -> None:
 
 
 def _limit(pid: int, limits: Limits) -> None:
-    """The limits of a run spawned without `preexec_fn`, set as soon as it has been exec'd."""
+    """The limits of a run spawned without `preexec_fn`, set as soon as it has been exec'd: its first
+    fraction of a millisecond (the dynamic loader) is not bounded."""
     with contextlib.suppress(ProcessLookupError):
         if limits.memory:
             resource.prlimit(pid, resource.RLIMIT_AS, (limits.memory, limits.memory))

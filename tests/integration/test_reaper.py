@@ -64,7 +64,8 @@ def test_the_reaper_ends_with_its_worker(tmp_path):
 
 
 def test_runs_spawned_for_a_reaped_worker_have_their_limits(tmp_path):
-    worker = start_worker(tmp_path, "ulimit -v; ulimit -f; head -c 2000000 /dev/zero > big")
+    # The limits are set right after exec (prlimit), so a shell's very first command may still see none.
+    worker = start_worker(tmp_path, "sleep 0.2; ulimit -v; ulimit -f; head -c 2000000 /dev/zero > big")
     out, _ = worker.communicate(timeout=30)
     virtual, file_blocks = (tmp_path / "log").read_text().split()[:2]
     assert int(virtual) == (1 << 30) // 1024  # KiB
