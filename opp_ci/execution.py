@@ -273,23 +273,19 @@ def _limit(pid: int, limits: Limits) -> None:
 
 
 _reaper: Reaper | None = None
-_reaper_owner = 0
-_worker_mark = ""
 
 
 def this_process_reaper() -> Reaper:
     """The reaper of this process's runs (a forked worker gets its own, not its parent's)."""
-    global _reaper, _reaper_owner, _worker_mark
-    if _reaper is None or _reaper_owner != os.getpid():
-        _worker_mark, _reaper_owner = secrets.token_hex(8), os.getpid()
-        _reaper = Reaper(f"{RUN_MARKER}={_worker_mark}.".encode())
+    global _reaper
+    if _reaper is None or _reaper.owner != os.getpid():
+        _reaper = Reaper(RUN_MARKER)
     return _reaper
 
 
 def run_marker() -> str:
     """A new run's marker: this process's mark (what its reaper looks for) and the run's own."""
-    this_process_reaper()
-    return f"{_worker_mark}.{secrets.token_hex(6)}"
+    return f"{this_process_reaper().mark}.{secrets.token_hex(6)}"
 
 
 def _start_error(program: str, error: OSError) -> str:

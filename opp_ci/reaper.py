@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 
 from opp_ci.processes import can_fork, set_death_signal
@@ -22,10 +23,13 @@ WORKER_DIED = signal.SIGUSR1
 
 
 class Reaper:
-    """The reaper of this process's runs; `alive` says whether runs may rely on it."""
+    """The reaper of this process's runs; `alive` says whether runs may rely on it. Its runs carry
+    `variable=MARK.…` in their environment (MARK: this process's own, `mark`)."""
 
-    def __init__(self, needle: bytes) -> None:
-        self.needle = needle
+    def __init__(self, variable: str) -> None:
+        self.owner = os.getpid()
+        self.mark = secrets.token_hex(8)
+        self.needle = f"{variable}={self.mark}.".encode()
         self.pid: int | None = None
 
     @property
