@@ -27,8 +27,9 @@ from opp_ci.naming import new_campaign_id
 from opp_ci.omnetpp import RunListings
 from opp_ci.payloads import PayloadError
 from opp_ci.planning import PlannedRun, plan, plan_remotely, plan_suites
+from opp_ci.processes import resume_collection
 from opp_ci.progress import Counts, ProgressDisplay
-from opp_ci.queue import JOB_MONITORING_INTERVAL, check_redis, connect_redis, enqueue_runs, make_queue
+from opp_ci.queue import JOB_MONITORING_INTERVAL, checked_connection, connect_redis, enqueue_runs, make_queue
 from opp_ci.records import (
     CAMPAIGN_FILE,
     Campaign,
@@ -90,7 +91,7 @@ class Orchestrator:
         self.infrastructure = infrastructure
         self.out_dir = out_dir
         self.display = display
-        self.connection = connect_redis(infrastructure.redis_url, tls=infrastructure.redis_tls)
+        self.connection = checked_connection(infrastructure.redis_url, tls=infrastructure.redis_tls)
         self.queue = make_queue(self.connection)
         self.store: Store | None = (open_store(infrastructure.store_url, move_out=infrastructure.store_is_private)
                                     if infrastructure.store_url else None)
@@ -106,8 +107,8 @@ class Orchestrator:
         self._failures: dict[str, list[dict[str, str]]] = {}
 
     def run(self) -> Campaign:
-        check_redis(self.infrastructure.redis_url, self.infrastructure.redis_tls)
         self._enqueue_missing()
+        resume_collection()  # paused while the campaign started (opp_ci.cli)
         try:
             while len(self.records) < len(self.planned):
                 ended = self._wait_for_ended()

@@ -15,6 +15,7 @@ from opp_ci import __version__, options, output, spec
 from opp_ci.cloud_cli import COMMANDS
 from opp_ci.errors import UserError
 from opp_ci.naming import QUEUE_NAME
+from opp_ci.processes import pause_collection, resume_collection
 
 # The pipeline modules (the orchestrator, Redis, reports) are imported by the commands that need them: a
 # worker starts, and `--help` answers, without loading what they never use.
@@ -44,6 +45,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     through a Redis queue, and writes campaign.json, results/, logs/, junit.xml and summary.md.
     """
     ctx.obj = {"debug": debug}
+    if ctx.invoked_subcommand != "run":  # `run` resumes it once its campaign has started
+        resume_collection()
 
 
 def _comparison_options(function):
@@ -94,6 +97,8 @@ def run(project_dir: Path, redis_password_parameter: str | None, build_command: 
     campaign_spec = spec.resolve(project_dir, flags)
     if not campaign_spec.settings.given("out"):
         campaign_spec.out = Path.cwd() / campaign_spec.out
+    if campaign_spec.backend != "local":  # a cloud campaign takes minutes to start: collect as usual
+        resume_collection()
     chosen = _backend(campaign_spec.backend, **_backend_options(campaign_spec, redis_password_parameter))
     _check_github_output(campaign_spec.settings["github-output"])
     if campaign_spec.backend == "local":
@@ -508,6 +513,7 @@ for _command in COMMANDS:
 
 
 def main() -> None:
+    pause_collection()
     try:
         cli(prog_name="opp-ci")
     except SystemExit as stop:

@@ -98,10 +98,18 @@ def redacted(url: str) -> str:
 
 def check_redis(url: str, tls: RedisTLS | None = None) -> str:
     """Fails with a clear message, before anything is started, when Redis cannot be reached."""
+    checked_connection(url, tls)
+    return url
+
+
+def checked_connection(url: str, tls: RedisTLS | None = None, **options: Any):
+    """`connect_redis`, once the server answered on it (else the clear message of `check_redis`): a
+    process checks the connection it goes on using, rather than a second one of its own."""
     from redis.exceptions import RedisError
 
     try:
-        connect_redis(url, tls=tls, socket_connect_timeout=5).ping()
+        client = connect_redis(url, tls=tls, socket_connect_timeout=5, **options)
+        client.ping()
     except (RedisError, ValueError) as error:  # ValueError: a malformed URL
         raise UserError(f"cannot reach Redis at {redacted(url)}: {error}") from None
-    return url
+    return client

@@ -29,7 +29,7 @@ from rq.worker import WorkerStatus
 from opp_ci.execution import WorkerSettings, configure, worker_settings
 from opp_ci.jobs import RunJob, note_failed_attempt, refusal
 from opp_ci.omnetpp import Simulation
-from opp_ci.queue import JOB_MONITORING_INTERVAL, QUEUE_NAME, check_redis, connect_redis, make_queue
+from opp_ci.queue import JOB_MONITORING_INTERVAL, QUEUE_NAME, checked_connection, make_queue
 from opp_ci.spec import resolve_simulation
 
 #: How long a starting worker waits for Redis (the local backend starts both at once).
@@ -197,8 +197,8 @@ def run_worker(options: WorkerOptions) -> bool:
     """`opp-ci worker`: checks its Redis (down or a wrong password: a UserError, before anything) and
     its simulation, then runs the worker loop."""
     argv, directory = resolve_simulation(options.project_dir, options.command, options.working_dir)
-    check_redis(options.redis_url)
+    redis = checked_connection(options.redis_url)
     settings = worker_settings(Simulation(tuple(argv), directory), options.store, options.scratch,
                                root=Path(options.project_dir).resolve())
-    return start_worker(connect_redis(options.redis_url), settings, queue_name=options.queue_name, name=options.name,
+    return start_worker(redis, settings, queue_name=options.queue_name, name=options.name,
                         burst=options.burst, max_idle=options.max_idle)
