@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import psutil
-
 from opp_ci import output
 from opp_ci.backends import Infrastructure
 from opp_ci.errors import UserError
@@ -125,6 +123,8 @@ def stop_process_tree(pid: int, grace: float = STOP_GRACE) -> None:
 def stop_process_trees(pids: list[int], grace: float = STOP_GRACE) -> None:
     """Stops several process trees at once: all are signalled first, then waited for together.
     With no grace, SIGKILL at once."""
+    import psutil  # 6 ms to import: only here, off the path of a campaign that ends normally
+
     tree: list[psutil.Process] = []
     for pid in pids:
         with contextlib.suppress(psutil.NoSuchProcess):
