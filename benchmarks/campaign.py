@@ -18,6 +18,9 @@ PureAlohaExperiment (42 runs with OMNeT++'s default result recording) through op
 process per run (`xargs -PN`; `opp_runall -jN`, batches of up to 5 runs a process, is shown beside it),
 each timed from the listing of the run numbers (`-q runnumbers`) on, as opp-ci lists them itself.
 
+Before each timed way the disk has written back everything earlier ways wrote (`sync`, untimed) and
+their outputs are removed: otherwise the later ways pay for the writeback of the earlier ones' files.
+
 It ends with one line: `ratio_trivial=A ratio_half_second=B skew_vs_bound=C` (A, B: opp-ci's wall
 time over the floor's; C: opp-ci's wall time on the skewed campaign with history over the bound;
 all medians of --repeat).
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -67,6 +71,14 @@ def standin_argv(config: str) -> list[str]:
     return ["./standin", "-u", "Cmdenv", "-f", "omnetpp.ini", "-f", "bench.ini", "-c", config]
 
 
+def settle(*written: Path) -> None:
+    """Between two timed ways: removes what the last one wrote and waits until the disk has written it
+    back, so that no way pays for the writeback of another's result files (aloha writes 110 MB a way)."""
+    for directory in written:
+        shutil.rmtree(directory, ignore_errors=True)
+    os.sync()
+
+
 def run_numbers(project: Path, config: str) -> list[str]:
     listing = subprocess.run([*standin_argv(config), "-s", "-q", "runnumbers"], cwd=project, capture_output=True,
                              text=True, check=True)
@@ -76,6 +88,7 @@ def run_numbers(project: Path, config: str) -> list[str]:
 def floor(project: Path, config: str, workers: int, out: Path) -> float:
     """One process per run, `workers` at a time (the run listing is part of it). Not opp_runall: it runs up
     to 5 runs in one process (`-b`), which is not what opp-ci is measured against."""
+    settle()
     started = time.perf_counter()
     numbers = "\n".join(run_numbers(project, config)) + "\n"
     subprocess.run(["xargs", f"-P{workers}", "-I{}", *standin_argv(config), "-r", "{}", "-s",
@@ -85,6 +98,7 @@ def floor(project: Path, config: str, workers: int, out: Path) -> float:
 
 
 def opp_ci(project: Path, config: str, workers: int, out: Path) -> float:
+    settle()
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "opp_ci", "run", str(project), "--ini", "omnetpp.ini", "--ini", "bench.ini",
@@ -102,13 +116,15 @@ def bound(out: Path, workers: int) -> float:
 
 def measure(project: Path, scenario: Scenario, workers: int, temp: Path, attempt: int) -> dict[str, float]:
     (project / "bench.ini").write_text(scenario.ini)
-    out = temp / f"o-{scenario.name}-{attempt}"
-    figures = {"floor": floor(project, scenario.config, workers, temp / f"f-{scenario.name}-{attempt}"),
-               "opp_ci": opp_ci(project, scenario.config, workers, out)}
+    out, floor_out = temp / f"o-{scenario.name}-{attempt}", temp / f"f-{scenario.name}-{attempt}"
+    figures = {"floor": floor(project, scenario.config, workers, floor_out)}
+    settle(floor_out)
+    figures["opp_ci"] = opp_ci(project, scenario.config, workers, out)
     if scenario.name == "skewed":
         figures["fifo"] = figures["opp_ci"]
         figures["opp_ci"] = opp_ci(project, scenario.config, workers, out)  # with the first one's history
         figures["bound"] = bound(out, workers)
+    settle(out)
     return figures
 
 
@@ -130,23 +146,28 @@ def aloha_argv() -> list[str]:
 
 def measure_aloha(project: Path, workers: int, temp: Path, attempt: int) -> dict[str, float]:
     """One process per run (xargs), opp_runall and opp-ci on aloha's PureAlohaExperiment."""
+    ways = {way: temp / f"a-{way}-{attempt}" for way in ("xargs", "runall", "opp-ci")}
+    settle()
     started = time.perf_counter()  # the floor lists the runs too, as opp-ci does
     numbers = subprocess.run([*aloha_argv(), "-s", "-q", "runnumbers"], cwd=project, capture_output=True, text=True,
                              check=True).stdout.split()
     subprocess.run(["xargs", f"-P{workers}", "-I{}", *aloha_argv(), "-r", "{}", "-s",
-                    f"--result-dir={temp / f'a-xargs-{attempt}'}"], cwd=project, input="\n".join(numbers) + "\n",
+                    f"--result-dir={ways['xargs']}"], cwd=project, input="\n".join(numbers) + "\n",
                    text=True, stdout=subprocess.DEVNULL, check=True)
     floor_seconds = time.perf_counter() - started
+    settle(ways["xargs"])
     started = time.perf_counter()
-    subprocess.run(["opp_runall", f"-j{workers}", *aloha_argv(), "-s", f"--result-dir={temp / f'a-runall-{attempt}'}"],
+    subprocess.run(["opp_runall", f"-j{workers}", *aloha_argv(), "-s", f"--result-dir={ways['runall']}"],
                    cwd=project, stdout=subprocess.DEVNULL, check=True)
     runall_seconds = time.perf_counter() - started
+    settle(ways["runall"])
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "opp_ci", "run", str(project), "--command", "./aloha", "--config",
-                    ALOHA_CONFIG, "--workers", str(workers), "--out", str(temp / f"a-opp-ci-{attempt}"),
+                    ALOHA_CONFIG, "--workers", str(workers), "--out", str(ways["opp-ci"]),
                     "--no-build"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return {"floor": floor_seconds, "opp_runall": runall_seconds, "opp_ci": time.perf_counter() - started,
-            "runs": len(numbers)}
+    opp_ci_seconds = time.perf_counter() - started
+    settle(ways["opp-ci"])
+    return {"floor": floor_seconds, "opp_runall": runall_seconds, "opp_ci": opp_ci_seconds, "runs": len(numbers)}
 
 
 def main() -> None:
