@@ -14,12 +14,16 @@ Two things from the wall times earlier campaigns recorded (`opp_ci.history`):
   the first PROBES_PER_WORKER runs per worker are enqueued at once, the rest held back until
   MIN_PROBES of them ended (at most HOLD_SECONDS). When every one of those took under TINY_SECONDS,
   the rest are batched by their mean; otherwise they are enqueued one job each, as without history.
+- **Spread, not sliced.** A parameter study's run times follow its iteration variables (aloha's
+  20-host runs take 8 times as long as its 10-host ones, and come last), so a batch of consecutive
+  runs can take several times another of the same size, and the probes, the first runs, would say
+  little of the rest. Probes and batches take runs spread over the config's run numbers instead
+  (`spread`): a batch then lasts about as long as its share, and the workers end together.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -98,12 +102,25 @@ def schedule(planned: list[PlannedRun], history: Mapping[str, float], workers: i
     return sorted(units, key=lambda unit: -unit.expected)
 
 
+#: The golden ratio's fractional part: i × GOLDEN mod 1 spreads any number of points evenly over [0, 1).
+GOLDEN = (math.sqrt(5) - 1) / 2
+
+
+def spread(runs: list[PlannedRun]) -> list[PlannedRun]:
+    """`runs` reordered so that every stretch of the result samples the whole of `runs`: the p-th run
+    is the one at about fraction p × GOLDEN mod 1 of the list (0, 26, 10, 36, 5, … of 42)."""
+    by_point = sorted(range(len(runs)), key=lambda position: (position * GOLDEN) % 1.0)
+    rank = {position: index for index, position in enumerate(by_point)}
+    return [runs[rank[position]] for position in range(len(runs))]
+
+
 def _batches(short: list[PlannedRun], expected: Mapping[str, float], workers: int | None) -> list[Unit]:
     """Short runs in batches of at most BATCH_SECONDS (and MAX_BATCH runs), shrinking towards the end
     (each takes a share of what is left, as guided self-scheduling does: fewer jobs than one per run, and
     the workers still end together); a run alone stays single."""
     if not short:
         return []
+    short = spread(short)
     shares = BATCHES_PER_WORKER * workers if workers else MIN_BATCHES
     mean = sum(expected[p.job_id] for p in short) / len(short)
     largest = max(1, min(MAX_BATCH, math.floor(BATCH_SECONDS / mean) if mean > 0 else MAX_BATCH))
@@ -130,18 +147,16 @@ def probes_for(workers: int | None) -> int:
 def hold_back(planned: list[PlannedRun], history: Mapping[str, float],
               probes: int) -> tuple[list[PlannedRun], dict[str, list[PlannedRun]]]:
     """The runs to enqueue now, and by config those held back: of a config that history does not know
-    (suite rows are never held: they differ too much), all but its first `probes`."""
-    now: list[PlannedRun] = []
-    held: dict[str, list[PlannedRun]] = {}
-    seen: Counter[str] = Counter()
+    (suite rows are never held: they differ too much), all but `probes` runs spread over its runs."""
+    unknown: dict[str, list[PlannedRun]] = {}
     for run in planned:
         if run.row is None and math.isinf(expected_of(run, history)):
-            seen[run.info.config] += 1
-            if seen[run.info.config] > probes:
-                held.setdefault(run.info.config, []).append(run)
-                continue
-        now.append(run)
-    return now, held
+            unknown.setdefault(run.info.config, []).append(run)
+    probing = {run.job_id for runs in unknown.values() for run in spread(runs)[:probes]}
+    held = {config: [run for run in runs if run.job_id not in probing] for config, runs in unknown.items()}
+    held = {config: runs for config, runs in held.items() if runs}
+    waiting = {run.job_id for runs in held.values() for run in runs}
+    return [run for run in planned if run.job_id not in waiting], held
 
 
 def release(held: list[PlannedRun], probe_walls: list[float], workers: int | None = None) -> list[Unit] | None:

@@ -8,7 +8,7 @@ from opp_ci.history import run_key
 from opp_ci.omnetpp import ListedRun
 from opp_ci.payloads import MAX_BATCH, BatchPayload, PayloadError, RunPayload
 from opp_ci.planning import PlannedRun
-from opp_ci.scheduling import hold_back, release, schedule
+from opp_ci.scheduling import hold_back, release, schedule, spread
 from opp_ci.spec import ConfigSpec
 
 
@@ -55,12 +55,35 @@ def test_runs_of_a_config_never_timed_wait_for_its_first_runs_and_are_batched_wh
     runs = [planned_run(n, itervars={}) for n in range(100)] + [planned_run(0, config="Known", itervars={})]
     history = {run_key("Known", {}): 3.0}
     now, held = hold_back(runs, history, probes=4)
-    assert [p.info.number for p in now if p.info.config == "C"] == [0, 1, 2, 3]
+    probes = [p.info.number for p in now if p.info.config == "C"]
+    assert len(probes) == 4 and probes[0] == 0 and probes[-1] - probes[0] > 50  # spread over the runs
     assert any(p.info.config == "Known" for p in now) and list(held) == ["C"] and len(held["C"]) == 96
+    assert [p.info.number for p in held["C"]] == [n for n in range(100) if n not in probes]  # in planned order
     assert release(held["C"], [0.05]) is None  # too few ended to tell
     assert all(not u.is_batch for u in release(held["C"], [0.05, 1.2]))  # not tiny: one job each
     batched = release(held["C"], [0.05, 0.06])
     assert len(batched) < 96 / 2 and sum(len(u.runs) for u in batched) == 96
+
+
+def test_spread_samples_the_whole_list_in_every_stretch():
+    order = spread(list(range(42)))
+    assert sorted(order) == list(range(42))
+    for start in range(0, 42 - 6):
+        window = order[start:start + 6]
+        assert min(window) < 14 and max(window) >= 28, window  # each stretch of 6 reaches both outer thirds
+
+
+def test_batches_of_runs_whose_times_follow_their_numbers_take_about_their_share():
+    """A parameter study's later runs may take much longer (aloha: 8 times); consecutive runs in a batch
+    would make the first batch short and the last ones long, and one worker end long after the other."""
+    walls = {n: 0.01 * (1 + n) for n in range(40)}
+    runs = [planned_run(n) for n in range(40)]
+    units = schedule(runs, history_of(walls), workers=2)
+    mean = sum(walls.values()) / len(walls)
+    for unit in units:
+        if len(unit.runs) >= 5:
+            batch_mean = sum(walls[p.info.number] for p in unit.runs) / len(unit.runs)
+            assert abs(batch_mean - mean) < 0.2 * mean, [p.info.number for p in unit.runs]
 
 
 def test_a_batch_never_exceeds_max_batch_runs():
