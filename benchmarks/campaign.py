@@ -22,8 +22,11 @@ Before each timed way the disk has written back everything earlier ways wrote (`
 their outputs are removed: otherwise the later ways pay for the writeback of the earlier ones' files.
 
 It ends with one line: `ratio_trivial=A ratio_half_second=B skew_vs_bound=C` (A, B: opp-ci's wall
-time over the floor's; C: opp-ci's wall time on the skewed campaign with history over the bound;
-all medians of --repeat).
+time over the floor's; C: opp-ci's wall time on the skewed campaign with history over the bound).
+Each ratio is the median of the ratios of single repetitions, each of which measured both ways
+seconds apart: a shared machine's speed drifts by more than the differences measured (the same
+Python loop took 0.53 to 0.76 s here within a minute). Aloha, 2 s a way, is repeated ALOHA_REPEAT
+times as often as the others (at least ALOHA_MIN_REPEAT times).
 
 usage: benchmarks/run [--workers N] [--repeat K] [--scale F]
 """
@@ -138,6 +141,13 @@ def aloha_directory() -> Path | None:
 
 
 ALOHA_CONFIG = "PureAlohaExperiment"
+ALOHA_REPEAT = 5
+ALOHA_MIN_REPEAT = 9
+
+
+def paired(runs: list[dict[str, float]], numerator: str, denominator: str) -> float:
+    """The median of each repetition's ratio (both of its measurements were taken seconds apart)."""
+    return statistics.median(r[numerator] / r[denominator] for r in runs)
 
 
 def aloha_argv() -> list[str]:
@@ -145,29 +155,35 @@ def aloha_argv() -> list[str]:
 
 
 def measure_aloha(project: Path, workers: int, temp: Path, attempt: int) -> dict[str, float]:
-    """One process per run (xargs), opp_runall and opp-ci on aloha's PureAlohaExperiment."""
-    ways = {way: temp / f"a-{way}-{attempt}" for way in ("xargs", "runall", "opp-ci")}
-    settle()
-    started = time.perf_counter()  # the floor lists the runs too, as opp-ci does
-    numbers = subprocess.run([*aloha_argv(), "-s", "-q", "runnumbers"], cwd=project, capture_output=True, text=True,
-                             check=True).stdout.split()
-    subprocess.run(["xargs", f"-P{workers}", "-I{}", *aloha_argv(), "-r", "{}", "-s",
-                    f"--result-dir={ways['xargs']}"], cwd=project, input="\n".join(numbers) + "\n",
-                   text=True, stdout=subprocess.DEVNULL, check=True)
-    floor_seconds = time.perf_counter() - started
-    settle(ways["xargs"])
-    started = time.perf_counter()
-    subprocess.run(["opp_runall", f"-j{workers}", *aloha_argv(), "-s", f"--result-dir={ways['runall']}"],
-                   cwd=project, stdout=subprocess.DEVNULL, check=True)
-    runall_seconds = time.perf_counter() - started
-    settle(ways["runall"])
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "opp_ci", "run", str(project), "--command", "./aloha", "--config",
-                    ALOHA_CONFIG, "--workers", str(workers), "--out", str(ways["opp-ci"]),
-                    "--no-build"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    opp_ci_seconds = time.perf_counter() - started
-    settle(ways["opp-ci"])
-    return {"floor": floor_seconds, "opp_runall": runall_seconds, "opp_ci": opp_ci_seconds, "runs": len(numbers)}
+    """One process per run (xargs), opp_runall and opp-ci on aloha's PureAlohaExperiment, in this order
+    in even attempts and in the reverse order in odd ones (a machine that slows down or speeds up over
+    a repetition favours neither)."""
+    def floor() -> float:  # the floor lists the runs too, as opp-ci does
+        numbers = subprocess.run([*aloha_argv(), "-s", "-q", "runnumbers"], cwd=project, capture_output=True,
+                                 text=True, check=True).stdout.split()
+        figures["runs"] = len(numbers)
+        subprocess.run(["xargs", f"-P{workers}", "-I{}", *aloha_argv(), "-r", "{}", "-s",
+                        f"--result-dir={temp / 'a-xargs'}"], cwd=project, input="\n".join(numbers) + "\n",
+                       text=True, stdout=subprocess.DEVNULL, check=True)
+
+    def opp_runall() -> None:
+        subprocess.run(["opp_runall", f"-j{workers}", *aloha_argv(), "-s", f"--result-dir={temp / 'a-opp_runall'}"],
+                       cwd=project, stdout=subprocess.DEVNULL, check=True)
+
+    def opp_ci() -> None:
+        subprocess.run([sys.executable, "-m", "opp_ci", "run", str(project), "--command", "./aloha", "--config",
+                        ALOHA_CONFIG, "--workers", str(workers), "--out", str(temp / "a-opp_ci"), "--no-build"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    figures: dict[str, float] = {}
+    ways = [floor, opp_runall, opp_ci]
+    for way in ways if attempt % 2 == 0 else reversed(ways):
+        settle()
+        started = time.perf_counter()
+        way()
+        figures[way.__name__] = time.perf_counter() - started
+        settle(temp / f"a-{way.__name__}", temp / "a-xargs")
+    return figures
 
 
 def main() -> None:
@@ -187,13 +203,13 @@ def main() -> None:
         for scenario in scenarios(options.scale):
             runs = [measure(project, scenario, options.workers, temp, a) for a in range(options.repeat)]
             median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-            ratio = median["opp_ci"] / median["floor"]
+            ratio = paired(runs, "opp_ci", "floor")
             notes = ""
             if scenario.name == "skewed":
-                ratios["skew_vs_bound"] = median["opp_ci"] / median["bound"]
+                ratios["skew_vs_bound"] = paired(runs, "opp_ci", "bound")
                 notes = (f"with history; first run (FIFO) {median['fifo']:.2f} s, bound {median['bound']:.2f} s, "
                          f"with history / bound {ratios['skew_vs_bound']:.3f}, FIFO / bound "
-                         f"{median['fifo'] / median['bound']:.3f}")
+                         f"{paired(runs, 'fifo', 'bound'):.3f}")
             else:
                 ratios[f"ratio_{scenario.name}"] = ratio
             print(f"| {scenario.name} | {scenario.description} | {median['floor']:.2f} | {median['opp_ci']:.2f} | "
@@ -201,13 +217,17 @@ def main() -> None:
         aloha = aloha_directory()
         if aloha is not None:
             shutil.copytree(aloha, temp / "aloha", ignore=shutil.ignore_patterns("results", "out"))
-            runs = [measure_aloha(temp / "aloha", options.workers, temp, a) for a in range(options.repeat)]
+            repeat = max(ALOHA_MIN_REPEAT, ALOHA_REPEAT * options.repeat)
+            runs = [measure_aloha(temp / "aloha", options.workers, temp, a) for a in range(repeat)]
             median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-            ratios["ratio_aloha"] = median["opp_ci"] / median["floor"]
+            ratios["ratio_aloha"] = paired(runs, "opp_ci", "floor")
+            spread = sorted(round(r["opp_ci"] / r["floor"], 2) for r in runs)
             print(f"| aloha | {ALOHA_CONFIG}, {median['runs']:.0f} runs | {median['floor']:.2f} | "
-                  f"{median['opp_ci']:.2f} | {ratios['ratio_aloha']:.3f} | OMNeT++'s samples/aloha; opp_runall "
-                  f"-j{options.workers} {median['opp_runall']:.2f} s |", flush=True)
-    print(f"(medians of {options.repeat}; {options.workers} workers; ratio = opp-ci / floor, lower is better)")
+                  f"{median['opp_ci']:.2f} | {ratios['ratio_aloha']:.3f} | OMNeT++'s samples/aloha, {repeat} "
+                  f"repetitions (ratios {spread[0]}-{spread[-1]}); opp_runall -j{options.workers} "
+                  f"{median['opp_runall']:.2f} s |", flush=True)
+    print(f"(times: medians of {options.repeat}; ratios: medians of each repetition's ratio; {options.workers} "
+          f"workers; ratio = opp-ci / floor, lower is better)")
     print(f"ratio_trivial={ratios['ratio_trivial']:.3f} ratio_half_second={ratios['ratio_half_second']:.3f} "
           f"skew_vs_bound={ratios['skew_vs_bound']:.3f}"
           + (f" ratio_aloha={ratios['ratio_aloha']:.3f}" if "ratio_aloha" in ratios else ""))
