@@ -7,7 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rq.job import JobStatus
 
@@ -17,7 +17,9 @@ from opp_ci.omnetpp import ENUMERATION_TIMEOUT, ListedRun, RunListings, Simulati
 from opp_ci.payloads import ListPayload, RunPayload, job_id
 from opp_ci.queue import make_queue
 from opp_ci.spec import CampaignSpec, ConfigSpec
-from opp_ci.suites import SuiteRow, fingerprint_option, read_suite, row_parts, select
+
+if TYPE_CHECKING:  # opp_ci.suites (its dataclasses and patterns: 5 ms) is imported by campaigns of suites only
+    from opp_ci.suites import SuiteRow
 
 #: How often a list job is looked at while a worker lists the runs.
 LIST_POLL_INTERVAL = 0.1
@@ -65,6 +67,10 @@ def plan_suites(spec: CampaignSpec, built: bool = True) -> list[PlannedRun]:
     Needs only the CSVs, so the cloud's orchestrator plans them too (`built=False`: the executables are
     in the workers' image, not here)."""
     settings = spec.suites
+    if not settings.files:
+        return []
+    from opp_ci.suites import read_suite, select
+
     planned = []
     for file in settings.files:
         rows = [replace(row, file=Path(file)) for row in read_suite(spec.project_dir / file)]
@@ -79,6 +85,8 @@ def plan_suites(spec: CampaignSpec, built: bool = True) -> list[PlannedRun]:
 
 
 def _planned_row(spec: CampaignSpec, row: SuiteRow, repeat: int, built: bool = True) -> PlannedRun:
+    from opp_ci.suites import fingerprint_option, row_parts
+
     settings = spec.suites
     parts = row_parts(row)
     if row.executable is None and not spec.command:
