@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
+import functools
 import os
 import re
 import resource
@@ -32,7 +33,7 @@ from opp_ci.payloads import BatchPayload, ListPayload, PayloadError, RunPayload
 from opp_ci.processes import die_with_parent, kill_group, libc, owned_temp_dir
 from opp_ci.reaper import Reaper, carries
 from opp_ci.records import FingerprintVerdict, RunOutcome, RunStatus, worker_reply
-from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
+from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, walk_files, with_retries
 
 LOG_TAIL_BYTES = 4000
 
@@ -152,7 +153,8 @@ def _inside(root: Path, relative: str, what: str, exists) -> Path:
 
 
 def _size_of(directory: Path) -> int:
-    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file() and not p.is_symlink())
+    return sum(entry.stat(follow_symlinks=False).st_size for _name, entry in walk_files(directory)
+               if not entry.is_symlink())
 
 
 def list_runs_for(request: ListPayload, simulation: Simulation) -> dict[str, Any]:
@@ -198,7 +200,13 @@ RUN_MARKER = "OPP_CI_RUN"
 def simulation_environment(marker: str, environ: dict[str, str] | None = None) -> dict[str, str]:
     """The worker's environment without its secrets, plus the run's marker."""
     environ = dict(os.environ if environ is None else environ)
-    return {**{k: v for k, v in environ.items() if not SECRET_VARIABLE.match(k)}, RUN_MARKER: marker}
+    return {**{k: v for k, v in environ.items() if not _is_secret(k)}, RUN_MARKER: marker}
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_secret(name: str) -> bool:
+    """Whether a variable is a secret (cached: the same names are asked before every run)."""
+    return SECRET_VARIABLE.match(name) is not None
 
 
 def run_process(argv: list[str], cwd: Path, log_path: Path, timeout: float, limits: Limits = Limits()) -> Execution:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol, TypeVar
 from urllib.parse import urlparse
@@ -111,7 +111,20 @@ def open_store(url: str, move_out: bool = False) -> Store:
 
 
 def relative_files(directory: Path) -> list[str]:
-    return sorted(str(p.relative_to(directory)) for p in Path(directory).rglob("*") if p.is_file())
+    return sorted(name for name, _entry in walk_files(directory))
+
+
+def walk_files(directory: Path, prefix: str = "") -> Iterator[tuple[str, os.DirEntry]]:
+    """(name relative to `directory`, entry) of every file below it, a symlink to a file included, a
+    symlink to a directory not followed: what `Path.rglob` and `is_file` give, without pathlib's cost
+    (a few tenths of a millisecond per run's directory, twice per run)."""
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            name = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                yield from walk_files(Path(entry.path), name + "/")
+            elif entry.is_file():
+                yield name, entry
 
 
 def safe_prefix(prefix: str) -> str:

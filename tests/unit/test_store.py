@@ -59,3 +59,23 @@ def test_a_shared_store_keeps_its_files(tmp_path):
 
     assert (tmp_path / "store" / "job-1" / "results" / "a.vec").exists()
     assert os.stat(tmp_path / "out" / "a.vec").st_nlink == 2  # hard-linked, not copied
+
+
+def test_the_files_of_a_run_are_its_files_and_links_to_files_not_what_a_linked_directory_holds(tmp_path):
+    """A simulation may leave symlinks in its result directory: a link to a directory (say /) is not
+    walked into, a broken link is no file."""
+    from opp_ci.execution import _size_of
+    from opp_ci.store import relative_files
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret").write_text("not the run's")
+    run = scratch_of_a_run(tmp_path / "scratch") / "results"
+    (run / "nested").mkdir()
+    (run / "nested" / "b.sca").write_text("more")
+    (run / "to-dir").symlink_to(elsewhere)
+    (run / "to-file").symlink_to(elsewhere / "secret")
+    (run / "broken").symlink_to(tmp_path / "nothing")
+
+    assert relative_files(run) == ["a.sca", "a.vec", "nested/b.sca", "to-file"]
+    assert _size_of(run) == len("scalars") + len("vectors") + len("more")  # a link's target is not counted
