@@ -74,11 +74,9 @@ def standin_argv(config: str) -> list[str]:
     return ["./standin", "-u", "Cmdenv", "-f", "omnetpp.ini", "-f", "bench.ini", "-c", config]
 
 
-def settle(*written: Path) -> None:
-    """Between two timed ways: removes what the last one wrote and waits until the disk has written it
-    back, so that no way pays for the writeback of another's result files (aloha writes 110 MB a way)."""
-    for directory in written:
-        shutil.rmtree(directory, ignore_errors=True)
+def settle() -> None:
+    """Before a timed way: waits until the disk has written back what earlier ways wrote (and the
+    removal of their outputs), so that no way pays for another's result files (aloha writes 110 MB a way)."""
     os.sync()
 
 
@@ -121,13 +119,13 @@ def measure(project: Path, scenario: Scenario, workers: int, temp: Path, attempt
     (project / "bench.ini").write_text(scenario.ini)
     out, floor_out = temp / f"o-{scenario.name}-{attempt}", temp / f"f-{scenario.name}-{attempt}"
     figures = {"floor": floor(project, scenario.config, workers, floor_out)}
-    settle(floor_out)
+    shutil.rmtree(floor_out)
     figures["opp_ci"] = opp_ci(project, scenario.config, workers, out)
     if scenario.name == "skewed":
         figures["fifo"] = figures["opp_ci"]
         figures["opp_ci"] = opp_ci(project, scenario.config, workers, out)  # with the first one's history
         figures["bound"] = bound(out, workers)
-    settle(out)
+    shutil.rmtree(out)
     return figures
 
 
@@ -163,7 +161,7 @@ def measure_aloha(project: Path, workers: int, temp: Path, attempt: int) -> dict
                                  text=True, check=True).stdout.split()
         figures["runs"] = len(numbers)
         subprocess.run(["xargs", f"-P{workers}", "-I{}", *aloha_argv(), "-r", "{}", "-s",
-                        f"--result-dir={temp / 'a-xargs'}"], cwd=project, input="\n".join(numbers) + "\n",
+                        f"--result-dir={temp / 'a-floor'}"], cwd=project, input="\n".join(numbers) + "\n",
                        text=True, stdout=subprocess.DEVNULL, check=True)
 
     def opp_runall() -> None:
@@ -182,7 +180,7 @@ def measure_aloha(project: Path, workers: int, temp: Path, attempt: int) -> dict
         started = time.perf_counter()
         way()
         figures[way.__name__] = time.perf_counter() - started
-        settle(temp / f"a-{way.__name__}", temp / "a-xargs")
+        shutil.rmtree(temp / f"a-{way.__name__}", ignore_errors=True)
     return figures
 
 

@@ -108,10 +108,10 @@ GOLDEN = (math.sqrt(5) - 1) / 2
 
 def spread(runs: list[PlannedRun]) -> list[PlannedRun]:
     """`runs` reordered so that every stretch of the result samples the whole of `runs`: the p-th run
-    is the one at about fraction p × GOLDEN mod 1 of the list (0, 26, 10, 36, 5, … of 42)."""
+    is the one at about fraction p × GOLDEN mod 1 of the list (0, 26, 10, 36, 20, … of 42)."""
     by_point = sorted(range(len(runs)), key=lambda position: (position * GOLDEN) % 1.0)
-    rank = {position: index for index, position in enumerate(by_point)}
-    return [runs[rank[position]] for position in range(len(runs))]
+    rank = sorted(range(len(runs)), key=by_point.__getitem__)  # rank[p]: where p comes in by_point
+    return [runs[index] for index in rank]
 
 
 def _batches(short: list[PlannedRun], expected: Mapping[str, float], workers: int | None) -> list[Unit]:
@@ -152,9 +152,11 @@ def hold_back(planned: list[PlannedRun], history: Mapping[str, float],
     for run in planned:
         if run.row is None and math.isinf(expected_of(run, history)):
             unknown.setdefault(run.info.config, []).append(run)
-    probing = {run.job_id for runs in unknown.values() for run in spread(runs)[:probes]}
-    held = {config: [run for run in runs if run.job_id not in probing] for config, runs in unknown.items()}
-    held = {config: runs for config, runs in held.items() if runs}
+    held: dict[str, list[PlannedRun]] = {}
+    for config, runs in unknown.items():
+        probing = {run.job_id for run in spread(runs)[:probes]}
+        if len(runs) > len(probing):
+            held[config] = [run for run in runs if run.job_id not in probing]
     waiting = {run.job_id for runs in held.values() for run in runs}
     return [run for run in planned if run.job_id not in waiting], held
 
