@@ -62,12 +62,13 @@ make_venv() {
 new_venv() {
   if [[ -x .venv/bin/python ]]; then PHASE_NOTE="exists"; return 0; fi
   "$PYTHON" -m venv .venv || return 2
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+  .venv/bin/python -m pip install -q -c tests/constraints.txt --upgrade pip >/dev/null 2>&1 || true
 }
 
+# Versions come from tests/constraints.txt, so that every run installs the same packages.
 pip_install() {
   PHASE_NOTE=$1
-  if ! .venv/bin/python -m pip install -q -e "$1" >.venv/pip.log 2>&1; then
+  if ! .venv/bin/python -m pip install -q -c tests/constraints.txt -e "$1" >.venv/pip.log 2>&1; then
     echo; cat .venv/pip.log >&2
     echo "pip install of opp-ci failed (log above, also in .venv/pip.log)" >&2
     return 2

@@ -453,13 +453,27 @@ def test_janitor_deletes_expired_and_keeps_live_and_untagged(aws, redis_task):
 # --- IAM: the policy in docs/ is enough ---
 
 
+# moto (from 5.2.6) checks an S3 request against the name of its API operation, where IAM has its own
+# name for some: these are the operations opp-ci calls whose IAM action is named otherwise.
+MOTO_S3_OPERATIONS = {
+    "s3:PutBucketPublicAccessBlock": ["s3:PutPublicAccessBlock"],
+    "s3:PutLifecycleConfiguration": ["s3:PutBucketLifecycleConfiguration"],
+    "s3:ListBucketVersions": ["s3:ListObjectVersions"],
+    "s3:ListBucket": ["s3:ListObjectsV2", "s3:HeadBucket"],
+    "s3:GetObject": ["s3:HeadObject"],
+    "s3:DeleteObject": ["s3:DeleteObjects"],
+}
+
+
 def moto_policy(document: dict, drop: str | None = None) -> dict:
     """The repository's policy as moto can evaluate it: moto matches actions only (requests carry
-    Resource "*", conditions are not evaluated), and it names the tagging API `tagging:` not `tag:`."""
+    Resource "*", conditions are not evaluated), it names the tagging API `tagging:` not `tag:`, and
+    some S3 actions by their operation (MOTO_S3_OPERATIONS)."""
     statements = []
     for statement in copy.deepcopy(document)["Statement"]:
         actions = [a for a in statement["Action"] if a != drop]
         actions += [a.replace("tag:", "tagging:") for a in actions if a.startswith("tag:")]
+        actions += [operation for a in actions for operation in MOTO_S3_OPERATIONS.get(a, [])]
         statements.append({"Effect": statement["Effect"], "Action": actions, "Resource": "*"})
     return {"Version": "2012-10-17", "Statement": statements}
 
