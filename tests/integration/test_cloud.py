@@ -459,7 +459,7 @@ MOTO_S3_OPERATIONS = {
     "s3:PutBucketPublicAccessBlock": ["s3:PutPublicAccessBlock"],
     "s3:PutLifecycleConfiguration": ["s3:PutBucketLifecycleConfiguration"],
     "s3:ListBucketVersions": ["s3:ListObjectVersions"],
-    "s3:ListBucket": ["s3:ListObjectsV2", "s3:HeadBucket"],
+    "s3:ListBucket": ["s3:ListObjectsV2"],
     "s3:GetObject": ["s3:HeadObject"],
     "s3:DeleteObject": ["s3:DeleteObjects"],
 }
