@@ -89,10 +89,14 @@ def kill_carriers(needle: bytes) -> int:
     return killed
 
 
-def carries(pid: int, needle: bytes) -> bool:
-    """Whether process `pid` has an environment entry starting with `needle`."""
+def carries(pid: int, needle: bytes) -> bool | None:
+    """Whether process `pid` has an environment entry starting with `needle`; None when its environment
+    reads empty (a process being exec'd, a zombie or a kernel thread: asked again, it may tell)."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as environ:
-            return any(entry.startswith(needle) for entry in environ.read().split(b"\0"))
+            content = environ.read()
     except OSError:
         return False
+    if not content:
+        return None
+    return any(entry.startswith(needle) for entry in content.split(b"\0"))
