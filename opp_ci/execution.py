@@ -31,7 +31,7 @@ from opp_ci.errors import UserError
 from opp_ci.omnetpp import Simulation, list_runs, read_outcome
 from opp_ci.payloads import BatchPayload, ListPayload, PayloadError, RunPayload
 from opp_ci.processes import die_with_parent, kill_group, libc, owned_temp_dir
-from opp_ci.reaper import Reaper, carries
+from opp_ci.reaper import Reaper, every_process, kill_carriers
 from opp_ci.records import FingerprintVerdict, RunOutcome, RunStatus, worker_reply
 from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, walk_files, with_retries
 
@@ -398,52 +398,16 @@ def become_subreaper() -> None:
         libc().prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
 
 
-#: At most this many looks for what a run left behind: again after a kill (a process may have forked
-#: before it died) and while a descendant's environment cannot be read yet (it is being exec'd).
-SWEEP_PASSES = 200
-
-
 def sweep(marker: str) -> int:
     """SIGKILLs every process carrying the run's marker and reaps those that are our children; how many.
 
     This process is the run's subreaper, so every process the run left behind is a descendant of it:
-    only those are read, not every process of the machine (the sweep runs after every run). Linux
-    shows an empty environment for a process between the start of its exec and its new stack being
-    set up, so such a process is looked at again until it can be told (`carries` answers None)."""
-    needle = f"{RUN_MARKER}={marker}".encode()
-    killed: set[int] = set()
-    for _attempt in range(SWEEP_PASSES):
-        found, undecided = [], False
-        for pid in _candidates():
-            verdict = carries(pid, needle)
-            undecided |= verdict is None and pid not in killed and _may_show_it_later(pid)
-            if verdict and pid not in killed:
-                found.append(pid)
-        for pid in found:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        killed.update(found)
-        if not found and not undecided:
-            break
-        if not found:  # a process in the middle of exec shows no environment for a moment
-            time.sleep(0.001)
+    only those are read, not every process of the machine (the sweep runs after every run)."""
+    killed = kill_carriers(f"{RUN_MARKER}={marker}".encode(), _candidates)
     for pid in killed:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
     return len(killed)
-
-
-def _may_show_it_later(pid: int) -> bool:
-    """Whether a process whose environment reads empty is being exec'd: then its command line reads
-    empty too, and it is neither a zombie nor a kernel thread (a child of kthreadd, or kthreadd)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rpartition(b")")[2].split()
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            arguments = cmdline.read(1)
-    except OSError:
-        return False
-    return not arguments and fields[0] not in (b"Z", b"X") and int(fields[1]) not in (0, 2)
 
 
 def _candidates() -> list[int]:
@@ -457,7 +421,7 @@ def _candidates() -> list[int]:
     try:
         descendants, pending = [], [pid for pid in _children(os.getpid()) if pid != this_process_reaper().pid]
     except OSError:
-        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+        return every_process()
     while pending:
         pid = pending.pop()
         descendants.append(pid)

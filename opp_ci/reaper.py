@@ -15,6 +15,8 @@ import contextlib
 import os
 import secrets
 import signal
+import time
+from collections.abc import Callable, Iterable
 
 from opp_ci.processes import can_fork, set_death_signal
 
@@ -78,15 +80,52 @@ def _reap_when_parent_dies(parent: int, needle: bytes) -> None:
         os._exit(0)
 
 
-def kill_carriers(needle: bytes) -> int:
-    """SIGKILLs every process whose environment has an entry starting with `needle`; how many."""
-    killed = 0
-    for name in os.listdir("/proc"):
-        if name.isdigit() and carries(int(name), needle):
+#: At most this many looks for processes to kill: again after a kill (a process may have forked before
+#: it died) and while one's environment cannot be read yet (it is being exec'd).
+LOOKS = 200
+
+
+def kill_carriers(needle: bytes, candidates: Callable[[], Iterable[int]] | None = None) -> set[int]:
+    """SIGKILLs every process (of `candidates`) whose environment has an entry starting with `needle`;
+    their pids. Linux shows an empty environment for a process between the start of its exec and its
+    new stack being set up (and to a read of its environ opened before), so such a process is looked at
+    again, a millisecond later, until it tells."""
+    killed: set[int] = set()
+    for _look in range(LOOKS):
+        found, undecided = [], False
+        for pid in (candidates or every_process)():
+            if pid in killed:
+                continue
+            verdict = carries(pid, needle)
+            found += [pid] if verdict else []
+            undecided |= verdict is None and _may_tell_later(pid)
+        for pid in found:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(name), signal.SIGKILL)
-                killed += 1
+                os.kill(pid, signal.SIGKILL)
+        killed.update(found)
+        if not found and not undecided:
+            break
+        if not found:
+            time.sleep(0.001)
     return killed
+
+
+def every_process() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _may_tell_later(pid: int) -> bool:
+    """Whether a process whose environment read empty can show one when asked again: it is being
+    exec'd (the end of its environment, `/proc/PID/stat`'s field 51, is not set yet) or was exec'd
+    between our open and read of its environ (which then read the old, released memory). Not when its
+    environment is empty indeed (its start and end are equal), nor for a zombie or a kernel thread."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()  # from field 3, the state, on
+        state, parent, start, end = fields[0], int(fields[1]), int(fields[47]), int(fields[48])
+    except (OSError, IndexError, ValueError):
+        return False
+    return state not in (b"Z", b"X") and parent not in (0, 2) and (end == 0 or end > start)
 
 
 def carries(pid: int, needle: bytes) -> bool | None:

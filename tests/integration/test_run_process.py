@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from opp_ci import execution
+from opp_ci import reaper
 from opp_ci.execution import run_process
 
 
@@ -36,7 +36,7 @@ def test_a_process_with_an_empty_environment_left_behind_does_not_hold_the_sweep
     script.write_text("#!/bin/sh\nenv -i sleep 5 &\necho $! >pid\nsleep 0.3\n")
     script.chmod(0o755)
     waits = []
-    monkeypatch.setattr(execution.time, "sleep", waits.append)
+    monkeypatch.setattr(reaper.time, "sleep", waits.append)
     try:
         left = run_process([str(script)], tmp_path, tmp_path / "log", timeout=20)
     finally:
