@@ -23,6 +23,11 @@ their outputs are removed: otherwise the later ways pay for the writeback of the
 
 It ends with one line: `ratio_trivial=A ratio_half_second=B skew_vs_bound=C` (A, B: opp-ci's wall
 time over the floor's; C: opp-ci's wall time on the skewed campaign with history over the bound).
+Beside the wall times it prints opp-ci's own CPU time a run: the CPU time of its whole process tree
+(orchestrator, Redis, workers, reapers and runs, from the children's resource usage: every process of
+the tree is waited for by its parent, `perf stat` counts the same) less the runs' own, as
+campaign.json records them, over the number of runs. The fixed cost (start-up, shutdown, reports) is
+part of it. The floor's runs take as much CPU, so this is the cost opp-ci adds.
 Each ratio is the median of the ratios of single repetitions, each of which measured both ways
 seconds apart: a shared machine's speed drifts by more than the differences measured (the same
 Python loop took 0.53 to 0.76 s here within a minute). Aloha, 2 s a way, is repeated ALOHA_REPEAT
@@ -36,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -74,6 +80,12 @@ def standin_argv(config: str) -> list[str]:
     return ["./standin", "-u", "Cmdenv", "-f", "omnetpp.ini", "-f", "bench.ini", "-c", config]
 
 
+def children_cpu() -> float:
+    """CPU seconds (user and system) of every process this one has waited for, and theirs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def settle() -> None:
     """Before a timed way: waits until the disk has written back what earlier ways wrote (and the
     removal of their outputs), so that no way pays for another's result files (aloha writes 110 MB a way)."""
@@ -98,15 +110,23 @@ def floor(project: Path, config: str, workers: int, out: Path) -> float:
     return time.perf_counter() - started
 
 
-def opp_ci(project: Path, config: str, workers: int, out: Path) -> float:
+def opp_ci(project: Path, config: str, workers: int, out: Path) -> tuple[float, float]:
+    """opp-ci's wall seconds, and CPU seconds a run of its own (without the runs')."""
     settle()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), children_cpu()
     subprocess.run(
         [sys.executable, "-m", "opp_ci", "run", str(project), "--ini", "omnetpp.ini", "--ini", "bench.ini",
          "--config", config, "--workers", str(workers), "--out", str(out), "--no-build"],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    return time.perf_counter() - started
+    wall, tree_cpu = time.perf_counter() - started, children_cpu() - cpu
+    runs = json.loads((out / "campaign.json").read_text())["runs"]
+    return wall, (tree_cpu - runs_cpu(out)) / len(runs)
+
+
+def runs_cpu(out: Path) -> float:
+    """The CPU seconds of the campaign's runs themselves, as campaign.json records them."""
+    return sum(r["cpu_seconds"] for r in json.loads((out / "campaign.json").read_text())["runs"])
 
 
 def bound(out: Path, workers: int) -> float:
@@ -120,10 +140,10 @@ def measure(project: Path, scenario: Scenario, workers: int, temp: Path, attempt
     out, floor_out = temp / f"o-{scenario.name}-{attempt}", temp / f"f-{scenario.name}-{attempt}"
     figures = {"floor": floor(project, scenario.config, workers, floor_out)}
     shutil.rmtree(floor_out)
-    figures["opp_ci"] = opp_ci(project, scenario.config, workers, out)
+    figures["opp_ci"], figures["own_cpu"] = opp_ci(project, scenario.config, workers, out)
     if scenario.name == "skewed":
         figures["fifo"] = figures["opp_ci"]
-        figures["opp_ci"] = opp_ci(project, scenario.config, workers, out)  # with the first one's history
+        figures["opp_ci"], figures["own_cpu"] = opp_ci(project, scenario.config, workers, out)  # with history
         figures["bound"] = bound(out, workers)
     shutil.rmtree(out)
     return figures
@@ -177,9 +197,11 @@ def measure_aloha(project: Path, workers: int, temp: Path, attempt: int) -> dict
     ways = [floor, opp_runall, opp_ci]
     for way in ways if attempt % 2 == 0 else reversed(ways):
         settle()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), children_cpu()
         way()
         figures[way.__name__] = time.perf_counter() - started
+        if way is opp_ci:
+            figures["own_cpu"] = children_cpu() - cpu - runs_cpu(temp / "a-opp_ci")
         shutil.rmtree(temp / f"a-{way.__name__}", ignore_errors=True)
     return figures
 
@@ -202,10 +224,10 @@ def main() -> None:
             runs = [measure(project, scenario, options.workers, temp, a) for a in range(options.repeat)]
             median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
             ratio = paired(runs, "opp_ci", "floor")
-            notes = ""
+            notes = f"opp-ci's own CPU {median['own_cpu'] * 1000:.1f} ms a run"
             if scenario.name == "skewed":
                 ratios["skew_vs_bound"] = paired(runs, "opp_ci", "bound")
-                notes = (f"with history; first run (FIFO) {median['fifo']:.2f} s, bound {median['bound']:.2f} s, "
+                notes += (f"; with history; first run (FIFO) {median['fifo']:.2f} s, bound {median['bound']:.2f} s, "
                          f"with history / bound {ratios['skew_vs_bound']:.3f}, FIFO / bound "
                          f"{paired(runs, 'fifo', 'bound'):.3f}")
             else:
@@ -223,7 +245,7 @@ def main() -> None:
             print(f"| aloha | {ALOHA_CONFIG}, {median['runs']:.0f} runs | {median['floor']:.2f} | "
                   f"{median['opp_ci']:.2f} | {ratios['ratio_aloha']:.3f} | OMNeT++'s samples/aloha, {repeat} "
                   f"repetitions (ratios {spread[0]}-{spread[-1]}); opp_runall -j{options.workers} "
-                  f"{median['opp_runall']:.2f} s |", flush=True)
+                  f"{median['opp_runall']:.2f} s; opp-ci's own CPU {median['own_cpu']:.2f} s in all |", flush=True)
     print(f"(times: medians of {options.repeat}; ratios: medians of each repetition's ratio; {options.workers} "
           f"workers; ratio = opp-ci / floor, lower is better)")
     print(f"ratio_trivial={ratios['ratio_trivial']:.3f} ratio_half_second={ratios['ratio_half_second']:.3f} "
