@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -50,6 +49,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from opp_ci.execution import children_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN = ROOT / "examples" / "standin"
@@ -78,12 +79,6 @@ def scenarios(scale: float) -> list[Scenario]:
 
 def standin_argv(config: str) -> list[str]:
     return ["./standin", "-u", "Cmdenv", "-f", "omnetpp.ini", "-f", "bench.ini", "-c", config]
-
-
-def children_cpu() -> float:
-    """CPU seconds (user and system) of every process this one has waited for, and theirs."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def settle() -> None:
@@ -120,18 +115,23 @@ def opp_ci(project: Path, config: str, workers: int, out: Path) -> tuple[float, 
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     wall, tree_cpu = time.perf_counter() - started, children_cpu() - cpu
-    runs = json.loads((out / "campaign.json").read_text())["runs"]
-    return wall, (tree_cpu - runs_cpu(out)) / len(runs)
+    runs = recorded_runs(out)
+    return wall, (tree_cpu - runs_cpu(runs)) / len(runs)
 
 
-def runs_cpu(out: Path) -> float:
-    """The CPU seconds of the campaign's runs themselves, as campaign.json records them."""
-    return sum(r["cpu_seconds"] for r in json.loads((out / "campaign.json").read_text())["runs"])
+def recorded_runs(out: Path) -> list[dict]:
+    """The run records of the campaign in `out`."""
+    return json.loads((out / "campaign.json").read_text())["runs"]
+
+
+def runs_cpu(runs: list[dict]) -> float:
+    """The CPU seconds of the runs themselves, as their records give them."""
+    return sum(r["cpu_seconds"] for r in runs)
 
 
 def bound(out: Path, workers: int) -> float:
     """max(longest run, total / N) from the run wall times the campaign recorded."""
-    walls = [r["wall_seconds"] for r in json.loads((out / "campaign.json").read_text())["runs"]]
+    walls = [r["wall_seconds"] for r in recorded_runs(out)]
     return max(max(walls), sum(walls) / workers)
 
 
@@ -201,7 +201,7 @@ def measure_aloha(project: Path, workers: int, temp: Path, attempt: int) -> dict
         way()
         figures[way.__name__] = time.perf_counter() - started
         if way is opp_ci:
-            figures["own_cpu"] = children_cpu() - cpu - runs_cpu(temp / "a-opp_ci")
+            figures["own_cpu"] = children_cpu() - cpu - runs_cpu(recorded_runs(temp / "a-opp_ci"))
         shutil.rmtree(temp / f"a-{way.__name__}", ignore_errors=True)
     return figures
 
@@ -228,8 +228,8 @@ def main() -> None:
             if scenario.name == "skewed":
                 ratios["skew_vs_bound"] = paired(runs, "opp_ci", "bound")
                 notes += (f"; with history; first run (FIFO) {median['fifo']:.2f} s, bound {median['bound']:.2f} s, "
-                         f"with history / bound {ratios['skew_vs_bound']:.3f}, FIFO / bound "
-                         f"{paired(runs, 'fifo', 'bound'):.3f}")
+                          f"with history / bound {ratios['skew_vs_bound']:.3f}, FIFO / bound "
+                          f"{paired(runs, 'fifo', 'bound'):.3f}")
             else:
                 ratios[f"ratio_{scenario.name}"] = ratio
             print(f"| {scenario.name} | {scenario.description} | {median['floor']:.2f} | {median['opp_ci']:.2f} | "

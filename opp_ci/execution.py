@@ -220,7 +220,7 @@ def run_process(argv: list[str], cwd: Path, log_path: Path, timeout: float, limi
     spawned with vfork and its limits set right after exec), or, in a process without one, PDEATHSIG
     and the limits are set before exec.
     """
-    cpu_before = _children_cpu()
+    cpu_before = children_cpu()
     started = time.monotonic()
     reaped = this_process_reaper().alive
     marker = run_marker()
@@ -257,7 +257,7 @@ def run_process(argv: list[str], cwd: Path, log_path: Path, timeout: float, limi
         if stragglers:
             log.write(f"\n[opp-ci: {stragglers} process(es) the run left behind were killed]\n".encode())
         log.close()
-    return Execution(process.returncode, timed_out, time.monotonic() - started, _children_cpu() - cpu_before,
+    return Execution(process.returncode, timed_out, time.monotonic() - started, children_cpu() - cpu_before,
                      log_dropped=log.dropped, stragglers=stragglers)
 
 
@@ -493,7 +493,7 @@ def _exit_description(code: int | None, output: str = "") -> str:
     return f"exit status {code}"
 
 
-def _children_cpu() -> float:
+def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
