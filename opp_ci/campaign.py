@@ -33,7 +33,6 @@ from opp_ci.queue import JOB_MONITORING_INTERVAL, checked_connection, connect_re
 from opp_ci.records import (
     CAMPAIGN_FILE,
     Campaign,
-    RunOutcome,
     RunRecord,
     RunStatus,
     read_batch_reply,
@@ -94,6 +93,9 @@ class Orchestrator:
         self.queue = make_queue(self.connection)
         self.store: Store | None = (open_store(infrastructure.store_url, move_out=infrastructure.store_is_private)
                                     if infrastructure.store_url else None)
+        #: Workers with stores of their own do the runs (`--workers 0`, or a cluster whose store the backend
+        #: does not know): the only case in which a reply's store is used (`collection_store`).
+        self.workers_elsewhere = self.store is None or workers == 0
         self.records: dict[str, RunRecord] = {r.job_id: r for r in campaign.runs}
         self.running = 0
         self._started = time.monotonic()
@@ -266,34 +268,31 @@ class Orchestrator:
                            "`opp-ci worker --redis-url URL --project DIR`")
 
     def _collect(self, unit: Unit, job: RunJob) -> None:
-        """The records of a finished job: its run's, or each of its batch's."""
+        """The records of a finished job: its run's, or each of its batch's (a malformed reply is an error of
+        its run, not of the runs beside it)."""
         try:
             replies = read_batch_reply(job.return_value(), len(unit.runs)) if unit.is_batch else [job.return_value()]
-            outcomes = [read_worker_reply(reply) for reply in replies]
         except ValueError as error:
             self._add_errors(unit, job, str(error))
             return
-        for planned, (outcome, store_url) in zip(unit.runs, outcomes, strict=True):
+        for planned, reply in zip(unit.runs, replies, strict=True):
             if planned.job_id not in self.records:
-                self._add(self._record_of(planned, job, outcome, store_url))
+                self._add(self._record_of(planned, job, reply))
 
-    def _record_of(self, planned: PlannedRun, job: RunJob, outcome: RunOutcome, store_url: str | None) -> RunRecord:
-        record = RunRecord.from_outcome(outcome, **self._identity(planned, job))
+    def _record_of(self, planned: PlannedRun, job: RunJob, reply: Any) -> RunRecord:
+        identity = self._identity(planned, job)
         try:
-            store = self._store_of(store_url)
+            outcome, store_url = read_worker_reply(reply)
+        except ValueError as error:
+            return RunRecord(**identity, worker=job.worker_name or "", status=RunStatus.ERROR, error=str(error))
+        record = RunRecord.from_outcome(outcome, **identity)
+        try:
+            store = collection_store(self.store, store_url, self.workers_elsewhere)
             record.result_files = self._download_results(store, planned, outcome.result_files)
             record.log = self._download_log(store, planned) if outcome.log else None
         except (OSError, ValueError, UserError) as error:
             record.fail_execution(RunStatus.ERROR, f"could not collect the run's files: {error}")
         return record
-
-    def _store_of(self, url: str | None) -> Store:
-        """The store the worker says it used (workers started elsewhere may have their own)."""
-        if self.store is not None and (not url or url == self.store.url):
-            return self.store
-        if not url:
-            raise UserError("the worker's record names no store, and the backend has none")
-        return open_store(url)
 
     def _download_results(self, store: Store, planned: PlannedRun, names: list[str]) -> list[str]:
         """Result files go flat into results/, as OMNeT++ puts them (its names already carry the
@@ -378,6 +377,20 @@ class Orchestrator:
         self.display.update(Counts(total=len(self.planned), done=done, failed=failed, running=self.running))
 
 
+def collection_store(own: Store | None, named: str | None, workers_elsewhere: bool) -> Store:
+    """The store a run's files are collected from: the campaign's own, which a reply cannot change. Only when
+    workers with stores of their own do the runs is the store a reply names opened, and then never moved out
+    of (no directory store follows a link or gives away a file it links to, whoever named it)."""
+    if own is not None and (not named or named == own.url):
+        return own
+    if not workers_elsewhere:
+        raise UserError(f"the worker's reply names the store {named}, not this campaign's ({own.url if own else '-'});"
+                        f" workers started elsewhere need --workers 0")
+    if not named:
+        raise UserError("the worker's reply names no store, and the campaign has none")
+    return open_store(named)
+
+
 def _row_name(planned: PlannedRun) -> str:
     """`examples-12` for line 12 of examples.csv (`examples-12-r1` for its second repetition)."""
     assert planned.row is not None
@@ -391,9 +404,10 @@ def _suite_identity(planned: PlannedRun) -> dict[str, Any]:
     return {"suite_row": planned.history_row, "test": row.title, "repeat": planned.repeat}
 
 
-def previous_records(out_dir: Path, planned: list[PlannedRun]) -> list[RunRecord]:
+def previous_records(out_dir: Path, planned: list[PlannedRun], project: Path | None = None) -> list[RunRecord]:
     """Records of an earlier campaign in `out_dir` for runs planned again (same job id) that the run
-    itself decided; infrastructure errors are run again."""
+    itself decided; infrastructure errors are run again. An earlier campaign of another project is refused:
+    none of its records would be reused, and its files would stay beside the new ones."""
     path = out_dir / CAMPAIGN_FILE
     if not path.exists():
         return []
@@ -401,6 +415,10 @@ def previous_records(out_dir: Path, planned: list[PlannedRun]) -> list[RunRecord
         earlier = Campaign.read(out_dir)
     except (ValueError, OSError) as error:
         raise UserError(f"{path} is not a campaign file opp-ci can resume from: {error}") from None
+    recorded = earlier.extra.get("project")
+    if project is not None and isinstance(recorded, str) and recorded != str(project):
+        raise UserError(f"--resume: {out_dir} holds a campaign of another project ({recorded}); run without "
+                        f"--resume, or choose another --out")
     ids = {p.job_id for p in planned}
     return [r for r in earlier.runs if r.job_id in ids and r.status in DECIDED]
 
@@ -418,6 +436,7 @@ def new_campaign(spec: CampaignSpec, identifier: str, runs: list[RunRecord]) -> 
     return Campaign(
         campaign=identifier, runs=runs, backend=spec.backend, command=spec.command,
         started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        extra={"project": str(spec.project_dir), **spec.environment},
     )
 
 
@@ -481,13 +500,14 @@ def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any, listing
         validate_payloads(planned)
         out_dir = prepare_out_dir(spec.out.resolve(), spec.resume)
         try:
-            earlier = previous_records(out_dir, planned) if spec.resume else []  # a corrupt file fails here
+            # a corrupt campaign.json, or one of another project, fails here
+            earlier = previous_records(out_dir, planned, spec.project_dir) if spec.resume else []
             with backend.provision(spec, out_dir) as infrastructure:
                 if remote and spec.configs:
                     connection = connect_redis(infrastructure.redis_url, tls=infrastructure.redis_tls)
                     planned = prepare_runs(checks, planned + plan_remotely(spec, connection))
                     validate_payloads(planned)
-                    earlier = previous_records(out_dir, planned) if spec.resume else []
+                    earlier = previous_records(out_dir, planned, spec.project_dir) if spec.resume else []
                 campaign = _run(spec, planned, earlier, infrastructure, out_dir, display_factory)
                 _fail_on_lost_redis(campaign, planned, checks, out_dir)
             finish(campaign, started, infrastructure.extra)

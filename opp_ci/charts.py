@@ -14,17 +14,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from opp_ci.safe_text import UNPRINTABLE
+
 #: GitHub's limit on a comment body (characters); a chart never takes more than this share of it.
 COMMENT_LIMIT = 65536
 CHART_BUDGET = 12000
 MAX_BARS = 30
 LABEL_LENGTH = 40
+_UNPRINTABLE_AS_SPACE = dict.fromkeys(UNPRINTABLE, " ")
 
 
 def label(text: str, length: int = LABEL_LENGTH) -> str:
-    """A safe Mermaid string: no quotes, newlines, `#`/`;` (entity and statement markers),
-    brackets or backticks; shortened with an ellipsis."""
-    cleaned = re.sub(r"[\"`\r\n\t#;\[\]{}<>]", " ", str(text))
+    """A safe Mermaid string, the one place a name (a config, a metric) enters a chart: no quotes,
+    newlines, `#`/`;`/`&` (entity and statement markers), brackets, backticks, `<`/`>` (HTML), control
+    characters, surrogates or bidirectional overrides; shortened with an ellipsis."""
+    cleaned = re.sub(r"[\"`\r\n\t#;&\[\]{}<>]", " ", str(text)).translate(_UNPRINTABLE_AS_SPACE)
     cleaned = re.sub(r"\s+", " ", cleaned).strip() or "-"
     return cleaned if len(cleaned) <= length else cleaned[: length - 1] + "…"
 

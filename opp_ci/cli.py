@@ -102,7 +102,8 @@ def run(project_dir: Path, redis_password_parameter: str | None, build_command: 
     chosen = _backend(campaign_spec.backend, **_backend_options(campaign_spec, redis_password_parameter))
     _check_github_output(campaign_spec.settings["github-output"])
     if campaign_spec.backend == "local":
-        _build_first(campaign_spec.project_dir, build_command, no_build)
+        command = _activate_omnetpp(campaign_spec, build_command, no_build)
+        _build_first(campaign_spec.project_dir, command)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = _run_campaign(campaign_spec, chosen)
@@ -176,11 +177,24 @@ def _check_github_output(path: str | None) -> None:
                         f"writable?); give another file")
 
 
-def _build_first(project_dir: Path, build_command: str | None, no_build: bool) -> None:
+def _activate_omnetpp(campaign_spec: spec.CampaignSpec, build_command: str | None, no_build: bool) -> str | None:
+    """OMNeT++'s environment for the build, the listing and the runs (before any of them starts); the
+    build command, if any. Its version goes into campaign.json."""
     from opp_ci import image as image_module
+    from opp_ci import omnetpp_root
 
-    command = image_module.local_build_command(project_dir, build_command, no_build)
+    command = image_module.local_build_command(campaign_spec.project_dir, build_command, no_build)
+    needed = omnetpp_root.needs_omnetpp([command, campaign_spec.command], campaign_spec.project_dir)
+    found = omnetpp_root.activate(needed)
+    if found:
+        campaign_spec.environment["omnetpp"] = found.describe()
+    return command
+
+
+def _build_first(project_dir: Path, command: str | None) -> None:
     if command:
+        from opp_ci import image as image_module
+
         image_module.build_model(project_dir, command)
 
 
@@ -223,14 +237,9 @@ def worker(redis_url, project_dir, command, working_dir, store, queue_name, name
 @_comparison_options
 def report(out_dir: Path, recheck: bool, baseline: Path | None, **comparison) -> None:
     """Rebuild junit.xml and summary.md from OUT_DIR/campaign.json."""
-    from opp_ci.records import Campaign
     from opp_ci.report import write_reports
 
-    try:
-        result = Campaign.read(out_dir)
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot read {out_dir / 'campaign.json'}: {error}; is {out_dir} an opp-ci output "
-                        f"directory?") from None
+    result = _read_campaign(out_dir)
     if recheck:
         result = _recheck(out_dir, result, baseline, comparison)
         result.write(out_dir)
@@ -262,6 +271,17 @@ def export_command(paths: tuple[Path, ...], output_format: str, output: Path | N
         output.write_text(text, encoding="utf-8")
     except OSError as error:
         raise UserError(f"{output}: cannot write: {error.strerror}") from None
+
+
+def _read_campaign(out_dir: Path):
+    """OUT_DIR/campaign.json, or one line saying what is wrong with it."""
+    from opp_ci.records import Campaign
+
+    try:
+        return Campaign.read(out_dir)
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read {out_dir / 'campaign.json'}: {error}; is {out_dir} an opp-ci output "
+                        f"directory?") from None
 
 
 def _comparison_settings(stored: dict | None, given: dict) -> dict:
@@ -350,7 +370,6 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
     them from --from OUT_DIR), and reports KEEP, INSERT or UPDATE for each run.
     """
     from opp_ci import fingerprints
-    from opp_ci.records import Campaign
 
     flags = {"config": configs, "runs": runs, "arg": args, "workers": workers, "out": str(out) if out else None,
              "fingerprints": store, "fingerprint-ingredients": ingredients, "check": [], "baseline": None}
@@ -363,13 +382,13 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
     campaign_spec.checks = replace(campaign_spec.checks, check=[], baseline=None, record_fingerprints=True)
     check = fingerprints.FingerprintCheck.from_spec(campaign_spec)  # checks the ingredients, too
     if from_dir:
-        recorded = Campaign.read(from_dir)
+        recorded = _read_campaign(from_dir)
     else:
         if not out:
             campaign_spec.out = Path.cwd() / campaign_spec.out
         chosen = _backend(campaign_spec.backend, **_backend_options(campaign_spec))
         if campaign_spec.backend == "local":
-            _build_first(campaign_spec.project_dir, None, False)
+            _build_first(campaign_spec.project_dir, _activate_omnetpp(campaign_spec, None, False))
         output.info("recording fingerprints: every run expects a dummy fingerprint, so the progress line counts "
                     "them as failed until they are judged at the end")
         recorded = _run_campaign(campaign_spec, chosen)
@@ -387,18 +406,17 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
 
 def _update_suites(project_dir: Path, from_dir: Path | None, flags: dict) -> None:
     """`baseline update --suite`: the suite's rows run (or read from --from), their CSVs rewritten."""
-    from opp_ci.records import Campaign
     from opp_ci.suite_check import update_suites
 
     campaign_spec = spec.resolve(project_dir, {**flags, "check": [], "baseline": None})
     if from_dir:
-        recorded, out_dir = Campaign.read(from_dir), from_dir
+        recorded, out_dir = _read_campaign(from_dir), from_dir
     else:
         if not flags.get("out"):
             campaign_spec.out = Path.cwd() / campaign_spec.out
         chosen = _backend(campaign_spec.backend, **_backend_options(campaign_spec))
         if campaign_spec.backend == "local":
-            _build_first(campaign_spec.project_dir, None, False)
+            _build_first(campaign_spec.project_dir, _activate_omnetpp(campaign_spec, None, False))
         recorded, out_dir = _run_campaign(campaign_spec, chosen), campaign_spec.out
     changes, skipped = update_suites(campaign_spec.project_dir, campaign_spec.suites.files, recorded, out_dir)
     for change in changes:
@@ -506,6 +524,27 @@ def image_settings(project_dir, base_image, build_command, packages, github_outp
     write_outputs(github_output, outputs)
     for name, value in outputs.items():
         click.echo(f"{name}: {value}")
+
+
+@cli.command("omnetpp")
+@click.option("--export", "as_exports", is_flag=True,
+              help="Print its environment (what its setenv sets) as `export NAME=VALUE` lines for sh.")
+@click.option("--if-found", is_flag=True, help="No OMNeT++: print nothing and exit 0 (the image build's base "
+              "may be a model that needs none).")
+def omnetpp_command(as_exports: bool, if_found: bool) -> None:
+    """Where opp-ci finds OMNeT++ (on PATH, in OMNETPP_ROOT, in /root/omnetpp as OMNeT++'s images keep it)
+    and its version. `opp-ci run` and `opp-ci worker` apply its environment to the build and every run."""
+    from opp_ci import omnetpp_root
+
+    found = omnetpp_root.activate(needed=not if_found, environ=dict(os.environ))
+    if found is None:
+        return
+    if as_exports:
+        click.echo(omnetpp_root.export_lines(found), nl=False)
+        return
+    described = found.describe()
+    click.echo(f"OMNeT++ {described['version'] or '(opp_run -v did not answer)'} in {found.root} "
+               f"(found in {found.found_in})")
 
 
 for _command in COMMANDS:

@@ -33,7 +33,9 @@ from opp_ci.payloads import BatchPayload, ListPayload, PayloadError, RunPayload
 from opp_ci.processes import die_with_parent, kill_group, libc, owned_temp_dir
 from opp_ci.reaper import Reaper, every_process, kill_carriers
 from opp_ci.records import FingerprintVerdict, RunOutcome, RunStatus, worker_reply
-from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, walk_files, with_retries
+from opp_ci.run_files import own_files, read_log, refuse, same_file
+from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
+from opp_ci.store_files import walk_files
 
 LOG_TAIL_BYTES = 4000
 
@@ -93,6 +95,7 @@ def perform(run: RunPayload, settings: WorkerSettings, scratch: Path) -> dict[st
     """Runs one run in `scratch`, puts its result files and log in the store, returns the reply."""
     result_dir = scratch / RESULTS_DIR
     result_dir.mkdir()
+    before = os.lstat(scratch)
     log_path = scratch / LOG_NAME
     simulation = simulation_for(run, settings)
     argv = simulation.run_argv(
@@ -101,8 +104,28 @@ def perform(run: RunPayload, settings: WorkerSettings, scratch: Path) -> dict[st
         fingerprint=run.fingerprint, args=run.args,
     )
     limits = Limits(log=run.log_limit, results=run.result_limit, memory=run.memory_limit)
+    oom_kills_before = oom_kills()
     execution = run_process(argv, simulation.working_dir, log_path, run.timeout, limits)
-    outcome = judge(execution, log_path.read_text(errors="replace"), run.timeout)
+    if reason := killed_from_outside(execution, oom_kills_before):
+        raise KilledFromOutside(reason)  # not the simulation's doing until proven otherwise: an attempt that failed
+    if not same_file(scratch, before):  # replaced (by a link elsewhere?): nothing in it is touched or collected
+        outcome = judge(execution, "", run.timeout)
+        refuse(outcome, [f"the run replaced the directory of its results and log ({scratch.name}): nothing "
+                         f"collected"])
+        return worker_reply(outcome, settings.store.url)
+    refused = own_files(scratch)
+    outcome = judge(execution, read_log(log_path), run.timeout)
+    refuse(outcome, refused)
+    _bound_results(outcome, result_dir, limits)
+    names = with_retries(lambda: settings.store.upload_dir(scratch, run.prefix))  # results/ and the log
+    outcome.result_files = [name.removeprefix(f"{RESULTS_DIR}/") for name in names
+                            if name.startswith(f"{RESULTS_DIR}/")]
+    outcome.log = LOG_NAME
+    return worker_reply(outcome, settings.store.url)
+
+
+def _bound_results(outcome: RunOutcome, result_dir: Path, limits: Limits) -> None:
+    """More results than result-limit fail a run that passed, and a run that did not pass keeps none of them."""
     result_bytes = _size_of(result_dir)
     if limits.results and result_bytes > limits.results and outcome.status is RunStatus.PASSED:
         outcome.status = RunStatus.FAILED
@@ -111,10 +134,6 @@ def perform(run: RunPayload, settings: WorkerSettings, scratch: Path) -> dict[st
     if outcome.status is not RunStatus.PASSED and limits.results and result_bytes > limits.results:
         shutil.rmtree(result_dir)
         result_dir.mkdir()
-    names = with_retries(lambda: settings.store.upload_dir(scratch, run.prefix))  # results/ and the log
-    outcome.result_files = [name.removeprefix(f"{RESULTS_DIR}/") for name in names if name != LOG_NAME]
-    outcome.log = LOG_NAME
-    return worker_reply(outcome, settings.store.url)
 
 
 def simulation_for(run: RunPayload, settings: WorkerSettings) -> Simulation:
@@ -164,7 +183,16 @@ def list_runs_for(request: ListPayload, simulation: Simulation) -> dict[str, Any
         runs = list_runs(simulation, request.config, request.runs, request.args)
     except UserError as error:
         return {"error": error.message, "runs": [], "digest": ""}
-    return {"error": None, "runs": [asdict(run) for run in runs], "digest": simulation.digest()}
+    return {"error": None, "runs": [asdict(run) for run in runs], "digest": simulation.digest(),
+            "omnetpp": _omnetpp_described()}
+
+
+def _omnetpp_described() -> dict[str, str | None] | None:
+    """The worker's OMNeT++ (applied when it started), for campaign.json: where the runs run, not here."""
+    from opp_ci import omnetpp_root
+
+    found = omnetpp_root.locate()
+    return found.describe() if found else None
 
 
 @dataclass(frozen=True)
@@ -474,6 +502,41 @@ def judge(execution: Execution, output: str, timeout: float) -> RunOutcome:
         worker=_worker_name(),
         log_tail=output[-LOG_TAIL_BYTES:],
     )
+
+
+#: Signals a process gets from someone else: its container or machine going away, an operator, the kernel's
+#: OOM killer. A crash (SIGSEGV, SIGABRT, SIGFPE, ...) and a limit's signal (SIGXFSZ) are the run's own.
+FOREIGN_SIGNALS = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+
+
+class KilledFromOutside(RuntimeError):
+    """A run killed by a signal opp-ci did not send. Raised, not recorded: the job fails, RQ retries it within
+    `retries` as an infrastructure failure, and only when every attempt died so is it the run's error."""
+
+
+def killed_from_outside(execution: Execution, oom_kills_before: int | None) -> str | None:
+    """Why the run ended, when a signal opp-ci did not send ended it (opp-ci's own kills are a timeout's)."""
+    code = execution.exit_code
+    if execution.timed_out or code is None or code >= 0 or -code not in FOREIGN_SIGNALS:
+        return None
+    name = signal.Signals(-code).name
+    reason = f"the run was killed by {name}, which opp-ci did not send (its machine or container going away?)"
+    after = oom_kills()
+    if oom_kills_before is not None and after is not None and after > oom_kills_before:
+        reason += (f"; the kernel's OOM killer killed {after - oom_kills_before} process(es) of this worker's "
+                   f"cgroup meanwhile: out of memory")
+    return reason
+
+
+def oom_kills() -> int | None:
+    """How many processes the kernel's OOM killer has killed in this process's cgroup (v2), None unknown."""
+    try:
+        with open("/proc/self/cgroup") as cgroup:
+            path = next(line.split(":", 2)[2].strip() for line in cgroup if line.startswith("0::"))
+        with open(f"/sys/fs/cgroup{path}/memory.events") as events:
+            return next(int(line.split()[1]) for line in events if line.startswith("oom_kill "))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
 
 
 def _worker_name() -> str:

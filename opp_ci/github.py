@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from opp_ci.errors import UserError
 from opp_ci.output import warning
 from opp_ci.records import Campaign, RunRecord, RunStatus
+from opp_ci.safe_text import md_url, plain_text
 
 if TYPE_CHECKING:
     from github import Github
@@ -159,7 +160,9 @@ def write_outputs(path: Path | None, outputs: Mapping[str, Any]) -> None:
 
 
 def step_summary_text(markdown: str, limit: int = STEP_SUMMARY_BYTES) -> str:
-    """The summary, cut cleanly with a note if it would exceed GitHub's step-summary limit."""
+    """The summary, cut cleanly with a note if it would exceed GitHub's step-summary limit; control characters
+    as visible escapes (as in `report_markdown`)."""
+    markdown = plain_text(markdown)
     total = len(markdown.encode())
     if total <= limit:
         return markdown
@@ -188,17 +191,18 @@ def annotation(record: RunRecord, out_dir: Path, workspace: Path) -> dict[str, A
     with contextlib.suppress(ValueError):
         target = target.resolve().relative_to(workspace.resolve())
     note = "\n…"
-    message = record.error or f"run {record.status.value}"
+    message = plain_text(record.error or f"run {record.status.value}")
+    title = plain_text(" ".join(f"{record.config} {record.name}: {record.status.value}".split()))
     result = {
-        "path": str(target),
+        "path": plain_text(target),
         "start_line": 1,
         "end_line": 1,
         "annotation_level": "failure",
-        "title": cut_chars(f"{record.config} {record.name}: {record.status.value}", ANNOTATION_TITLE_CHARS, "…"),
+        "title": cut_chars(title, ANNOTATION_TITLE_CHARS, "…"),
         "message": cut_bytes(message, ANNOTATION_MESSAGE_BYTES, note),
     }
     if record.log_tail:
-        result["raw_details"] = cut_bytes(record.log_tail, ANNOTATION_MESSAGE_BYTES, note)
+        result["raw_details"] = cut_bytes(plain_text(record.log_tail), ANNOTATION_MESSAGE_BYTES, note)
     return result
 
 
@@ -220,10 +224,13 @@ def headline(campaign: Campaign) -> str:
 
 
 def report_markdown(summary: str, artifact_url: str | None, limit: int) -> str:
-    """summary.md with a link to the artifact, cut to `limit` characters."""
-    link = f"\n📦 Result files, logs and JUnit report: [artifact]({artifact_url})\n" if artifact_url else ""
+    """summary.md with a link to the artifact, cut to `limit` characters. summary.md's untrusted texts are
+    made safe where it is written (opp_ci.report); control characters are refused here once more, since
+    GitHub's API takes no lone surrogates and a summary.md may come from an older opp-ci."""
+    url = md_url(artifact_url)
+    link = f"\n📦 Result files, logs and JUnit report: [artifact]({url})\n" if url else ""
     note = "\n\n> ✂️ Truncated to fit GitHub's limit; the full summary is in the artifact.\n"
-    return cut_chars(summary, limit - len(link), note) + link
+    return cut_chars(plain_text(summary), limit - len(link), note) + link
 
 
 def check_run_output(campaign: Campaign, summary: str, batch: list[dict[str, Any]]) -> dict[str, Any]:

@@ -161,12 +161,20 @@ def write_wheel(context: Path, source: Path | str | None = None, dependencies: b
     dist.mkdir()
     (dist / ".opp-ci").write_text("made by opp-ci image build; safe to delete\n")
     env = {**os.environ, "SOURCE_DATE_EPOCH": "315532800"}
-    requirement = str(source or installed_source()) + ("[aws]" if dependencies else "")
+    requirement = with_extra(str(source or installed_source()), "aws" if dependencies else None)
     argv = [sys.executable, "-m", "pip", "wheel", "-q", *([] if dependencies else ["--no-deps"]), "-w", str(dist)]
     done = subprocess.run([*argv, requirement], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise UserError(f"could not make opp-ci's wheel: {done.stderr.strip()[-500:]}")
     return dist
+
+
+def with_extra(requirement: str, extra: str | None) -> str:
+    """REQUIREMENT (a path, or `name==version`) with an extra: `path[aws]`, `name[aws]==version`."""
+    if not extra:
+        return requirement
+    name, separator, version = requirement.partition("==")
+    return f"{name}[{extra}]{separator}{version}"
 
 
 def installed_source() -> str:

@@ -3,6 +3,8 @@ Redis, and the check a worker applies before it loads a job at all."""
 
 from __future__ import annotations
 
+import re
+
 from rq.exceptions import DeserializationError
 from rq.job import Job
 
@@ -58,8 +60,7 @@ def failure_text(job: Job) -> str:
     """The last line of a failed job's exception, as an infrastructure error."""
     result = job.latest_result()
     text = (result.exc_string if result is not None else "") or "the job failed"
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return f"infrastructure error: {lines[-1] if lines else text}"
+    return f"infrastructure error: {_last_line(text)}"
 
 
 def note_failed_attempt(job: Job, reason: str, worker_name: str, pipeline) -> None:
@@ -80,5 +81,6 @@ def failed_attempts(job: Job) -> list[dict[str, str]]:
 
 
 def _last_line(text: str) -> str:
+    """The exception's last line, without the class of an exception of opp-ci's own (its message says it all)."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "the job failed"
+    return re.sub(r"^opp_ci\.[\w.]+: ", "", lines[-1]) if lines else "the job failed"

@@ -24,7 +24,12 @@ MIN_LOG_LIMIT = 8192
 #: The most runs one batch job may carry.
 MAX_BATCH = 64
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+#: A config name as OMNeT++ takes it (`[Config At@Name]`, `[Config Ünï]`): no whitespace, control character
+#: or path separator (it names log files), not an option.
+_NAME = re.compile(r"^[^\s\x00-\x1f\x7f/\\\-][^\s\x00-\x1f\x7f/\\]{0,199}$")
+#: A file name inside the working directory (an ini file may have spaces or non-ASCII letters): relative,
+#: no `..`, no control character, not an option.
+_FILE_PART = re.compile(r"^[^\x00-\x1f\x7f/\\]+$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
 #: Options a payload may not pass: they would load code, or write files outside the run's directory.
 _FORBIDDEN_OPTION = re.compile(
@@ -179,12 +184,19 @@ def batch_job_id(run_ids: list[str]) -> str:
 
 def _validate_ini_and_args(ini_files: tuple[str, ...], args: tuple[str, ...]) -> None:
     for ini in ini_files:
-        _expect(isinstance(ini, str) and bool(_PREFIX.match(ini)) and ".." not in ini,
-                f"ini file {ini!r} must be a relative path inside the working directory")
+        _expect(_is_relative_file(ini), f"ini file {ini!r} must be a relative path inside the working directory")
     for arg in args:
         _expect(isinstance(arg, str) and arg.startswith("--") and "=" in arg,
                 f"argument {arg!r} is not an OMNeT++ option of the form --key=value")
         _expect(not _FORBIDDEN_OPTION.match(arg), f"argument {arg!r} is not allowed in a job")
+
+
+def _is_relative_file(path: Any) -> bool:
+    """A relative path inside the working directory: no `..`, no control character, not an option."""
+    if not isinstance(path, str) or not path or len(path) > 1000 or path.startswith(("-", "/")):
+        return False
+    parts = path.split("/")
+    return all(bool(_FILE_PART.match(part)) and part != ".." for part in parts)
 
 
 def _expect(condition: bool, message: str) -> None:

@@ -88,7 +88,7 @@ def _planned_row(spec: CampaignSpec, row: SuiteRow, repeat: int, built: bool = T
     from opp_ci.suites import fingerprint_option, row_parts
 
     settings = spec.suites
-    parts = row_parts(row)
+    parts = row_parts(row, settings.args)
     if row.executable is None and not spec.command:
         raise UserError(f"{row.where()}: the row names no executable and opp-ci.toml has no `command`; add one "
                         f"(e.g. command = \"opp_run -l src/INET\") or start the row with its executable")
@@ -104,7 +104,8 @@ def _planned_row(spec: CampaignSpec, row: SuiteRow, repeat: int, built: bool = T
     digest = Simulation(tuple(command), directory, parts.ini).digest() if executable and built else ""
     identifier = job_id({"suite": str(row.file),
                          "row": row.line, "title": row.title, "sets": fingerprint_option(sets), "repeat": repeat,
-                         "command": command, "digest": digest, "limit": row.sim_time_limit})
+                         "command": command, "digest": digest, "limit": row.sim_time_limit,
+                         **({"args": list(settings.args)} if settings.args else {})})
     payload = RunPayload(
         config=parts.config, run=parts.run, prefix=identifier, ini=parts.ini, args=parts.args,
         sim_time_limit=row.sim_time_limit or None, cpu_time_limit=settings.cpu_time_limit,
@@ -138,10 +139,18 @@ def plan_remotely(spec: CampaignSpec, connection: Any, timeout: float = ENUMERAT
         answer = _wait_for(requests[config.name], timeout)
         if answer.get("error"):
             raise UserError(f"config {config.name}: {answer['error']}")
+        _record_omnetpp(spec, answer.get("omnetpp"))
         for run in answer.get("runs", []):
             info = ListedRun(config.name, int(run["number"]), dict(run.get("itervars", {})), run.get("repetition"))
             planned.append(_planned(spec, config, info, str(answer.get("digest", ""))))
     return planned
+
+
+def _record_omnetpp(spec: CampaignSpec, described: Any) -> None:
+    """The workers' OMNeT++ as a worker's listing gave it: short strings only (a reply is not trusted)."""
+    if isinstance(described, dict) and "omnetpp" not in spec.environment:
+        spec.environment["omnetpp"] = {k: str(described[k])[:200] for k in ("version", "root", "found_in")
+                                       if isinstance(described.get(k), str)}
 
 
 def _wait_for(job: RunJob, timeout: float) -> dict[str, Any]:

@@ -52,11 +52,15 @@ def write_plots(out_dir: Path, figures: list[Distribution | Bars]) -> list[str]:
     """Draws the figures (replacing an earlier comparison's); returns their paths relative to `out_dir`."""
     if not available():
         return []
+    from opp_ci import outdir
+
     directory = Path(out_dir) / PLOTS_DIR
     for old in directory.glob("*.png"):
-        old.unlink()
+        if outdir.is_ours(out_dir, f"{PLOTS_DIR}/{old.name}"):  # never a picture of someone else's
+            old.unlink()
     written = [_distribution(directory, f) if isinstance(f, Distribution) else _bars(directory, f)
                for f in figures[:MAX_PLOTS]]
+    outdir.note_written(out_dir, [f"{PLOTS_DIR}/{name}" for name in written])
     return [f"{PLOTS_DIR}/{name}" for name in written]
 
 

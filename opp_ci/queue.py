@@ -17,6 +17,8 @@ from opp_ci.errors import UserError
 from opp_ci.jobs import JOB_FUNCTION, RunJob
 from opp_ci.naming import QUEUE_NAME
 from opp_ci.payloads import BatchPayload, RunPayload
+from opp_ci.safe_text import redacted_message
+from opp_ci.safe_text import redacted_url as redacted  # every message showing a URL goes through it
 from opp_ci.tls import CA_VARIABLE, RedisTLS
 
 #: RQ's own timeout is a backstop behind the worker's per-run timeout, which kills the process group.
@@ -88,14 +90,6 @@ def tls_options(url: str, tls: RedisTLS | None) -> dict[str, Any]:
     return tls.connection_options()
 
 
-def redacted(url: str) -> str:
-    """A Redis URL fit to print: the password replaced by ***."""
-    from urllib.parse import urlparse
-
-    password = urlparse(url).password
-    return url.replace(f":{password}@", ":***@") if password else url
-
-
 def check_redis(url: str, tls: RedisTLS | None = None) -> str:
     """Fails with a clear message, before anything is started, when Redis cannot be reached."""
     checked_connection(url, tls)
@@ -111,5 +105,8 @@ def checked_connection(url: str, tls: RedisTLS | None = None, **options: Any):
         client = connect_redis(url, tls=tls, socket_connect_timeout=5, **options)
         client.ping()
     except (RedisError, ValueError) as error:  # ValueError: a malformed URL
-        raise UserError(f"cannot reach Redis at {redacted(url)}: {error}") from None
+        raise UserError(redacted_message(f"cannot reach Redis at {url}: {error}", url)) from None
+    except TypeError as error:  # redis-py passes a URL's query parameters to its connection as arguments
+        raise UserError(redacted_message(f"cannot reach Redis at {url}: a URL option redis-py does not know "
+                                         f"({error})", url)) from None
     return client

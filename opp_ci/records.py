@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
+import math
 import os
 import tempfile
+import types
+import typing
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +29,10 @@ from opp_ci.errors import UserError
 
 CAMPAIGN_FILE = "campaign.json"
 FORMAT_VERSION = 1
+
+
+class MalformedRecord(ValueError):
+    """A worker's reply or a record of campaign.json that is not well-formed: the message names the field."""
 
 
 class RunStatus(StrEnum):
@@ -62,8 +70,9 @@ class Verdict:
         return {"check": self.check, "judgement": self.judgement.value, "message": self.message, "file": self.file}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Verdict:
-        return cls(str(data["check"]), Judgement(data["judgement"]), str(data.get("message", "")), data.get("file"))
+    def from_json(cls, data: Any) -> Verdict:
+        """A verdict of a record; MalformedRecord when a field has the wrong type."""
+        return cls(**parse_fields(cls, data))
 
 
 @dataclass(kw_only=True)
@@ -90,12 +99,9 @@ class RunOutcome:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]):
-        """The fields this class knows (others are ignored), with their enums restored."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        value = cls(**{k: v for k, v in data.items() if k in known})
-        value.status, value.fingerprint = RunStatus(value.status), FingerprintVerdict(value.fingerprint)
-        return value
+    def from_json(cls, data: Any):
+        """The fields this class knows (others are ignored), each checked against its type (`parse_fields`)."""
+        return cls(**parse_fields(cls, data))
 
 
 def _plain(value: Any) -> Any:
@@ -112,13 +118,14 @@ def worker_reply(outcome: RunOutcome, store_url: str) -> dict[str, Any]:
 
 
 def read_worker_reply(reply: Any) -> tuple[RunOutcome, str | None]:
-    """The outcome and store URL of a job's return value; ValueError when it is not a reply."""
+    """The outcome and the store URL of a job's return value, every field checked; MalformedRecord (a
+    ValueError) saying which field is wrong when it is not a well-formed reply."""
     if not isinstance(reply, dict) or not isinstance(reply.get("outcome"), dict):
-        raise ValueError(f"the worker returned {type(reply).__name__}, not a run outcome")
+        raise MalformedRecord(f"the worker returned {type(reply).__name__}, not a run outcome")
     try:
-        return RunOutcome.from_json(reply["outcome"]), reply.get("store")
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"the worker returned a malformed outcome: {error}") from None
+        return RunOutcome.from_json(reply["outcome"]), _typed(reply.get("store"), str | None, "store")
+    except MalformedRecord as error:
+        raise MalformedRecord(f"the worker's reply is malformed: {error}") from None
 
 
 def read_batch_reply(reply: Any, runs: int) -> list[Any]:
@@ -205,11 +212,13 @@ class RunRecord(RunOutcome):
         self.judge(self.verdicts)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunRecord:
-        record = super().from_json(data)
-        record.execution = RunStatus(record.execution)
-        record.verdicts = [v if isinstance(v, Verdict) else Verdict.from_json(v) for v in record.verdicts]
-        return record
+    def from_json(cls, data: Any) -> RunRecord:
+        """A record of campaign.json, every field checked (`parse_fields`)."""
+        return cls(**parse_fields(cls, data))
+
+
+#: The campaign file's own fields besides its runs (what else it holds is `Campaign.extra`).
+_CAMPAIGN_FIELDS = ("campaign", "backend", "command", "started_at", "finished_at", "wall_seconds")
 
 
 @dataclass
@@ -252,18 +261,14 @@ class Campaign:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Campaign:
-        fixed = {"version", "campaign", "backend", "command", "started_at", "finished_at",
-                 "wall_seconds", "totals", "runs"}
-        return cls(
-            campaign=data.get("campaign", ""),
-            runs=[RunRecord.from_json(r) for r in data.get("runs", [])],
-            backend=data.get("backend", "local"),
-            command=data.get("command", []),
-            started_at=data.get("started_at"),
-            finished_at=data.get("finished_at"),
-            wall_seconds=data.get("wall_seconds", 0.0),
-            extra={k: v for k, v in data.items() if k not in fixed},
-        )
+        """The campaign file's content, every field and record checked; MalformedRecord names the first
+        that is wrong."""
+        hints = _field_hints(cls)
+        values = {name: _typed(data[name], hints[name], name) for name in _CAMPAIGN_FIELDS if name in data}
+        runs = _typed(data.get("runs", []), list[Any], "runs")
+        records = [_record(run, index, len(runs)) for index, run in enumerate(runs)]
+        fixed = {"version", "totals", "runs", *_CAMPAIGN_FIELDS}
+        return cls(**{"campaign": "", **values}, runs=records, extra={k: v for k, v in data.items() if k not in fixed})
 
     def write(self, out_dir: Path, compact: bool = False) -> Path:
         """Writes campaign.json atomically, so a reader never sees half a file. `compact` (the
@@ -276,10 +281,14 @@ class Campaign:
         data = json.loads((Path(out_dir) / CAMPAIGN_FILE).read_text())
         if not isinstance(data, dict) or not isinstance(data.get("runs", []), list):
             raise ValueError("not a campaign (a JSON object with a list of runs)")
-        try:
-            return cls.from_json(data)
-        except (TypeError, KeyError, AttributeError) as error:
-            raise ValueError(f"a malformed run record ({type(error).__name__}: {error})") from None
+        return cls.from_json(data)
+
+
+def _record(data: Any, index: int, count: int) -> RunRecord:
+    try:
+        return RunRecord.from_json(data)
+    except MalformedRecord as error:
+        raise MalformedRecord(f"run record {index + 1} of {count} is malformed: {error}") from None
 
 
 def write_json_atomically(path: Path, data: Any, compact: bool = False) -> Path:
@@ -300,3 +309,113 @@ def write_json_atomically(path: Path, data: Any, compact: bool = False) -> Path:
         raise UserError(f"cannot write {path}: {error.strerror or error}; free some space or choose another "
                         f"--out") from None
     return path
+
+
+# --- parsing: every reply and record is checked against the dataclass's field types, here and nowhere else ---
+
+
+def parse_fields(cls: type, data: Any) -> dict[str, Any]:
+    """The fields of dataclass `cls` in the JSON object `data`, each checked against its type and rule (fields
+    `data` lacks keep their defaults, others are ignored); MalformedRecord names the first that is wrong."""
+    if not isinstance(data, dict):
+        raise MalformedRecord(f"it is {_json_kind(data)}, not an object")
+    values = {}
+    for name, hint in _field_hints(cls).items():
+        if name in data:
+            values[name] = _typed(data[name], hint, name)
+            _RULES.get(name, _any_value)(values[name], name)
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [name for name in required if name not in values]
+    if missing:
+        raise MalformedRecord(f"{missing[0]} is missing")
+    return values
+
+
+@functools.cache
+def _field_hints(cls: type) -> dict[str, Any]:
+    return {f.name: typing.get_type_hints(cls)[f.name] for f in dataclasses.fields(cls)}
+
+
+def _typed(value: Any, hint: Any, name: str) -> Any:
+    """`value` as the type `hint` says (an int where a float is expected becomes a float, an enum's value its
+    member); MalformedRecord when it is not one."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        [inner] = [arg for arg in args if arg is not type(None)]
+        return _typed(value, inner, name)
+    if origin is list:
+        _expect(isinstance(value, list), name, "a list")
+        return [_typed(item, args[0], f"{name}[{index}]") for index, item in enumerate(value)]
+    if origin is dict:
+        _expect(isinstance(value, dict), name, "an object")
+        return {key: _typed(item, args[1], f"{name}.{key}") for key, item in value.items()}
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        _expect(isinstance(value, str) and value in hint._value2member_map_, name, "one of " + ", ".join(hint))
+        return hint(value)
+    if hint is Verdict:
+        try:
+            return Verdict.from_json(value)
+        except MalformedRecord as error:
+            raise MalformedRecord(f"{name}: {error}") from None
+    return _scalar(value, hint, name)
+
+
+def _scalar(value: Any, hint: type, name: str) -> Any:
+    if hint is float:
+        _expect(isinstance(value, int | float) and not isinstance(value, bool), name, "a number")
+        _expect(math.isfinite(value) if isinstance(value, float) else abs(value) < 2**1023, name, "a finite number")
+        return float(value)
+    if hint is int:
+        _expect(isinstance(value, int) and not isinstance(value, bool), name, "an integer")
+        return value
+    if hint in (str, bool):
+        _expect(isinstance(value, hint), name, "a string" if hint is str else "true or false")
+        return value
+    raise TypeError(f"no check for {name} ({hint!r})")  # a field of a type this parser does not know yet
+
+
+def _expect(condition: bool, name: str, what: str) -> None:
+    if not condition:
+        raise MalformedRecord(f"{name} is not {what}")
+
+
+def _json_kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true or false", type(None): "null"}.get(
+        type(value), "a number")
+
+
+def _any_value(value: Any, name: str) -> None:
+    return None
+
+
+def _not_negative(value: float | int | None, name: str) -> None:
+    _expect(value is None or value >= 0, name, "zero or more")
+
+
+def _relative_path(value: str | None, name: str) -> None:
+    """A file name a record gives (read or written under a directory of opp-ci's): relative, without `..`."""
+    parts = (value or "x").split("/")
+    _expect(all(part not in ("", ".", "..") and "\x00" not in part for part in parts), name,
+            "a relative path inside the output directory")
+
+
+def _relative_paths(value: list[str], name: str) -> None:
+    for index, item in enumerate(value):
+        _relative_path(item, f"{name}[{index}]")
+
+
+def _suite_row(value: str | None, name: str) -> None:
+    _expect(value is None or value.rpartition(":")[2].isdigit(), name, "FILE:LINE")
+
+
+#: What a field's value must be beyond its type.
+_RULES: dict[str, typing.Callable[[Any, str], None]] = {
+    **dict.fromkeys(("wall_seconds", "cpu_seconds", "run", "attempts", "repeat", "repetition", "events"),
+                    _not_negative),
+    "result_files": _relative_paths, "log": _relative_path, "file": _relative_path, "suite_row": _suite_row,
+}

@@ -289,13 +289,26 @@ def load_campaign_runs(out_dir: Path, campaign: Campaign) -> tuple[list[list[Run
         runs: list[RunResults] = []
         if record.execution is RunStatus.PASSED:
             for name in record.result_files:
-                if name.endswith(".sca") and (out_dir / name).is_file():
+                if name.endswith(".sca") and _linked(out_dir, name):
+                    broken.append((name, "a symbolic link (an output directory of an older opp-ci?): not read"))
+                elif name.endswith(".sca") and (out_dir / name).is_file():
                     try:
                         runs.extend(read_runs(out_dir / name))
                     except UserError as error:
                         broken.append((name, error.message))
         by_record.append(runs)
     return by_record, broken
+
+
+def _linked(out_dir: Path, name: str) -> bool:
+    """Whether `name`, or a directory on its way below `out_dir`, is a symbolic link: what it reaches is no
+    result of the campaign's (only an older opp-ci collected links)."""
+    path = Path(out_dir)
+    for part in Path(name).parts:
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False
 
 
 @dataclass

@@ -84,6 +84,8 @@ class SuiteSettings:
     ingredients: list[str] = field(default_factory=list)
     repeat: int = 1
     cpu_time_limit: str | None = field(default_factory=lambda: options.default("suite-cpu-time-limit"))
+    #: Options added to every row after its own (`args` and `--arg`, as opp_fingerprinttest's -a).
+    args: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SuiteSettings:
@@ -91,7 +93,7 @@ class SuiteSettings:
             raise UserError(f"repeat: {settings['repeat']} must be 1 or more")
         return cls(settings["suite"], settings["match"], settings["exclude"], settings["tag"],
                    settings["exclude-tag"], settings["ingredients"], settings["repeat"],
-                   settings["suite-cpu-time-limit"])
+                   settings["suite-cpu-time-limit"], tuple(settings["args"]) + tuple(settings["arg"]))
 
 
 @dataclass
@@ -112,6 +114,7 @@ class CampaignSpec:
     suites: SuiteSettings = field(default_factory=SuiteSettings)
     ecs: dict[str, Any] = field(default_factory=dict)  # the [ecs] settings, by name
     settings: Settings | None = None  # everything resolved, with where it came from
+    environment: dict[str, Any] = field(default_factory=dict)  # what the runs ran with, e.g. "omnetpp"
 
 
 def file_layer(project_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:

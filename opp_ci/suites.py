@@ -97,7 +97,7 @@ def read_suite(path: Path) -> list[SuiteRow]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"{path}: cannot read the fingerprint suite ({error})") from None
-    return parse_suite(text, path)
+    return parse_suite(text.removeprefix("\ufeff"), path)  # a spreadsheet's byte order mark
 
 
 def parse_suite(text: str, path: Path) -> list[SuiteRow]:
@@ -254,7 +254,9 @@ class RowParts:
 _ROW_OPTIONS = ("-f", "-c", "-r", "-n", "-u")
 
 
-def row_parts(row: SuiteRow) -> RowParts:
+def row_parts(row: SuiteRow, extra: tuple[str, ...] = ()) -> RowParts:
+    """The row's config, run, ini files and options (the row's, then `extra`, then the defaults that
+    neither sets)."""
     config, run, ini, args = "General", "0", [], []
     words = list(row.args)
     while words:
@@ -276,6 +278,7 @@ def row_parts(row: SuiteRow) -> RowParts:
                             f"{word!r}; put it into opp-ci.toml's `command` (e.g. -l libraries)")
     if not run.isdigit():
         raise UserError(f"{row.where()}: -r {run!r} must be one run number, as in a fingerprint test")
+    args += extra
     defaults = [f"--{o}={v}" for o, v in (("vector-recording", "false"), ("scalar-recording", "true"))
                 if not _sets(args, o)]
     return RowParts(config, int(run), tuple(ini) or ("omnetpp.ini",), tuple(defaults + args))

@@ -26,6 +26,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
+from opp_ci import omnetpp_root
 from opp_ci.execution import WorkerSettings, configure, worker_settings
 from opp_ci.jobs import RunJob, note_failed_attempt, refusal
 from opp_ci.omnetpp import Simulation
@@ -197,6 +198,7 @@ def run_worker(options: WorkerOptions) -> bool:
     """`opp-ci worker`: checks its Redis (down or a wrong password: a UserError, before anything) and
     its simulation, then runs the worker loop."""
     argv, directory = resolve_simulation(options.project_dir, options.command, options.working_dir)
+    omnetpp_root.activate(needed=omnetpp_root.needs_omnetpp([argv]))
     redis = checked_connection(options.redis_url)
     settings = worker_settings(Simulation(tuple(argv), directory), options.store, options.scratch,
                                root=Path(options.project_dir).resolve())

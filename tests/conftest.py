@@ -3,6 +3,7 @@ real servers on random ports and always stop them."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,32 @@ def standin_executable() -> Path:
 def standin_project(tmp_path: Path) -> Path:
     """A private copy of the stand-in simulation project, built, safe to edit."""
     return copy_standin(tmp_path / "standin")
+
+
+# --- the real tier: a real OMNeT++ (marker `omnetpp`) ---
+
+#: Set by tests/run: the root of a built OMNeT++ (from OPP_CI_OMNETPP_SOURCE, or the one on PATH).
+OMNETPP_VARIABLE = "OPP_CI_TEST_OMNETPP"
+
+
+@pytest.fixture(scope="session")
+def omnetpp_root() -> Path:
+    """The real OMNeT++ of the real tier; the test skips, saying how to enable it, when there is none."""
+    root = os.environ.get(OMNETPP_VARIABLE)
+    if not root or not (Path(root) / "bin" / "opp_run").is_file():
+        pytest.skip("no real OMNeT++: run ./tests/run with OPP_CI_OMNETPP_SOURCE=omnetpp-VERSION-src.tar.gz "
+                    "(or with OMNeT++ on PATH)")
+    return Path(root)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line CI's log shows: how many tests of the real tier ran, and how many were skipped."""
+    counts: dict[str, int] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if "omnetpp" in getattr(report, "keywords", {}) and (report.when == "call" or outcome == "skipped"):
+                counts[outcome] = counts.get(outcome, 0) + 1
+    if counts:
+        figures = ", ".join(f"{n} {outcome}" for outcome, n in counts.items())
+        where = os.environ.get(OMNETPP_VARIABLE) or "none"
+        terminalreporter.write_line(f"real OMNeT++ tier (marker omnetpp, {where}): {figures}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,3 +30,14 @@ def copy_standin(target: Path, build: bool = True) -> Path:
     """A private copy of the stand-in project (without any build product), built unless `build=False`."""
     shutil.copytree(STANDIN, target, ignore=STANDIN_IGNORE)
     return build_project(target) if build else target
+
+
+def without_omnetpp(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """An environment in which OMNeT++ is not on PATH, as in a GitHub job container of OMNeT++'s image:
+    opp-ci must find it itself."""
+    environ = dict(os.environ if environ is None else environ)
+    for name in ("OMNETPP_ROOT", "__omnetpp_root_dir", "OMNETPP_RELEASE", "OPP_CI_TEST_OMNETPP"):
+        environ.pop(name, None)
+    entries = environ.get("PATH", "").split(os.pathsep)
+    environ["PATH"] = os.pathsep.join(p for p in entries if not (Path(p) / "opp_run").exists())
+    return environ

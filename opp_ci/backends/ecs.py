@@ -26,6 +26,7 @@ from opp_ci.cloud.usage import task_usages
 from opp_ci.cloud.waiting import RedisProbe, redis_answers
 from opp_ci.cost import Prices, estimate
 from opp_ci.errors import UserError
+from opp_ci.safe_text import shell_join
 from opp_ci.tls import CAMPAIGN_SERVER_NAME, RedisTLS
 
 
@@ -133,4 +134,5 @@ class EcsBackend:
                     f"still deleting campaign {cluster.campaign}'s AWS resources "
                     f"(attempt {attempt + 2})"
                 )
-        raise UserError(f"teardown interrupted: run `opp-ci cluster down --campaign {cluster.campaign}`")
+        again = shell_join(["opp-ci", "cluster", "down", "--campaign", cluster.campaign])
+        raise UserError(f"teardown interrupted: run `{again}`")

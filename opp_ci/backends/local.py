@@ -346,16 +346,16 @@ class LocalBackend:
 def _tell_how_to_join(spec: CampaignSpec, started: _Started) -> None:
     """With no workers of its own, the campaign waits for workers started elsewhere: say how to start
     one. The URL with its password goes into a file only this user can read, not onto the screen."""
-    from opp_ci.queue import redacted
+    from opp_ci.safe_text import redacted_url, shell_join, shell_word
 
     url_file = started.temp / "redis-url"
     url_file.touch(mode=0o600)
     url_file.write_text(started.url)
     argv = ["worker", *worker_options(spec, started.url, started.out_dir / STORE_DIR,
                                       started.out_dir / SCRATCH_DIR).argv()]
-    output.notice(f"no workers of its own (-j 0): waiting on Redis {redacted(started.url)} (the full URL is in "
-                  f"{url_file}); start workers with: OPP_CI_REDIS_URL=$(cat {shlex.quote(str(url_file))}) "
-                  f"opp-ci {shlex.join(argv)}")
+    output.notice(f"no workers of its own (-j 0): waiting on Redis {redacted_url(started.url)} (the full URL is in "
+                  f"{url_file}); start workers with: OPP_CI_REDIS_URL=$(cat {shell_word(str(url_file))}) "
+                  f"{shell_join(['opp-ci', *argv])}")
 
 
 def worker_options(spec: CampaignSpec, redis_url: str, store: Path, scratch: Path):

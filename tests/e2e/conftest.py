@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from ports import free_port, wait_for_port
+from rootfs import debootstrap_tarball
 
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = Path(os.environ.get("OPP_CI_TEST_CACHE", Path.home() / ".cache" / "opp-ci-tests"))
 IMAGE_PACKAGES = ("buildah", "podman", "debootstrap", "docker-registry", "runc")
 
 
@@ -189,33 +189,8 @@ def image_tools() -> None:
 
 @pytest.fixture(scope="session")
 def base_rootfs(image_tools) -> Path:
-    """A Debian bookworm minbase rootfs with python3 (debootstrap, from apt's mirror), as a cached tarball."""
-    tarball = CACHE / "bookworm-minbase-python3.tar"
-    if tarball.exists():
-        return tarball
-    CACHE.mkdir(parents=True, exist_ok=True)
-    target = CACHE / "rootfs.tmp"
-    shutil.rmtree(target, ignore_errors=True)
-    subprocess.run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv", "bookworm",
-                    str(target), debian_mirror()], check=True, capture_output=True)
-    partial = tarball.with_suffix(".tmp")
-    subprocess.run(["tar", "-C", str(target), "-cf", str(partial), "."], check=True)
-    partial.rename(tarball)
-    shutil.rmtree(target, ignore_errors=True)
-    return tarball
-
-
-def debian_mirror() -> str:
-    """The mirror apt uses on this machine (deb822 or one-line sources), else deb.debian.org."""
-    for source in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
-        text = source.read_text() if source.is_file() else ""
-        for line in text.splitlines():
-            words = line.split()
-            if words[:1] == ["URIs:"] and "security" not in words[1]:
-                return words[1]
-            if words[:1] == ["deb"] and "security" not in line:
-                return next(w for w in words[1:] if "://" in w)
-    return "http://deb.debian.org/debian"
+    """A Debian bookworm minbase rootfs with python3, as a cached tarball."""
+    return debootstrap_tarball("bookworm-minbase-python3", ("python3", "python3-venv"))
 
 
 @pytest.fixture(scope="session")

@@ -124,7 +124,10 @@ def test_container_runs_the_campaign_of_the_built_model(pushed_image, tmp_path):
     assert (out / "junit.xml").is_file() and (out / "summary.md").is_file()
 
 
-def test_container_worker_completes_a_campaign(pushed_image, standin_project, tmp_path):
+def campaign_with_a_container_worker(image: str, project: Path, tmp_path: Path, *args: str,
+                                     env: dict[str, str] | None = None) -> list[dict]:
+    """`opp-ci run PROJECT --workers 0` here, whose runs a worker of IMAGE runs, started as `opp-ci cluster up`
+    starts it (`opp-ci worker`, no other entrypoint); the campaign's records, each run's files checked."""
     redis = start_redis(tmp_path)
     store = tmp_path / "store"  # the same path inside and outside, so the orchestrator finds the files
     store.mkdir()
@@ -132,20 +135,26 @@ def test_container_worker_completes_a_campaign(pushed_image, standin_project, tm
     name = f"opp-ci-worker-{uuid.uuid4().hex[:8]}"
     try:
         run([*PODMAN_RUN, "-d", "--name", name, "-e", f"OPP_CI_REDIS_URL={redis.url}",
-             "-e", f"OPP_CI_STORE={store}", "-v", f"{store}:{store}", "--entrypoint", "opp-ci", pushed_image,
-             "worker", "--project", "/project"], timeout=300)  # as `opp-ci cluster up` starts it
+             "-e", f"OPP_CI_STORE={store}", "-v", f"{store}:{store}", "--entrypoint", "opp-ci", image,
+             "worker", "--project", "/project"], timeout=300)
         campaign = subprocess.run(
-            [sys.executable, "-m", "opp_ci", "run", str(standin_project), "--config", "Quick", "--workers", "0",
-             "--redis-url", redis.url, "--out", str(tmp_path / "out"), "--timeout", "2m"],
-            capture_output=True, text=True, timeout=900, env={**os.environ, "NO_COLOR": "1"})
+            [sys.executable, "-m", "opp_ci", "run", str(project), "--workers", "0", "--redis-url", redis.url,
+             "--out", str(tmp_path / "out"), *args],
+            capture_output=True, text=True, timeout=900, env={**(env or os.environ), "NO_COLOR": "1"})
         logs = subprocess.run([*PODMAN, "logs", name], capture_output=True, text=True).stdout
     finally:
         subprocess.run([*PODMAN, "rm", "-f", name], capture_output=True)
         stop_process_tree(redis.process.pid)
     assert campaign.returncode == 0, f"{campaign.stdout[-2000:]}\n{campaign.stderr[-2000:]}\nworker:\n{logs[-2000:]}"
     records = json.loads((tmp_path / "out" / "campaign.json").read_text())["runs"]
-    assert records and all(r["status"] == "passed" for r in records)
     assert all((tmp_path / "out" / f).is_file() for r in records for f in r["result_files"])
+    return records
+
+
+def test_container_worker_completes_a_campaign(pushed_image, standin_project, tmp_path):
+    records = campaign_with_a_container_worker(pushed_image, standin_project, tmp_path, "--config", "Quick",
+                                               "--timeout", "2m")
+    assert records and all(r["status"] == "passed" for r in records)
 
 
 # --- incremental builds: ccache in the build's cache mount ---

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -44,8 +45,11 @@ class Tagged:
         return subprocess.run(opp_ci(*args), env=self.env(**extra), capture_output=True, text=True, timeout=timeout)
 
     def start(self, *args: str, **extra: str) -> subprocess.Popen:
+        # SIGINT as a terminal's Ctrl-C finds it: a shell that started these tests in the background
+        # (`./tests/run &`) leaves it ignored for every process below, and Python then keeps it ignored
         return subprocess.Popen(opp_ci(*args), env=self.env(**extra), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def alive(self) -> list[int]:
         return tagged_pids(self.tag)

@@ -87,6 +87,22 @@ CASES = [
     ("compare-record-without-run",
      campaign_file(json.dumps({"campaign": "c", "runs": [{k: v for k, v in RECORD.items() if k != "run"}]})),
      ["compare", "{tmp}/out", "{tmp}/out"], ["campaign.json"]),
+    # a record's fields are typed: a wrong type was a traceback (report) or went unnoticed (resume)
+    ("resume-with-wall-seconds-not-a-number", campaign_file(json.dumps({"campaign": "c", "runs": [
+        {**RECORD, "wall_seconds": "x"}]})), [*RUN, "--resume"],
+     ["campaign.json", "resume", "run record 1 of 1 is malformed: wall_seconds is not a number"]),
+    ("report-with-wall-seconds-not-a-number", campaign_file(json.dumps({"campaign": "c", "runs": [
+        {**RECORD, "wall_seconds": "x"}]})), ["report", "{tmp}/out"],
+     ["campaign.json", "wall_seconds is not a number"]),
+    ("baseline-update-from-a-malformed-campaign", campaign_file(json.dumps({"campaign": "c", "runs": [
+        {**RECORD, "wall_seconds": "x"}]})), ["baseline", "update", "{project}", "--from", "{tmp}/out"],
+     ["campaign.json", "wall_seconds is not a number"]),
+    ("report-with-result-file-outside", campaign_file(json.dumps({"campaign": "c", "runs": [
+        {**RECORD, "result_files": ["../../etc/shadow"]}]})), ["report", "{tmp}/out"],
+     ["campaign.json", "result_files[0] is not a relative path inside the output directory"]),
+    ("compare-with-unknown-verdict", campaign_file(json.dumps({"campaign": "c", "runs": [
+        {**RECORD, "verdicts": [{"check": "comparison", "judgement": "maybe"}]}]})),
+     ["compare", "{tmp}/out", "{tmp}/out"], ["campaign.json", "judgement is not one of"]),
     ("toml-not-utf8", write("project/opp-ci.toml", b'command = "./standin"\n# \xff\xfe caf\xe9\n'),
      ["run", "{project}", "-c", "Quick", "-o", "{tmp}/out"], ["opp-ci.toml"]),
     ("command-unbalanced-quote", toml(""), ["run", "{project}", "-c", "Quick", "--command", "./standin 'oops",
@@ -125,6 +141,14 @@ CASES = [
      ["cannot reach redis"]),
     ("worker-wrong-password", nothing, ["worker", "--redis-url", "{badredis}", "--project", "{project}"],
      ["cannot reach redis", "***"]),
+    # redis-py honours a password given as a query parameter: it is a secret like the userinfo's
+    ("redis-url-query-password-unreachable", nothing, [*RUN, "--redis-url", "redis://127.0.0.1:1/0?password=hunter2"],
+     ["cannot reach redis", "password=***"]),
+    ("rediss-url-query-secrets-unreachable", nothing,
+     [*RUN, "--redis-url", "rediss://127.0.0.1:1/0?ssl_password=hunter2&token=hunter2"],
+     ["cannot reach redis", "ssl_password=***", "token=***"]),
+    ("worker-wrong-query-password", nothing, ["worker", "--redis-url", "{badredisquery}", "--project", "{project}"],
+     ["cannot reach redis", "password=***"]),
     ("unknown-key-in-toml", toml("timout = 5"), RUN, ["timout", "did you mean"]),
 ]
 
@@ -140,13 +164,20 @@ def bad_redis(tmp_path_factory):
     stop_process_tree(server.process.pid)
 
 
+def _password_in_query(url: str) -> str:
+    """The same Redis URL with its password as a `?password=` query parameter."""
+    parsed = urlparse(url)
+    return urlunparse(parsed._replace(netloc=f"{parsed.hostname}:{parsed.port}", query=f"password={parsed.password}"))
+
+
 @pytest.mark.parametrize(("setup", "argv", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_exit_2(setup, argv, words, standin_project, tmp_path, tagged, bad_redis):
     work, temp = tmp_path / "work", tmp_path / "tmpdir"
     work.mkdir()
     temp.mkdir()
     held = setup(standin_project, work)
-    values = {"project": str(standin_project), "tmp": str(work), "badredis": bad_redis}
+    values = {"project": str(standin_project), "tmp": str(work), "badredis": bad_redis,
+              "badredisquery": _password_in_query(bad_redis)}
     done = tagged.run(*[a.format(**values) for a in argv], timeout=120, TMPDIR=str(temp))
     if held is not None:
         held.close()
@@ -156,7 +187,7 @@ def test_bad_input_is_one_line_exit_2(setup, argv, words, standin_project, tmp_p
     assert len(lines) == 1 and lines[0].startswith("opp-ci: error: "), done.stderr
     for word in words:
         assert word.lower() in lines[0].lower(), lines[0]
-    assert "wrong-password" not in done.stderr + done.stdout
+    assert "wrong-password" not in done.stderr + done.stdout and "hunter2" not in done.stderr + done.stdout
     assert tagged.alive() == []
     assert list(temp.iterdir()) == []
 
