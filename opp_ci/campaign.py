@@ -38,6 +38,7 @@ from opp_ci.records import (
     read_batch_reply,
     read_worker_reply,
 )
+from opp_ci.safe_text import redacted_url
 from opp_ci.scheduling import HOLD_SECONDS, Unit, hold_back, probes_for, release, schedule, single
 from opp_ci.spec import CampaignSpec
 from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
@@ -91,11 +92,8 @@ class Orchestrator:
         self.display = display
         self.connection = checked_connection(infrastructure.redis_url, tls=infrastructure.redis_tls)
         self.queue = make_queue(self.connection)
-        self.store: Store | None = (open_store(infrastructure.store_url, move_out=infrastructure.store_is_private)
-                                    if infrastructure.store_url else None)
-        #: Workers with stores of their own do the runs (`--workers 0`, or a cluster whose store the backend
-        #: does not know): the only case in which a reply's store is used (`collection_store`).
-        self.workers_elsewhere = self.store is None or workers == 0
+        #: Where the runs' files are collected from, whatever store a worker's reply names (`--store`).
+        self.store: Store = open_store(infrastructure.store_url, move_out=infrastructure.store_is_private)
         self.records: dict[str, RunRecord] = {r.job_id: r for r in campaign.runs}
         self.running = 0
         self._started = time.monotonic()
@@ -287,11 +285,11 @@ class Orchestrator:
             return RunRecord(**identity, worker=job.worker_name or "", status=RunStatus.ERROR, error=str(error))
         record = RunRecord.from_outcome(outcome, **identity)
         try:
-            store = collection_store(self.store, store_url, self.workers_elsewhere)
-            record.result_files = self._download_results(store, planned, outcome.result_files)
-            record.log = self._download_log(store, planned) if outcome.log else None
+            record.result_files = self._download_results(self.store, planned, outcome.result_files)
+            record.log = self._download_log(self.store, planned) if outcome.log else None
         except (OSError, ValueError, UserError) as error:
-            record.fail_execution(RunStatus.ERROR, f"could not collect the run's files: {error}")
+            record.fail_execution(RunStatus.ERROR, f"could not collect the run's files: {error}"
+                                  f"{other_store_hint(self.store, store_url)}")
         return record
 
     def _download_results(self, store: Store, planned: PlannedRun, names: list[str]) -> list[str]:
@@ -377,18 +375,11 @@ class Orchestrator:
         self.display.update(Counts(total=len(self.planned), done=done, failed=failed, running=self.running))
 
 
-def collection_store(own: Store | None, named: str | None, workers_elsewhere: bool) -> Store:
-    """The store a run's files are collected from: the campaign's own, which a reply cannot change. Only when
-    workers with stores of their own do the runs is the store a reply names opened, and then never moved out
-    of (no directory store follows a link or gives away a file it links to, whoever named it)."""
-    if own is not None and (not named or named == own.url):
-        return own
-    if not workers_elsewhere:
-        raise UserError(f"the worker's reply names the store {named}, not this campaign's ({own.url if own else '-'});"
-                        f" workers started elsewhere need --workers 0")
-    if not named:
-        raise UserError("the worker's reply names no store, and the campaign has none")
-    return open_store(named)
+def other_store_hint(own: Store, named: str | None) -> str:
+    """Why a run's files may be missing: its worker said it put them in another store (never opened)."""
+    if not named or named == own.url:
+        return ""
+    return f" (its worker put them in {redacted_url(named)}, not {redacted_url(own.url)}: is --store the workers'?)"
 
 
 def _row_name(planned: PlannedRun) -> str:

@@ -69,7 +69,7 @@ def _comparison_options(function):
 
 #: The settings `opp-ci run` has flags for, in --help order.
 RUN_FLAGS = ("backend", "command", "config", "runs", "ini", "arg", "sim-time-limit", "cpu-time-limit", "timeout",
-             "retries", "workers", "redis-url", "out", "resume", "ecs.image", "ecs.region", "ecs.spot",
+             "retries", "workers", "redis-url", "store", "out", "resume", "ecs.image", "ecs.region", "ecs.spot",
              "github-output", "check", "baseline", "suite", "match", "exclude", "tag", "exclude-tag", "ingredients",
              "repeat")
 
@@ -153,6 +153,8 @@ def _backend(name: str, **settings):
 
 def _backend_options(campaign_spec: spec.CampaignSpec, password_parameter: str | None = None) -> dict:
     """The backend's constructor arguments; the ecs options are checked here, before anything starts."""
+    elsewhere = campaign_spec.workers == 0 if campaign_spec.backend == "local" else bool(campaign_spec.redis_url)
+    _check_store(campaign_spec, elsewhere)
     if campaign_spec.backend == "local":
         return {"workers": campaign_spec.workers, "redis_url": campaign_spec.redis_url}
     from opp_ci import cloud
@@ -161,9 +163,29 @@ def _backend_options(campaign_spec: spec.CampaignSpec, password_parameter: str |
     if campaign_spec.redis_url:
         if not password_parameter:
             raise UserError("--backend ecs --redis-url needs --redis-password-parameter (from `opp-ci cluster up`)")
+        if not campaign_spec.store and cloud.campaign_of_parameter(password_parameter) is None:
+            raise UserError(f"--redis-password-parameter {password_parameter} is not one `opp-ci cluster up` made "
+                            f"(/opp-ci/CAMPAIGN/redis-password): name the workers' store with --store s3://BUCKET/PREFIX")
         region = cloud.resolve_region(campaign_spec.ecs["region"], os.environ)
-        return {"attach": (campaign_spec.redis_url, password_parameter, region)}
+        return {"attach": (campaign_spec.redis_url, password_parameter, region, campaign_spec.store)}
     return {"options": options_from(campaign_spec, os.environ)}
+
+
+def _check_store(campaign_spec: spec.CampaignSpec, workers_elsewhere: bool) -> None:
+    """The runs' files are collected from one store, never from one a worker's reply names: the campaign's own,
+    or, for workers started elsewhere, the one they were given (`--store`; an ECS cluster's is known)."""
+    store, local = campaign_spec.store, campaign_spec.backend == "local"
+    if store and not workers_elsewhere:
+        where = "add --workers 0" if local else "attach to a cluster of `opp-ci cluster up` with --redis-url"
+        raise UserError(f"--store {store} (or OPP_CI_STORE) names the store of workers started elsewhere, and this "
+                        f"campaign starts its own: drop it, or {where}")
+    if workers_elsewhere and not store and local:
+        raise UserError("--workers 0: the runs' files are in the store of the workers started elsewhere; name it "
+                        "with --store DIR or s3://BUCKET/PREFIX (their `opp-ci worker --store`)")
+    if store:
+        from opp_ci.store import open_store
+
+        open_store(store)  # an unknown scheme is an error now, not after the runs
 
 
 def _check_github_output(path: str | None) -> None:

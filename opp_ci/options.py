@@ -118,6 +118,9 @@ def _options() -> tuple[Option, ...]:
                "started elsewhere); with --backend ecs, worker tasks (default: ecs.workers).", short="-j",
                metavar="N"),
         Option("redis-url", Kind.STRING, None, "Use this Redis instead of starting a private one.", metavar="URL"),
+        Option("store", Kind.STRING, None, "Workers started elsewhere (--workers 0, or --backend ecs --redis-url) "
+               "put the runs' files in this store: their `opp-ci worker --store` (a directory or s3://bucket/prefix); "
+               "a reply naming another is not followed.", scope=F, metavar="URL"),
         Option("out", Kind.STRING, "opp-ci-out", "Output directory.", short="-o", metavar="DIR"),
         Option("resume", Kind.BOOL, False, "Skip runs that already have a record in the output directory.",
                scope=F, env=None),

@@ -108,6 +108,7 @@ class CampaignSpec:
     workers: int | None = None  # None: one per core
     out: Path = field(default_factory=lambda: Path(options.default("out")))
     redis_url: str | None = None
+    store: str | None = None  # the store of workers started elsewhere (`--store`)
     backend: str = "local"
     resume: bool = False
     checks: CheckSettings = field(default_factory=CheckSettings)
@@ -158,6 +159,7 @@ def resolve(
         workers=_workers(settings),
         out=Path(settings["out"]),
         redis_url=settings["redis-url"],
+        store=settings["store"],
         backend=settings["backend"],
         resume=bool(settings["resume"]),
         checks=CheckSettings.from_settings(settings),

@@ -20,7 +20,7 @@ from opp_ci.backends import Infrastructure
 from opp_ci.cloud.aws import Clients, Log, aws_errors, resolve_region
 from opp_ci.cloud.cluster import REDIS_PORT, Cluster, EcsOptions
 from opp_ci.cloud.create import up
-from opp_ci.cloud.tags import ca_parameter_beside
+from opp_ci.cloud.tags import Names, ca_parameter_beside, campaign_of_parameter
 from opp_ci.cloud.teardown import down
 from opp_ci.cloud.usage import task_usages
 from opp_ci.cloud.waiting import RedisProbe, redis_answers
@@ -92,9 +92,11 @@ class EcsBackend:
         finally:
             self.finish(clients, cluster, infrastructure, options)
 
-    def attached(self, redis_url: str, password_parameter: str, region: str) -> Infrastructure:
+    def attached(self, redis_url: str, password_parameter: str, region: str, store: str | None = None
+                 ) -> Infrastructure:
         """A cluster that `opp-ci cluster up` started (and `cluster down` will delete): its Redis, with
-        the password and the campaign's CA read from SSM Parameter Store, never passed around in clear."""
+        the password and the campaign's CA read from SSM Parameter Store, never passed around in clear; its
+        store is `store`, else the one `up` made for the campaign its password parameter names."""
         parsed = urlsplit(redis_url)
         if parsed.scheme != "rediss":
             raise UserError(
@@ -106,11 +108,12 @@ class EcsBackend:
             ssm = clients("ssm")
             password = ssm.get_parameter(Name=password_parameter, WithDecryption=True)["Parameter"]["Value"]
             ca = ssm.get_parameter(Name=ca_parameter_beside(password_parameter))["Parameter"]["Value"]
+            store = store or cluster_store(clients, password_parameter)
         netloc = f":{quote(password, safe='')}@{parsed.hostname}:{parsed.port or REDIS_PORT}"
         return Infrastructure(
             redis_url=urlunsplit((parsed.scheme, netloc, parsed.path or "/0", "", "")),
             redis_tls=RedisTLS(ca, CAMPAIGN_SERVER_NAME),
-            store_url="",  # the workers' records name their S3 store
+            store_url=store,
         )
 
     def finish(
@@ -136,3 +139,11 @@ class EcsBackend:
                 )
         again = shell_join(["opp-ci", "cluster", "down", "--campaign", cluster.campaign])
         raise UserError(f"teardown interrupted: run `{again}`")
+
+
+def cluster_store(clients: Clients, password_parameter: str) -> str:
+    """The store `opp-ci cluster up` made for the campaign whose password parameter this is (`Names`)."""
+    campaign = campaign_of_parameter(password_parameter)
+    if campaign is None:
+        raise UserError(f"{password_parameter} is not a parameter of `opp-ci cluster up`: name the store with --store")
+    return Names(campaign, clients("sts").get_caller_identity()["Account"]).store_url

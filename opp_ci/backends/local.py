@@ -281,9 +281,9 @@ class LocalBackend:
             started = self._await_redis(spec)
             yield Infrastructure(
                 redis_url=started.url,
-                store_url=str(started.out_dir / STORE_DIR),
+                store_url=spec.store or str(started.out_dir / STORE_DIR),  # --store: workers elsewhere (--workers 0)
                 check_workers=started.pool.check,
-                store_is_private=True,
+                store_is_private=not spec.store,
             )
             self._stop(at_once=started.redis is not None)
 

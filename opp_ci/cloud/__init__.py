@@ -15,7 +15,7 @@ from opp_ci.cloud.aws import Clients, aws_errors, resolve_region
 from opp_ci.cloud.cluster import Cluster, EcsOptions
 from opp_ci.cloud.create import up
 from opp_ci.cloud.ecr import ensure_repository
-from opp_ci.cloud.tags import TAG_CAMPAIGN, TAG_EXPIRES, TAG_REPOSITORY
+from opp_ci.cloud.tags import TAG_CAMPAIGN, TAG_EXPIRES, TAG_REPOSITORY, campaign_of_parameter
 from opp_ci.cloud.teardown import down, janitor, status
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "Cluster",
     "EcsOptions",
     "aws_errors",
+    "campaign_of_parameter",
     "down",
     "ensure_repository",
     "janitor",

@@ -136,7 +136,7 @@ class Builder:
             },
         )
         self.step("bucket")
-        return f"s3://{bucket}/{self.names.campaign}"
+        return self.names.store_url
 
     def create_security_group(self) -> str:
         ec2 = self.clients("ec2")

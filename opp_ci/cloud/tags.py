@@ -49,6 +49,12 @@ def ca_parameter_beside(password_parameter: str) -> str:
     return password_parameter.rsplit("/", 1)[0] + "/redis-ca"
 
 
+def campaign_of_parameter(password_parameter: str) -> str | None:
+    """The campaign whose Redis password parameter this is (`Names.password_parameter`), or None."""
+    match = re.fullmatch(r"/opp-ci/([a-z0-9][a-z0-9-]{0,30})/redis-password", password_parameter)
+    return match[1] if match else None
+
+
 @dataclass(frozen=True)
 class Names:
     """Every resource name of one campaign, in one place."""
@@ -83,6 +89,11 @@ class Names:
     @property
     def bucket(self) -> str:
         return f"opp-ci-{self.campaign}-{self.account}"
+
+    @property
+    def store_url(self) -> str:
+        """Where the campaign's worker tasks put the runs' files (the bucket lives as long as the cluster)."""
+        return f"s3://{self.bucket}/{self.campaign}"
 
     def family(self, role: str) -> str:
         return f"opp-ci-{role}-{self.campaign}"

@@ -139,7 +139,7 @@ def campaign_with_a_container_worker(image: str, project: Path, tmp_path: Path, 
              "worker", "--project", "/project"], timeout=300)
         campaign = subprocess.run(
             [sys.executable, "-m", "opp_ci", "run", str(project), "--workers", "0", "--redis-url", redis.url,
-             "--out", str(tmp_path / "out"), *args],
+             "--store", str(store), "--out", str(tmp_path / "out"), *args],
             capture_output=True, text=True, timeout=900, env={**(env or os.environ), "NO_COLOR": "1"})
         logs = subprocess.run([*PODMAN, "logs", name], capture_output=True, text=True).stdout
     finally:

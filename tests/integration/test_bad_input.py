@@ -150,6 +150,13 @@ CASES = [
     ("worker-wrong-query-password", nothing, ["worker", "--redis-url", "{badredisquery}", "--project", "{project}"],
      ["cannot reach redis", "password=***"]),
     ("unknown-key-in-toml", toml("timout = 5"), RUN, ["timout", "did you mean"]),
+    # the runs' files come from one store, never from one a worker's reply names
+    ("workers-elsewhere-without-store", nothing, [*RUN, "--workers", "0", "--redis-url", "redis://127.0.0.1:1/0"],
+     ["--workers 0", "--store"]),
+    ("store-with-own-workers", nothing, [*RUN, "--store", "{tmp}/store"], ["--store", "starts its own", "--workers 0"]),
+    ("store-of-unknown-scheme", nothing,
+     [*RUN, "--workers", "0", "--redis-url", "redis://127.0.0.1:1/0", "--store", "ftp://host/dir"],
+     ["unknown scheme 'ftp'"]),
 ]
 
 

@@ -743,6 +743,9 @@ def test_run_campaign_against_a_cluster_from_cluster_up(aws, redis_task, tmp_pat
         done = run_cli("run", str(project), "--backend", "ecs", "--redis-url", outputs["redis-url"],
                        "--redis-password-parameter", outputs["redis-password-parameter"], "--region", REGION,
                        "--config", "Quick", "--out", str(tmp_path / "out"))
+        attached = EcsBackend(clients=clients()).attached(outputs["redis-url"], outputs["redis-password-parameter"],
+                                                          REGION)
+        assert attached.store_url == cluster.store_url  # where its files are collected from, whatever a reply says
     finally:
         for worker in workers:
             worker.terminate()
@@ -761,6 +764,14 @@ def test_attaching_needs_the_password_parameter(tmp_path):
                    "redis://127.0.0.1:6379/0", "--out", str(tmp_path))
     assert done.returncode == 2
     assert "--redis-password-parameter" in done.stderr
+
+
+def test_attaching_to_a_cluster_opp_ci_did_not_start_needs_its_store(tmp_path):
+    done = run_cli("run", str(ROOT / "examples" / "standin"), "--backend", "ecs", "--redis-url",
+                   "rediss://127.0.0.1:6379/0", "--redis-password-parameter", "/team/redis-password",
+                   "--region", REGION, "--out", str(tmp_path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "/team/redis-password is not one `opp-ci cluster up` made" in done.stderr and "--store" in done.stderr
 
 
 def test_attaching_refuses_a_plain_redis_url(tmp_path):

@@ -244,7 +244,7 @@ def test_workers_started_elsewhere_do_the_work(project, tagged, tmp_path, redis_
     ]
     try:
         done = tagged.run("run", str(project), "--workers", "0", "--redis-url", redis_server.url,
-                          "--out", str(tmp_path / "out"))
+                          "--store", str(store), "--out", str(tmp_path / "out"))
     finally:
         for worker in workers:
             worker.terminate()
@@ -252,6 +252,7 @@ def test_workers_started_elsewhere_do_the_work(project, tagged, tmp_path, redis_
     assert done.returncode == 0, done.stderr
     assert all(r["status"] == "passed" for r in records(tmp_path / "out"))
     assert all((tmp_path / "out" / f).is_file() for r in records(tmp_path / "out") for f in r["result_files"])
+    assert any(store.rglob("*.sca"))  # the workers' store is theirs: read, never emptied
 
 
 def test_short_runs_are_batched_from_the_campaigns_own_first_runs_and_from_history(project, tagged, tmp_path):

@@ -77,8 +77,8 @@ def test_a_campaign_runs_over_tls_with_the_campaign_ca(tls_redis, tagged, standi
 def test_a_client_trusting_another_ca_is_refused(tls_redis, tagged, standin_project, tmp_path):
     stranger = tmp_path / "stranger.crt"
     stranger.write_text(issue("stranger", timedelta(hours=1)).ca)
-    done = tagged.run("run", str(standin_project), "--redis-url", tls_redis.url, "--workers", "0", "--out",
-                      str(tmp_path / "out"), OPP_CI_REDIS_CA=str(stranger),
+    done = tagged.run("run", str(standin_project), "--redis-url", tls_redis.url, "--workers", "0", "--store",
+                      str(tmp_path / "store"), "--out", str(tmp_path / "out"), OPP_CI_REDIS_CA=str(stranger),
                       OPP_CI_REDIS_SERVER_NAME=CAMPAIGN_SERVER_NAME)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "cannot reach Redis" in done.stderr and "CERTIFICATE_VERIFY_FAILED" in done.stderr
@@ -97,8 +97,8 @@ def test_a_plain_client_is_refused(tls_redis, tagged, standin_project, tmp_path)
     plain = f"redis://:{PASSWORD}@127.0.0.1:{tls_redis.port}/0"
     with pytest.raises(redis.ConnectionError):
         connect_redis(plain).ping()
-    done = tagged.run("run", str(standin_project), "--redis-url", plain, "--workers", "0", "--out",
-                      str(tmp_path / "out"))
+    done = tagged.run("run", str(standin_project), "--redis-url", plain, "--workers", "0", "--store",
+                      str(tmp_path / "store"), "--out", str(tmp_path / "out"))
     assert done.returncode == 2 and "cannot reach Redis" in done.stderr and "Traceback" not in done.stderr
     with pytest.raises(UserError, match="not a rediss:// URL"):
         connect_redis(plain, tls=tls_redis.tls)

@@ -188,7 +188,7 @@ def test_a_file_written_beside_the_results_is_dropped_at_once(harmful, tagged, t
 
 def campaign_with_crafted_worker(tagged, project: Path, redis_url: str, out: Path, spec: dict, *extra: str):
     """A campaign whose only worker answers every run with `spec["reply"]` (`--workers 0`: workers of its
-    own would take the jobs first)."""
+    own would take the jobs first); its store (`--store`) is `out`'s sibling `store`."""
     (out.parent / "crafted-worker.py").write_text(CRAFTED_WORKER)
     (out.parent / "crafted-reply.json").write_text(json.dumps({"links": {}, **spec}))
     worker = subprocess.Popen([sys.executable, str(out.parent / "crafted-worker.py"),
@@ -196,8 +196,8 @@ def campaign_with_crafted_worker(tagged, project: Path, redis_url: str, out: Pat
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         started = time.monotonic()
-        done = tagged.run("run", str(project), "--workers", "0", "--redis-url", redis_url, "-c", "Quick", "-o",
-                          str(out), *extra)
+        done = tagged.run("run", str(project), "--workers", "0", "--redis-url", redis_url, "--store",
+                          str(out.parent / "store"), "-c", "Quick", "-o", str(out), *extra)
         return done, time.monotonic() - started
     finally:
         worker.terminate()
@@ -213,7 +213,7 @@ def test_a_store_directory_replaced_by_a_link_moves_nothing_out_of_where_it_poin
         standin_project, secret, tagged, tmp_path, redis_server):
     (secret.parent / "General-#0.sca").write_text("version 3\n")
     out = tmp_path / "out"
-    spec = {"links": {f"{out}/.opp-ci-store/{{prefix}}/results": str(secret.parent)},
+    spec = {"links": {f"{tmp_path}/store/{{prefix}}/results": str(secret.parent)},
             "reply": reply(result_files=["General-#0.sca"])}
 
     done, _ = campaign_with_crafted_worker(tagged, standin_project, redis_server.url, out, spec)
@@ -224,7 +224,7 @@ def test_a_store_directory_replaced_by_a_link_moves_nothing_out_of_where_it_poin
     assert not (out / "results" / "General-#0.sca").exists()
 
 
-def test_a_store_a_reply_names_is_never_followed_out_of(standin_project, secret, tagged, tmp_path, redis_server):
+def test_a_store_a_reply_names_is_never_opened(standin_project, secret, tagged, tmp_path, redis_server):
     elsewhere = tmp_path / "elsewhere"
     out = tmp_path / "out"
     spec = {"links": {f"{elsewhere}/{{prefix}}/results": str(secret.parent)},
@@ -233,7 +233,9 @@ def test_a_store_a_reply_names_is_never_followed_out_of(standin_project, secret,
     done, _ = campaign_with_crafted_worker(tagged, standin_project, redis_server.url, out, spec)
 
     assert done.returncode == 1, done.stderr
-    assert only_record(out)["error"] == "could not collect the run's files: results is a symbolic link: not collected"
+    assert only_record(out)["error"] == (
+        f"could not collect the run's files: results/shadow is not in the store (its worker put them in "
+        f"{elsewhere.as_uri()}, not {(tmp_path / 'store').as_uri()}: is --store the workers'?)")
     assert secret.stat().st_nlink == 1 and not (out / "results" / "shadow").exists()  # was a hard link to it
 
 

@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-from opp_ci.campaign import collection_store
-from opp_ci.errors import UserError
+from opp_ci.campaign import other_store_hint
 from opp_ci.records import Campaign, MalformedRecord, RunRecord, RunStatus, read_worker_reply
 from opp_ci.run_files import own_files
 from opp_ci.store import DirectoryStore, NotCollected, with_retries
@@ -158,17 +157,12 @@ def test_a_fifo_in_the_store_does_not_block(tmp_path):
         store.download("job-1/results", ["x.vec"], tmp_path / "out")
 
 
-def test_the_store_is_the_campaigns_own_whatever_a_reply_names(tmp_path):
+def test_another_store_a_reply_names_is_only_mentioned(tmp_path):
     own = DirectoryStore(tmp_path / "own", move_out=True)
 
-    assert collection_store(own, None, workers_elsewhere=False) is own
-    assert collection_store(own, own.url, workers_elsewhere=False) is own
-    with pytest.raises(UserError, match="names the store file:///etc"):
-        collection_store(own, "file:///etc", workers_elsewhere=False)
-    elsewhere = collection_store(own, (tmp_path / "shared").as_uri(), workers_elsewhere=True)
-    assert isinstance(elsewhere, DirectoryStore) and not elsewhere.move_out  # read, never emptied
-    with pytest.raises(UserError, match="names no store"):
-        collection_store(None, None, workers_elsewhere=True)
+    assert other_store_hint(own, None) == other_store_hint(own, own.url) == ""
+    assert other_store_hint(own, "s3://u:secret@b/p") == (
+        f" (its worker put them in s3://u:***@b/p, not {own.url}: is --store the workers'?)")
 
 
 # --- replies and campaign.json: parsed into typed values in one place ---
