@@ -1,4 +1,5 @@
-"""The orchestrator: plan the runs, enqueue them, wait, sweep jobs of dead workers, collect records.
+"""The orchestrator: enqueue the planned runs, wait, sweep jobs of dead workers, collect records
+(the dispatch-and-collect stage of `opp_ci.pipeline`).
 
 The orchestrator is the only writer of campaign state that matters: the runs it planned and the
 records it collected (campaign.json, rewritten as records arrive). Redis is only a work queue: with
@@ -7,31 +8,24 @@ records it collected (campaign.json, rewritten as records arrive). Redis is only
 
 from __future__ import annotations
 
-import contextlib
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from redis.exceptions import RedisError
 from rq import Worker
 from rq.job import JobStatus
 
-from opp_ci import outdir, output
+from opp_ci import output
 from opp_ci.backends import Infrastructure
-from opp_ci.checks import Check, judge_campaign, prepare_runs
 from opp_ci.errors import UserError
 from opp_ci.history import read_history, write_history
 from opp_ci.jobs import RunJob, failed_attempts, failure_text, note_failed_attempt
-from opp_ci.naming import new_campaign_id
-from opp_ci.omnetpp import RunListings
-from opp_ci.payloads import PayloadError
-from opp_ci.planning import PlannedRun, plan, plan_remotely, plan_suites
+from opp_ci.planning import PlannedRun
 from opp_ci.processes import resume_collection
 from opp_ci.progress import Counts, ProgressDisplay
-from opp_ci.queue import JOB_MONITORING_INTERVAL, checked_connection, connect_redis, enqueue_runs, make_queue
+from opp_ci.queue import JOB_MONITORING_INTERVAL, checked_connection, enqueue_runs, make_queue
 from opp_ci.records import (
-    CAMPAIGN_FILE,
     Campaign,
     RunRecord,
     RunStatus,
@@ -40,7 +34,6 @@ from opp_ci.records import (
 )
 from opp_ci.safe_text import redacted_url
 from opp_ci.scheduling import HOLD_SECONDS, Unit, hold_back, probes_for, release, schedule, single
-from opp_ci.spec import CampaignSpec
 from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
 from opp_ci.worker import ended_key
 
@@ -61,8 +54,6 @@ SAVE_SHARE = 0.05
 NO_WORKER_WARNING = 30
 #: A started job whose heartbeat is older than this was abandoned by a dead worker.
 STALE_HEARTBEAT = 4 * JOB_MONITORING_INTERVAL + 10
-#: Records that are not re-run by --resume: the run itself decided them.
-DECIDED = {RunStatus.PASSED, RunStatus.FAILED, RunStatus.TIMEOUT}
 
 
 class Orchestrator:
@@ -395,25 +386,6 @@ def _suite_identity(planned: PlannedRun) -> dict[str, Any]:
     return {"suite_row": planned.history_row, "test": row.title, "repeat": planned.repeat}
 
 
-def previous_records(out_dir: Path, planned: list[PlannedRun], project: Path | None = None) -> list[RunRecord]:
-    """Records of an earlier campaign in `out_dir` for runs planned again (same job id) that the run
-    itself decided; infrastructure errors are run again. An earlier campaign of another project is refused:
-    none of its records would be reused, and its files would stay beside the new ones."""
-    path = out_dir / CAMPAIGN_FILE
-    if not path.exists():
-        return []
-    try:
-        earlier = Campaign.read(out_dir)
-    except (ValueError, OSError) as error:
-        raise UserError(f"{path} is not a campaign file opp-ci can resume from: {error}") from None
-    recorded = earlier.extra.get("project")
-    if project is not None and isinstance(recorded, str) and recorded != str(project):
-        raise UserError(f"--resume: {out_dir} holds a campaign of another project ({recorded}); run without "
-                        f"--resume, or choose another --out")
-    ids = {p.job_id for p in planned}
-    return [r for r in earlier.runs if r.job_id in ids and r.status in DECIDED]
-
-
 def _heartbeat_is_stale(job: RunJob) -> bool:
     beat = job.last_heartbeat
     if beat is None:
@@ -421,148 +393,3 @@ def _heartbeat_is_stale(job: RunJob) -> bool:
     if beat.tzinfo is None:
         beat = beat.replace(tzinfo=UTC)
     return (datetime.now(UTC) - beat).total_seconds() > STALE_HEARTBEAT
-
-
-def new_campaign(spec: CampaignSpec, identifier: str, runs: list[RunRecord]) -> Campaign:
-    return Campaign(
-        campaign=identifier, runs=runs, backend=spec.backend, command=spec.command,
-        started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        extra={"project": str(spec.project_dir), **spec.environment},
-    )
-
-
-def finish(campaign: Campaign, started: float, extra: dict[str, Any]) -> None:
-    campaign.finished_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    campaign.wall_seconds = round(time.monotonic() - started, 3)
-    campaign.extra.update(extra)
-
-
-def prepare_out_dir(out_dir: Path, resume: bool) -> Path:
-    """Creates and locks the output directory; without --resume, removes what an earlier campaign
-    wrote there (and nothing else: see opp_ci.outdir)."""
-    return outdir.claim(out_dir, resume)
-
-
-def validate_payloads(planned: list[PlannedRun]) -> None:
-    """The payload rules the worker applies, applied before anything starts (exit 2, not an error per run)."""
-    for run in planned:
-        try:
-            run.payload.validate()
-        except PayloadError as error:
-            raise UserError(f"config {run.info.config} run {run.info.number}: {error}; fix the config's args, "
-                            f"ini or limits") from None
-
-
-def checks_for(spec: CampaignSpec) -> list[Check]:
-    """The checks the spec asks for, their settings checked (and the baseline read) now. Each is
-    imported only when asked for (the regression check imports the result readers and statistics)."""
-    checks: list[Check] = []
-    if spec.checks.record_fingerprints or "fingerprints" in spec.checks.check:
-        from opp_ci.fingerprints import FingerprintCheck
-
-        checks.append(FingerprintCheck.from_spec(spec))
-    if spec.suites.files:
-        from opp_ci.suite_check import SuiteCheck
-
-        checks.append(SuiteCheck.from_spec(spec))
-    if spec.checks.baseline:
-        from opp_ci.regression import ComparisonCheck
-
-        checks.append(ComparisonCheck.from_spec(spec))
-    return checks
-
-
-def run_campaign(spec: CampaignSpec, backend: Any, display_factory: Any, listings: RunListings | None = None
-                 ) -> Campaign:
-    """Plans, provisions, runs, collects and judges a whole campaign; returns it with every record.
-
-    Nothing is provisioned before the plan and the checks' settings are good (a backend with
-    `start_early`, the local one, starts its Redis and workers while the orchestrator is imported and
-    the runs are planned, and stops them if that fails), and the backend's context manager removes
-    what it started whatever happens next.
-    """
-    started = time.monotonic()
-    checks = checks_for(spec)  # bad settings fail here (what a backend started early is stopped again)
-    remote = getattr(backend, "plans_remotely", False)
-    early = None if getattr(backend, "is_started", False) else getattr(backend, "start_early", None)
-    with early(spec) if early else contextlib.nullcontext():
-        planned = plan_suites(spec, built=False) if remote else plan(spec, listings)  # so does bad input
-        planned = prepare_runs(checks, planned) if not remote or not spec.configs else planned
-        validate_payloads(planned)
-        out_dir = prepare_out_dir(spec.out.resolve(), spec.resume)
-        try:
-            # a corrupt campaign.json, or one of another project, fails here
-            earlier = previous_records(out_dir, planned, spec.project_dir) if spec.resume else []
-            with backend.provision(spec, out_dir) as infrastructure:
-                if remote and spec.configs:
-                    connection = connect_redis(infrastructure.redis_url, tls=infrastructure.redis_tls)
-                    planned = prepare_runs(checks, planned + plan_remotely(spec, connection))
-                    validate_payloads(planned)
-                    earlier = previous_records(out_dir, planned, spec.project_dir) if spec.resume else []
-                campaign = _run(spec, planned, earlier, infrastructure, out_dir, display_factory)
-                _fail_on_lost_redis(campaign, planned, checks, out_dir)
-            finish(campaign, started, infrastructure.extra)
-            return judge_and_report(checks, campaign, out_dir)
-        finally:
-            outdir.release(out_dir)
-
-
-def _run(spec: CampaignSpec, planned: list[PlannedRun], earlier: list[RunRecord], infrastructure: Infrastructure,
-         out_dir: Path, display_factory: Any) -> Campaign:
-    """Runs the orchestrator. When Redis goes away, a private one is lost (the campaign ends with what
-    was collected); an external one (--redis-url) is waited for, within REDIS_OUTAGE_LIMIT, and the
-    campaign goes on where it was (jobs Redis lost are enqueued again)."""
-    campaign = new_campaign(spec, new_campaign_id(), earlier)
-    display = display_factory(len(planned))
-    try:
-        while True:
-            try:
-                Orchestrator(campaign, planned, infrastructure, out_dir, display, spec.workers).run()
-                return campaign
-            except RedisError as error:
-                problem = f"lost Redis: {type(error).__name__}: {error}"
-                if not spec.redis_url or not _wait_for_redis(infrastructure.redis_url, problem):
-                    campaign.extra["infrastructure_error"] = problem
-                    return campaign
-    finally:
-        display.close()
-
-
-#: How long an external Redis may be unreachable before the campaign gives up.
-REDIS_OUTAGE_LIMIT = 120.0
-
-
-def _wait_for_redis(url: str, problem: str, limit: float = REDIS_OUTAGE_LIMIT) -> bool:
-    """Waits, with backoff, for Redis to answer again; False after `limit` seconds."""
-    output.warning(f"{problem}; waiting up to {limit:.0f}s for it to come back")
-    deadline, wait = time.monotonic() + limit, 0.5
-    while time.monotonic() < deadline:
-        time.sleep(wait)
-        try:
-            connect_redis(url, socket_connect_timeout=2).ping()
-        except (RedisError, OSError):
-            wait = min(wait * 2, 8.0)
-            continue
-        output.info("Redis answers again; the campaign goes on")
-        return True
-    return False
-
-
-def _fail_on_lost_redis(campaign: Campaign, planned: list[PlannedRun], checks: list[Check], out_dir: Path) -> None:
-    """After an infrastructure fault: the reports of what was collected, then exit 2 saying how to go on."""
-    problem = campaign.extra.get("infrastructure_error")
-    if not problem:
-        return
-    judge_and_report(checks, campaign, out_dir)
-    raise UserError(f"{problem}; {len(campaign.runs)} of {len(planned)} runs have a record (reports written in "
-                    f"{out_dir}); run again with --resume to run the rest")
-
-
-def judge_and_report(checks: list[Check], campaign: Campaign, out_dir: Path) -> Campaign:
-    """The checks' verdicts on every record, then campaign.json, junit.xml and summary.md."""
-    from opp_ci.report import write_reports  # junit_xml and the charts: 13 ms that a starting campaign waited for
-
-    judge_campaign(checks, campaign, out_dir)
-    campaign.write(out_dir)
-    write_reports(campaign, out_dir)
-    return campaign

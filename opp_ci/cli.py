@@ -99,14 +99,12 @@ def run(project_dir: Path, redis_password_parameter: str | None, build_command: 
         campaign_spec.out = Path.cwd() / campaign_spec.out
     if campaign_spec.backend != "local":  # a cloud campaign takes minutes to start: collect as usual
         resume_collection()
-    chosen = _backend(campaign_spec.backend, **_backend_options(campaign_spec, redis_password_parameter))
     _check_github_output(campaign_spec.settings["github-output"])
-    if campaign_spec.backend == "local":
-        command = _activate_omnetpp(campaign_spec, build_command, no_build)
-        _build_first(campaign_spec.project_dir, command)
+    from opp_ci import pipeline
+
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        result = _run_campaign(campaign_spec, chosen)
+        result = pipeline.execute(campaign_spec, redis_password_parameter, build_command, no_build)
     except KeyboardInterrupt:
         output.warning("interrupted; everything it started has been stopped")
         sys.exit(130)
@@ -129,65 +127,6 @@ def run(project_dir: Path, redis_password_parameter: str | None, build_command: 
     sys.exit(0 if result.all_passed else 1)
 
 
-def _run_campaign(campaign_spec: spec.CampaignSpec, chosen):
-    """Runs the campaign. The simulation is asked for its runs at once, and a backend that can start
-    early (the local one) starts Redis and the workers, so that all of them start while the
-    orchestrator is imported (they are stopped if anything fails)."""
-    from opp_ci.omnetpp import RunListings
-
-    early = getattr(chosen, "start_early", None)
-    local_plan = campaign_spec.configs and not getattr(chosen, "plans_remotely", False)
-    with RunListings.of_spec(campaign_spec) if local_plan else contextlib.nullcontext() as listings, \
-            early(campaign_spec) if early else contextlib.nullcontext():
-        from opp_ci.campaign import run_campaign
-        from opp_ci.progress import make_display
-
-        return run_campaign(campaign_spec, chosen, make_display, listings)
-
-
-def _backend(name: str, **settings):
-    from opp_ci.backends import get_backend
-
-    return get_backend(name, **settings)
-
-
-def _backend_options(campaign_spec: spec.CampaignSpec, password_parameter: str | None = None) -> dict:
-    """The backend's constructor arguments; the ecs options are checked here, before anything starts."""
-    elsewhere = campaign_spec.workers == 0 if campaign_spec.backend == "local" else bool(campaign_spec.redis_url)
-    _check_store(campaign_spec, elsewhere)
-    if campaign_spec.backend == "local":
-        return {"workers": campaign_spec.workers, "redis_url": campaign_spec.redis_url}
-    from opp_ci import cloud
-    from opp_ci.backends.ecs import options_from
-
-    if campaign_spec.redis_url:
-        if not password_parameter:
-            raise UserError("--backend ecs --redis-url needs --redis-password-parameter (from `opp-ci cluster up`)")
-        if not campaign_spec.store and cloud.campaign_of_parameter(password_parameter) is None:
-            raise UserError(f"--redis-password-parameter {password_parameter} is not one `opp-ci cluster up` made "
-                            f"(/opp-ci/CAMPAIGN/redis-password): name the workers' store with --store s3://BUCKET/PREFIX")
-        region = cloud.resolve_region(campaign_spec.ecs["region"], os.environ)
-        return {"attach": (campaign_spec.redis_url, password_parameter, region, campaign_spec.store)}
-    return {"options": options_from(campaign_spec, os.environ)}
-
-
-def _check_store(campaign_spec: spec.CampaignSpec, workers_elsewhere: bool) -> None:
-    """The runs' files are collected from one store, never from one a worker's reply names: the campaign's own,
-    or, for workers started elsewhere, the one they were given (`--store`; an ECS cluster's is known)."""
-    store, local = campaign_spec.store, campaign_spec.backend == "local"
-    if store and not workers_elsewhere:
-        where = "add --workers 0" if local else "attach to a cluster of `opp-ci cluster up` with --redis-url"
-        raise UserError(f"--store {store} (or OPP_CI_STORE) names the store of workers started elsewhere, and this "
-                        f"campaign starts its own: drop it, or {where}")
-    if workers_elsewhere and not store and local:
-        raise UserError("--workers 0: the runs' files are in the store of the workers started elsewhere; name it "
-                        "with --store DIR or s3://BUCKET/PREFIX (their `opp-ci worker --store`)")
-    if store:
-        from opp_ci.store import open_store
-
-        open_store(store)  # an unknown scheme is an error now, not after the runs
-
-
 def _check_github_output(path: str | None) -> None:
     """--github-output must be appendable before anything runs, not only after the runs passed."""
     if not path:
@@ -197,27 +136,6 @@ def _check_github_output(path: str | None) -> None:
                                                                         os.W_OK):
         raise UserError(f"--github-output {path}: not a file that can be appended to (is its directory there and "
                         f"writable?); give another file")
-
-
-def _activate_omnetpp(campaign_spec: spec.CampaignSpec, build_command: str | None, no_build: bool) -> str | None:
-    """OMNeT++'s environment for the build, the listing and the runs (before any of them starts); the
-    build command, if any. Its version goes into campaign.json."""
-    from opp_ci import image as image_module
-    from opp_ci import omnetpp_root
-
-    command = image_module.local_build_command(campaign_spec.project_dir, build_command, no_build)
-    needed = omnetpp_root.needs_omnetpp([command, campaign_spec.command], campaign_spec.project_dir)
-    found = omnetpp_root.activate(needed)
-    if found:
-        campaign_spec.environment["omnetpp"] = found.describe()
-    return command
-
-
-def _build_first(project_dir: Path, command: str | None) -> None:
-    if command:
-        from opp_ci import image as image_module
-
-        image_module.build_model(project_dir, command)
 
 
 def _interrupt(signum, frame) -> None:
@@ -408,12 +326,11 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
     else:
         if not out:
             campaign_spec.out = Path.cwd() / campaign_spec.out
-        chosen = _backend(campaign_spec.backend, **_backend_options(campaign_spec))
-        if campaign_spec.backend == "local":
-            _build_first(campaign_spec.project_dir, _activate_omnetpp(campaign_spec, None, False))
+        from opp_ci import pipeline
+
         output.info("recording fingerprints: every run expects a dummy fingerprint, so the progress line counts "
                     "them as failed until they are judged at the end")
-        recorded = _run_campaign(campaign_spec, chosen)
+        recorded = pipeline.execute(campaign_spec)
     changes, skipped = fingerprints.update_from_campaign(check.store, recorded)
     for change in changes:
         click.echo(change.describe())
@@ -436,10 +353,9 @@ def _update_suites(project_dir: Path, from_dir: Path | None, flags: dict) -> Non
     else:
         if not flags.get("out"):
             campaign_spec.out = Path.cwd() / campaign_spec.out
-        chosen = _backend(campaign_spec.backend, **_backend_options(campaign_spec))
-        if campaign_spec.backend == "local":
-            _build_first(campaign_spec.project_dir, _activate_omnetpp(campaign_spec, None, False))
-        recorded, out_dir = _run_campaign(campaign_spec, chosen), campaign_spec.out
+        from opp_ci import pipeline
+
+        recorded, out_dir = pipeline.execute(campaign_spec), campaign_spec.out
     changes, skipped = update_suites(campaign_spec.project_dir, campaign_spec.suites.files, recorded, out_dir)
     for change in changes:
         click.echo(change.describe())

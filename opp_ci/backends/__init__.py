@@ -37,7 +37,18 @@ class Infrastructure:
 
 
 class Backend(Protocol):
+    """What the pipeline (`opp_ci.pipeline`) asks of a backend, and all it asks."""
+
+    #: Whether the runs are listed by the workers (the simulation lives in their image, not here).
+    plans_remotely: bool
+
+    def start_early(self, spec: CampaignSpec) -> contextlib.AbstractContextManager[None]:
+        """Starts what can start while the campaign is planned (the local Redis and workers); stops it on leaving
+        if `provision` did not take it over. A backend with nothing to start early returns a null context."""
+        ...
+
     def provision(self, spec: CampaignSpec, out_dir: Path) -> contextlib.AbstractContextManager[Infrastructure]:
+        """Creates the infrastructure (or takes over what `start_early` started); removes it all on leaving."""
         ...
 
 

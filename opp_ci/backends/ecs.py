@@ -69,6 +69,9 @@ class EcsBackend:
         self.env = env if env is not None else os.environ
         self.cluster: Cluster | None = None
 
+    def start_early(self, spec: Any) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()  # a cluster starts in provision: it needs the plan to be good
+
     @contextlib.contextmanager
     def provision(self, spec: Any, out_dir: Path) -> Iterator[Infrastructure]:
         if self.attach:

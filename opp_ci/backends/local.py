@@ -251,16 +251,12 @@ class LocalBackend:
     to start (it imports RQ). If the plan fails they are stopped again, having done nothing.
     """
 
+    plans_remotely = False
+
     def __init__(self, workers: int | None = None, redis_url: str | None = None) -> None:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self.redis_url = redis_url
         self._started: _Started | None = None
-
-    @property
-    def is_started(self) -> bool:
-        """Whether `start_early` has started Redis and the workers (the CLI starts them before it even
-        imports the orchestrator)."""
-        return self._started is not None
 
     @contextlib.contextmanager
     def start_early(self, spec: CampaignSpec) -> Iterator[None]:

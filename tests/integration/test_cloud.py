@@ -24,7 +24,7 @@ from ports import free_port, wait_for_port
 from projects import copy_standin
 
 from opp_ci.backends.ecs import EcsBackend
-from opp_ci.campaign import run_campaign
+from opp_ci.pipeline import run_campaign
 from opp_ci.cloud import create, teardown
 from opp_ci.cloud.aws import Clients
 from opp_ci.cloud.builder import Builder, StepFailure

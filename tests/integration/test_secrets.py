@@ -27,7 +27,7 @@ from test_cloud import (  # noqa: F401  (fixtures)
 )
 
 from opp_ci.backends.ecs import EcsBackend
-from opp_ci.campaign import run_campaign
+from opp_ci.pipeline import run_campaign
 from opp_ci.progress import make_display
 from opp_ci.spec import resolve
 
