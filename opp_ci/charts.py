@@ -16,8 +16,7 @@ from decimal import Decimal
 
 from opp_ci.safe_text import UNPRINTABLE
 
-#: GitHub's limit on a comment body (characters); a chart never takes more than this share of it.
-COMMENT_LIMIT = 65536
+#: Characters a chart may take of a comment body (GitHub's limit on one is 65,536).
 CHART_BUDGET = 12000
 MAX_BARS = 30
 LABEL_LENGTH = 40

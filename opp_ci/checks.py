@@ -12,7 +12,7 @@ The checks are `opp_ci.fingerprints.FingerprintCheck` and `opp_ci.regression.Com
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,7 +29,6 @@ class Judgements:
     verdicts: list[list[Verdict]]
     summary: dict[str, Any] | None = None
     summary_key: str | None = None
-    problems: list[str] = field(default_factory=list)  # e.g. unreadable baseline files
 
 
 class Check(Protocol):

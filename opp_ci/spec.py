@@ -31,9 +31,6 @@ from opp_ci.options import SPEC_FILE, Scope, Settings, check_sim_time, parse_dur
 __all__ = ["SPEC_FILE", "CampaignSpec", "CheckSettings", "ConfigSpec", "SuiteSettings", "check_sim_time",
            "parse_duration", "resolve", "resolve_simulation"]
 
-#: The settings of the regression checks.
-CHECK_KEYS = ("check", "fingerprints", "fingerprint-ingredients", "baseline", "tolerances", "alpha", "correction",
-              "metrics")
 #: The settings that compare two campaigns (`compare`, `report --recheck`).
 COMPARISON_KEYS = ("tolerances", "alpha", "correction", "metrics")
 

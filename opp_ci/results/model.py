@@ -60,10 +60,6 @@ class Histogram:
     bins: list[tuple[float, float]] = field(default_factory=list)
 
     @property
-    def lower_edges(self) -> list[float]:
-        return [edge for edge, _ in self.bins]
-
-    @property
     def counts(self) -> list[float]:
         return [count for _, count in self.bins]
 

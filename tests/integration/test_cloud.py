@@ -24,7 +24,6 @@ from ports import free_port, wait_for_port
 from projects import copy_standin
 
 from opp_ci.backends.ecs import EcsBackend
-from opp_ci.pipeline import run_campaign
 from opp_ci.cloud import create, teardown
 from opp_ci.cloud.aws import Clients
 from opp_ci.cloud.builder import Builder, StepFailure
@@ -34,6 +33,7 @@ from opp_ci.cloud.resources import Resource, campaign_resources
 from opp_ci.cloud.tags import TAG_CAMPAIGN, TAG_EXPIRES, TAG_REPOSITORY, Names, campaign_tags, parse_iso
 from opp_ci.cloud.waiting import redis_answers
 from opp_ci.errors import UserError
+from opp_ci.pipeline import run_campaign
 from opp_ci.progress import make_display
 from opp_ci.queue import connect_redis
 from opp_ci.s3store import S3Store
