@@ -14,7 +14,7 @@ import click
 from opp_ci import __version__, options, output, spec
 from opp_ci.cloud_cli import COMMANDS
 from opp_ci.errors import UserError
-from opp_ci.naming import QUEUE_NAME
+from opp_ci.naming import QUEUE_NAME, WORKER_STORE
 from opp_ci.processes import pause_collection, resume_collection
 
 # The pipeline modules (the orchestrator, Redis, reports) are imported by the commands that need them: a
@@ -150,7 +150,7 @@ def _interrupt(signum, frame) -> None:
 @click.option("--command", "command", metavar="CMD", help="Simulation command (default: from opp-ci.toml).")
 @click.option("--working-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory the simulation runs in (default: from opp-ci.toml).")
-@click.option("--store", envvar="OPP_CI_STORE", default="opp-ci-store", show_default=True, metavar="URL",
+@click.option("--store", envvar="OPP_CI_STORE", default=WORKER_STORE, show_default=True, metavar="URL",
               help="Where result files go: a directory or s3://bucket/prefix (env OPP_CI_STORE).")
 @click.option("--queue", "queue_name", default=QUEUE_NAME, show_default=True, help="Queue to listen on.")
 @click.option("--name", help="Worker name (default: RQ's own).")
@@ -289,7 +289,7 @@ def baseline() -> None:
 @baseline.command("update")
 @click.argument("project_dir", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--ingredients", metavar="SET", help="Fingerprint ingredients, e.g. 'tplx' or 'tplx,~tNl' "
-              "(default: fingerprint-ingredients of opp-ci.toml, else tplx).")
+              f"(default: fingerprint-ingredients of opp-ci.toml, else {options.default('fingerprint-ingredients')}).")
 @click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Take the calculated fingerprints from this output directory instead of running the campaign.")
 @click.option("--fingerprints", "store", metavar="FILE", help="The store (default: opp-ci-fingerprints.json).")
@@ -417,7 +417,7 @@ def _image_options(function):
         click.option("--project-dir", default=".", show_default=True, metavar="DIR",
                      help="Directory with opp-ci.toml, relative to the context; the worker runs there."),
         click.option("--base-image", metavar="IMAGE", help="OMNeT++ base image (default: [image] base, or "
-                     "ghcr.io/omnetpp/omnetpp:u24.04-6.2.0)."),
+                     f"{options.default('image.base')})."),
         click.option("--build-command", metavar="CMD", help="How the model is built (default: [image] build, or "
                      "`make MODE=release` with a Makefile, else opp_makemake first)."),
         click.option("--package", "packages", multiple=True, metavar="PKG",

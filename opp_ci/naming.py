@@ -1,4 +1,4 @@
-"""Names shared by the local and the cloud side: the campaign id format and the queue name."""
+"""Names shared by the local and the cloud side: the campaign id format, the queue and the worker's store."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 
 QUEUE_NAME = "opp-ci"
 """The RQ queue the orchestrator fills and the workers listen on."""
+
+WORKER_STORE = "opp-ci-store"
+"""Where `opp-ci worker` puts the runs' files when it is given no `--store` (relative to where it runs)."""
 
 
 def new_campaign_id(now: datetime | None = None) -> str:

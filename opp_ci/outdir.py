@@ -22,8 +22,10 @@ from opp_ci.store import RESULTS_DIR
 
 MANIFEST = ".opp-ci-manifest.json"
 LOCK = ".opp-ci-lock"
-#: What a campaign writes into its output directory (".opp-ci-store" is the local backend's store).
-OUTPUTS = (CAMPAIGN_FILE, "junit.xml", "summary.md", RESULTS_DIR, "logs", "plots", ".opp-ci-store")
+#: The local backend's store, in the output directory (the same file system as the results: files move, not copy).
+STORE_DIR = ".opp-ci-store"
+#: What a campaign writes into its output directory.
+OUTPUTS = (CAMPAIGN_FILE, "junit.xml", "summary.md", RESULTS_DIR, "logs", "plots", STORE_DIR)
 
 #: opp-ci's own reports, which `opp-ci report` and `compare` rewrite after the campaign: opp-ci's by name.
 REPORTS = (CAMPAIGN_FILE, "junit.xml", "summary.md")

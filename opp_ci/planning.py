@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # opp_ci.suites (its dataclasses and patterns: 5 ms) is impor
 
 #: How often a list job is looked at while a worker lists the runs.
 LIST_POLL_INTERVAL = 0.1
+#: How long a list job's answer is kept: it is read at once (a run's result is kept a week: queue.RESULT_TTL).
+LIST_RESULT_TTL = 3600
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def plan_remotely(spec: CampaignSpec, connection: Any, timeout: float = ENUMERAT
         payload = ListPayload(config.name, config.runs, tuple(spec.ini), config.args)
         requests[config.name] = queue.enqueue_call(
             JOB_FUNCTION, kwargs={"payload": payload.to_json()}, job_id=f"opp-ci-list-{secrets.token_hex(8)}",
-            timeout=ENUMERATION_TIMEOUT + 60, result_ttl=3600,
+            timeout=ENUMERATION_TIMEOUT + 60, result_ttl=LIST_RESULT_TTL,
         )
     planned = []
     for config in spec.configs:

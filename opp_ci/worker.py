@@ -29,6 +29,7 @@ from rq.worker import WorkerStatus
 from opp_ci import omnetpp_root
 from opp_ci.execution import WorkerSettings, configure, worker_settings
 from opp_ci.jobs import RunJob, note_failed_attempt, refusal
+from opp_ci.naming import WORKER_STORE
 from opp_ci.omnetpp import Simulation
 from opp_ci.queue import JOB_MONITORING_INTERVAL, QUEUE_NAME, checked_connection, make_queue
 from opp_ci.spec import resolve_simulation
@@ -173,7 +174,7 @@ class WorkerOptions:
     project_dir: Path = Path(".")
     command: str | None = None
     working_dir: Path | None = None
-    store: str = "opp-ci-store"
+    store: str = WORKER_STORE
     queue_name: str = QUEUE_NAME
     name: str | None = None
     burst: bool = False

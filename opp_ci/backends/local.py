@@ -23,6 +23,7 @@ from urllib.parse import quote
 from opp_ci import output
 from opp_ci.backends import Infrastructure
 from opp_ci.errors import UserError
+from opp_ci.outdir import STORE_DIR
 from opp_ci.processes import ForkedProcess, can_fork, die_with_parent, fork_child, owned_temp_dir
 from opp_ci.spec import CampaignSpec
 
@@ -32,7 +33,6 @@ STOP_GRACE = 3.0
 START_FAILURE_SECONDS = 10.0
 #: ... and when this many in a row did not, the campaign stops instead of starting more.
 START_FAILURES = 5
-STORE_DIR = ".opp-ci-store"
 #: Where local workers run the runs, in the output directory (the same file system as the store).
 SCRATCH_DIR = ".opp-ci-scratch"
 
