@@ -9,18 +9,18 @@ records it collected (campaign.json, rewritten as records arrive). Redis is only
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from rq import Worker
 from rq.job import JobStatus
 
 from opp_ci import output
 from opp_ci.backends import Infrastructure
-from opp_ci.errors import UserError
+from opp_ci.collection import Collector
 from opp_ci.history import read_history, write_history
-from opp_ci.jobs import RunJob, failed_attempts, failure_text, note_failed_attempt
+from opp_ci.jobs import RunJob, failure_text, note_failed_attempt
 from opp_ci.planning import PlannedRun
 from opp_ci.processes import resume_collection
 from opp_ci.progress import Counts, ProgressDisplay
@@ -29,12 +29,9 @@ from opp_ci.records import (
     Campaign,
     RunRecord,
     RunStatus,
-    read_batch_reply,
-    read_worker_reply,
 )
-from opp_ci.safe_text import redacted_url
 from opp_ci.scheduling import HOLD_SECONDS, Unit, hold_back, probes_for, release, schedule, single
-from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
+from opp_ci.store import open_store
 from opp_ci.worker import ended_key
 
 #: Longest wait for a worker to say a job ended; without word, the registries are scanned (and dead
@@ -67,7 +64,9 @@ class Orchestrator:
         out_dir: Path,
         display: ProgressDisplay,
         workers: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.clock = clock
         self.campaign = campaign
         self.planned = {p.job_id: p for p in planned}
         #: The queue jobs, by job id: a run each, or a batch of short runs (`opp_ci.scheduling`).
@@ -83,18 +82,16 @@ class Orchestrator:
         self.display = display
         self.connection = checked_connection(infrastructure.redis_url, tls=infrastructure.redis_tls)
         self.queue = make_queue(self.connection)
-        #: Where the runs' files are collected from, whatever store a worker's reply names (`--store`).
-        self.store: Store = open_store(infrastructure.store_url, move_out=infrastructure.store_is_private)
+        #: The runs' files are collected from the campaign's store, whatever store a worker's reply names.
+        self.collector = Collector(open_store(infrastructure.store_url, move_out=infrastructure.store_is_private),
+                                   out_dir)
         self.records: dict[str, RunRecord] = {r.job_id: r for r in campaign.runs}
         self.running = 0
-        self._started = time.monotonic()
+        self._started = self.clock()
         self._warned = False
-        self._unsaved = False
-        self._last_save = 0.0
-        self._save_interval = SAVE_INTERVAL
-        self._last_full_check = time.monotonic()
+        self.checkpoints = Checkpoints(out_dir, clock)
+        self._last_full_check = self.clock()
         self._last_poll = 0.0
-        self._failures: dict[str, list[dict[str, str]]] = {}
         self._reports_imported = False
 
     def run(self) -> Campaign:
@@ -109,7 +106,7 @@ class Orchestrator:
                 self._sweep_dead_workers()
                 if self.held:
                     self._release_held()
-                if not ended or time.monotonic() - self._last_poll >= POLL_INTERVAL:
+                if not ended or self.clock() - self._last_poll >= POLL_INTERVAL:
                     self._poll()
                 else:
                     self._save()
@@ -162,7 +159,7 @@ class Orchestrator:
         history = read_history(self.out_dir)
         now, self.held = hold_back([p for p in self.planned.values() if p.job_id not in self.records], history,
                                    self._probes)
-        self._hold_until = time.monotonic() + HOLD_SECONDS
+        self._hold_until = self.clock() + HOLD_SECONDS
         self.campaign.extra["queue_jobs"] = 0
         self._enqueue(schedule(now, history, self.workers))
 
@@ -170,7 +167,7 @@ class Orchestrator:
         """Enqueues the held runs of each config whose probes tell how long its runs take (batched when
         they are tiny), and the others one job each once the hold is over and the workers are about to
         run out of work (a campaign of many configs runs the probes of all of them first)."""
-        over = time.monotonic() >= self._hold_until and self.connection.llen(self.queue.key) <= (self.workers or 1)
+        over = self.clock() >= self._hold_until and self.connection.llen(self.queue.key) <= (self.workers or 1)
         for config in list(self.held):
             units = release(self.held[config], self._probe_walls.get(config, []), self.workers)
             if units is None and over:
@@ -197,13 +194,13 @@ class Orchestrator:
         """One look at the queue. The registries say which jobs ended, so only those are fetched;
         the started ones are inspected when a worker died, and every job now and then (a job lost
         with a Redis restart is enqueued again)."""
-        self._last_poll = time.monotonic()
+        self._last_poll = self.clock()
         waiting = self._waiting()
         ended = [i for i in self._registry_ids(self.queue.finished_job_registry, self.queue.failed_job_registry)
                  if i in waiting]
         started = [i for i in self._registry_ids(self.queue.started_job_registry) if i in waiting]
         self.running = len(started)
-        now = time.monotonic()
+        now = self.clock()
         due = now - self._last_full_check >= FULL_CHECK_INTERVAL
         if due:
             self._last_full_check = now
@@ -249,7 +246,7 @@ class Orchestrator:
     def _warn_when_nobody_works(self) -> None:
         """With workers started elsewhere (--workers 0), say so when none is there, instead of
         waiting in silence."""
-        if self._warned or self.running or time.monotonic() - self._started < NO_WORKER_WARNING:
+        if self._warned or self.running or self.clock() - self._started < NO_WORKER_WARNING:
             return
         if Worker.count(connection=self.connection, queue=self.queue) == 0:
             self._warned = True
@@ -257,46 +254,8 @@ class Orchestrator:
                            "`opp-ci worker --redis-url URL --project DIR`")
 
     def _collect(self, unit: Unit, job: RunJob) -> None:
-        """The records of a finished job: its run's, or each of its batch's (a malformed reply is an error of
-        its run, not of the runs beside it)."""
-        try:
-            replies = read_batch_reply(job.return_value(), len(unit.runs)) if unit.is_batch else [job.return_value()]
-        except ValueError as error:
-            self._add_errors(unit, job, str(error))
-            return
-        for planned, reply in zip(unit.runs, replies, strict=True):
-            if planned.job_id not in self.records:
-                self._add(self._record_of(planned, job, reply))
-
-    def _record_of(self, planned: PlannedRun, job: RunJob, reply: Any) -> RunRecord:
-        identity = self._identity(planned, job)
-        try:
-            outcome, store_url = read_worker_reply(reply)
-        except ValueError as error:
-            return RunRecord(**identity, worker=job.worker_name or "", status=RunStatus.ERROR, error=str(error))
-        record = RunRecord.from_outcome(outcome, **identity)
-        try:
-            record.result_files = self._download_results(self.store, planned, outcome.result_files)
-            record.log = self._download_log(self.store, planned) if outcome.log else None
-        except (OSError, ValueError, UserError) as error:
-            record.fail_execution(RunStatus.ERROR, f"could not collect the run's files: {error}"
-                                  f"{other_store_hint(self.store, store_url)}")
-        return record
-
-    def _download_results(self, store: Store, planned: PlannedRun, names: list[str]) -> list[str]:
-        """Result files go flat into results/, as OMNeT++ puts them (its names already carry the
-        config, iteration variables and repetition); a suite row's into results/FILE-LINE/, since rows
-        of one config and run number in different directories would share names."""
-        folder = RESULTS_DIR if planned.row is None else f"{RESULTS_DIR}/{_row_name(planned)}"
-        with_retries(lambda: store.download(f"{planned.job_id}/{RESULTS_DIR}", names, self.out_dir / folder))
-        return [f"{folder}/{name}" for name in names]
-
-    def _download_log(self, store: Store, planned: PlannedRun) -> str:
-        name = (f"{planned.info.config}-{planned.info.number}" if planned.row is None else _row_name(planned)) + ".log"
-        with_retries(lambda: store.download(planned.job_id, [LOG_NAME], self.out_dir / "logs" / ".incoming"))
-        incoming = self.out_dir / "logs" / ".incoming" / LOG_NAME
-        incoming.replace(self.out_dir / "logs" / name)
-        return f"logs/{name}"
+        for record in self.collector.records_of(unit, job, self.records):
+            self._add(record)
 
     def _sweep(self, unit: Unit, job: RunJob) -> None:
         """Re-enqueues (within its retry budget) a job whose worker died; RQ itself would only notice
@@ -314,76 +273,23 @@ class Orchestrator:
         if exhausted:
             self._add_errors(unit, job, f"worker {job.worker_name} died while running this run")
 
-    def _identity(self, planned: PlannedRun, job: RunJob) -> dict[str, Any]:
-        """Which run a record is of, and how many attempts it took."""
-        retries = planned.config.retries
-        attempts = 1 + retries - (job.retries_left or 0) if retries else 1
-        return {
-            "config": planned.info.config, "run": planned.info.number, "job_id": planned.job_id,
-            "itervars": dict(planned.info.itervars), "repetition": planned.info.repetition,
-            "attempts": attempts, "failed_attempts": self._failed_attempts(job) if attempts > 1 else [],
-            **_suite_identity(planned),
-        }
-
-    def _failed_attempts(self, job: RunJob) -> list[dict[str, str]]:
-        """When and why the job's failed attempts failed (fetched once per job: a batch's runs share them)."""
-        if job.id not in self._failures:
-            self._failures[job.id] = failed_attempts(job)
-        return self._failures[job.id]
-
-    def _error_record(self, planned: PlannedRun, job: RunJob, reason: str) -> RunRecord:
-        identity = {**self._identity(planned, job), "attempts": 1 + planned.config.retries}
-        return RunRecord(**identity, worker=job.worker_name or "", status=RunStatus.ERROR, error=reason)
-
     def _add_errors(self, unit: Unit, job: RunJob, reason: str) -> None:
-        """Error records for the job's runs that have none (a batch's runs share their job's fate)."""
-        for planned in unit.runs:
-            if planned.job_id not in self.records:
-                self._add(self._error_record(planned, job, reason))
+        for record in self.collector.error_records(unit, job, reason, self.records):
+            self._add(record)
 
     def _add(self, record: RunRecord) -> None:
         self.records[record.job_id] = record
         if record.wall_seconds > 0 and record.config in self.held and record.suite_row is None:
             self._probe_walls.setdefault(record.config, []).append(record.wall_seconds)
-        self._unsaved = True
+        self.checkpoints.unsaved = True
 
     def _save(self, now: bool = False) -> None:
-        """A checkpoint of campaign.json (compact; the reports rewrite it indented) when records arrived:
-        `now`, or at most once per interval, which grows with the time a write takes (at most SAVE_SHARE
-        of the time)."""
-        if not self._unsaved or (not now and time.monotonic() - self._last_save < self._save_interval):
-            return
-        started = time.monotonic()
-        self.campaign.runs = list(self.records.values())
-        self.campaign.write(self.out_dir, compact=True)
-        self._last_save = time.monotonic()
-        self._save_interval = max(SAVE_INTERVAL, (self._last_save - started) / SAVE_SHARE)
-        self._unsaved = False
+        self.checkpoints.save(self.campaign, self.records, now)
 
     def _show(self) -> None:
         done = len(self.records)
         failed = sum(r.status is not RunStatus.PASSED for r in self.records.values())
         self.display.update(Counts(total=len(self.planned), done=done, failed=failed, running=self.running))
-
-
-def other_store_hint(own: Store, named: str | None) -> str:
-    """Why a run's files may be missing: its worker said it put them in another store (never opened)."""
-    if not named or named == own.url:
-        return ""
-    return f" (its worker put them in {redacted_url(named)}, not {redacted_url(own.url)}: is --store the workers'?)"
-
-
-def _row_name(planned: PlannedRun) -> str:
-    """`examples-12` for line 12 of examples.csv (`examples-12-r1` for its second repetition)."""
-    assert planned.row is not None
-    return f"{Path(planned.row.file).stem}-{planned.row.line}" + (f"-r{planned.repeat}" if planned.repeat else "")
-
-
-def _suite_identity(planned: PlannedRun) -> dict[str, Any]:
-    row = planned.row
-    if row is None:
-        return {}
-    return {"suite_row": planned.history_row, "test": row.title, "repeat": planned.repeat}
 
 
 def _heartbeat_is_stale(job: RunJob) -> bool:
@@ -393,3 +299,26 @@ def _heartbeat_is_stale(job: RunJob) -> bool:
     if beat.tzinfo is None:
         beat = beat.replace(tzinfo=UTC)
     return (datetime.now(UTC) - beat).total_seconds() > STALE_HEARTBEAT
+
+
+class Checkpoints:
+    """campaign.json rewritten while records arrive (compact; the reports rewrite it indented): at most once per
+    interval, which grows with the time a write takes (at most SAVE_SHARE of the time)."""
+
+    def __init__(self, out_dir: Path, clock: Callable[[], float] = time.monotonic) -> None:
+        self.out_dir = out_dir
+        self.clock = clock
+        self.unsaved = False
+        self._last = 0.0
+        self._interval = SAVE_INTERVAL
+
+    def save(self, campaign: Campaign, records: dict[str, RunRecord], now: bool = False) -> None:
+        """A checkpoint when records arrived since the last: `now`, or when the interval is over."""
+        if not self.unsaved or (not now and self.clock() - self._last < self._interval):
+            return
+        started = self.clock()
+        campaign.runs = list(records.values())
+        campaign.write(self.out_dir, compact=True)
+        self._last = self.clock()
+        self._interval = max(SAVE_INTERVAL, (self._last - started) / SAVE_SHARE)
+        self.unsaved = False

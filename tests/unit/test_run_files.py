@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from opp_ci.campaign import other_store_hint
+from opp_ci.collection import other_store_hint
 from opp_ci.records import Campaign, MalformedRecord, RunRecord, RunStatus, read_worker_reply
 from opp_ci.run_files import own_files
 from opp_ci.store import DirectoryStore, NotCollected, with_retries
