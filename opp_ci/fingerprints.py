@@ -29,28 +29,22 @@ import json
 import re
 import shlex
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from opp_ci import options
 from opp_ci.errors import UserError
 from opp_ci.payloads import job_id
 from opp_ci.records import FingerprintVerdict, Judgement, RunStatus, Verdict, write_json_atomically
+from opp_ci.suites import RESULTS, Action
 
-DEFAULT_STORE = "opp-ci-fingerprints.json"
-DEFAULT_INGREDIENTS = "tplx"
+DEFAULT_STORE = options.default("fingerprints")
+DEFAULT_INGREDIENTS = options.default("fingerprint-ingredients")
 #: Expected by `baseline update`'s recording runs: never matches, so OMNeT++ prints the calculated one.
 DUMMY_HASH = "0000-0000"
 STORE_VERSION = 1
-INET_RESULTS = ("PASS", "FAIL", "ERROR")
 _HASH = re.compile(r"^[0-9a-fA-F]{4}-[0-9a-fA-F]{4}$")
 _INGREDIENTS = re.compile(r"^~?[a-zA-Z0-9]+$")
-
-
-class Action(StrEnum):
-    KEEP = "KEEP"
-    INSERT = "INSERT"
-    UPDATE = "UPDATE"
 
 
 @dataclass(frozen=True)
@@ -236,7 +230,7 @@ def parse_inet_csv(text: str, where: str = "fingerprint CSV") -> list[InetRow]:
         if len(fields) != 6:
             raise UserError(f"{where}:{number}: a row must have 6 fields (working directory, arguments, "
                             f"sim-time-limit, fingerprint, expected result, tags), found {len(fields)}")
-        if fields[4] not in INET_RESULTS:
+        if fields[4] not in RESULTS:
             raise UserError(f"{where}:{number}: the expected result must be PASS, FAIL or ERROR, not {fields[4]!r}")
         rows.append(InetRow(number, *fields))
     return rows

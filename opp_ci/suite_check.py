@@ -66,30 +66,33 @@ class SuiteCheck:
         verdict_of = {key: self._verdict(self.rows[key], records, out_dir) for key, records in by_row.items()}
         outcomes: dict[str, int] = defaultdict(int)
         for verdict in verdict_of.values():
-            outcomes[verdict.message.split(":")[0]] += 1  # PASS, FAIL (expected), ERROR (should be PASS), ...
+            outcomes[verdict.category] += 1
         summary = {"rows": len(by_row), "passed": sum(v.judgement is not Judgement.FAIL for v in verdict_of.values()),
                    "outcomes": dict(sorted(outcomes.items())), "files": sorted({k.rpartition(":")[0] for k in by_row})}
         verdicts = [[verdict_of[r.suite_row]] if r.suite_row in verdict_of else [] for r in campaign.runs]
         return Judgements(verdicts, summary if by_row else None, summary_key=SUMMARY_KEY)
 
-    def _verdict(self, row: SuiteRow, records: list[RunRecord], out_dir: Path) -> Verdict:
+    def _verdict(self, row: SuiteRow, records: list[RunRecord], out_dir: Path) -> _SuiteVerdict:
         if any(r.execution is RunStatus.ERROR for r in records):  # the infrastructure failed, not the row
             return _SuiteVerdict(CHECK, Judgement.FAIL, "not judged: a run of the row did not execute",
-                                 outcome=Outcome.ERROR)
+                                 outcome=Outcome.ERROR, category="not judged")
         found = judge_row(row, [run_output(r, out_dir) for r in sorted(records, key=lambda r: r.repeat)],
                           self.ingredients)
         text = found.describe()
         if not found.passed:
-            return _SuiteVerdict(CHECK, Judgement.FAIL, text, outcome=found.outcome)
+            return _SuiteVerdict(CHECK, Judgement.FAIL, text, outcome=found.outcome, category=found.category)
         executed = all(r.execution is RunStatus.PASSED for r in records)
-        return _SuiteVerdict(CHECK, Judgement.PASS if executed else Judgement.EXPECTED, text, outcome=found.outcome)
+        return _SuiteVerdict(CHECK, Judgement.PASS if executed else Judgement.EXPECTED, text, outcome=found.outcome,
+                             category=found.category)
 
 
 @dataclass(frozen=True)
 class _SuiteVerdict(Verdict):
-    """A verdict that also remembers the row's outcome (only while judging; campaign.json keeps the text)."""
+    """A verdict that also remembers the row's outcome and its category (only while judging; campaign.json keeps
+    the text)."""
 
     outcome: Outcome = Outcome.PASS
+    category: str = "PASS"
 
 
 def update_suites(project_dir: Path, files: list[str], campaign: Campaign, out_dir: Path

@@ -347,13 +347,21 @@ class Verdict:
     def passed(self) -> bool:
         return self.outcome.value == self.expected.value
 
-    def describe(self) -> str:
-        """opp_fingerprinttest's verdict text: `PASS`, `FAIL (expected)`, `ERROR (should be PASS): ...`."""
+    @property
+    def category(self) -> str:
+        """What the suite's summary counts: `PASS`, `FAIL (expected)`, `PASS (unexpected)`, `ERROR (should be
+        PASS)`."""
         if self.passed:
             return "PASS" if self.outcome is Outcome.PASS else f"{self.outcome.value} (expected)"
         if self.outcome is Outcome.PASS:
             return "PASS (unexpected)"
-        return f"{self.outcome.value} (should be {self.expected.value}): {self.message}"
+        return f"{self.outcome.value} (should be {self.expected.value})"
+
+    def describe(self) -> str:
+        """opp_fingerprinttest's verdict text: `PASS`, `FAIL (expected)`, `ERROR (should be PASS): ...`."""
+        if self.passed or self.outcome is Outcome.PASS:
+            return self.category
+        return f"{self.category}: {self.message}"
 
 
 def judge_row(row: SuiteRow, runs: Sequence[RunOutput], ingredients: Sequence[str] = ()) -> Verdict:
@@ -414,7 +422,10 @@ def mismatch_message(expected: Sequence[FingerprintSet], seen: Sequence[Sequence
 
 
 class Action(StrEnum):
+    """What `baseline update` did to an expected fingerprint (a suite row's is kept or updated, never inserted)."""
+
     KEEP = "KEEP"
+    INSERT = "INSERT"
     UPDATE = "UPDATE"
 
 
