@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -309,61 +308,30 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
     Runs the campaign with a dummy expected fingerprint so OMNeT++ prints the calculated ones (or reads
     them from --from OUT_DIR), and reports KEEP, INSERT or UPDATE for each run.
     """
-    from opp_ci import fingerprints
-
     flags = {"config": configs, "runs": runs, "arg": args, "workers": workers, "out": str(out) if out else None,
              "fingerprints": store, "fingerprint-ingredients": ingredients, "check": [], "baseline": None}
-    if from_dir:
-        flags["config"] = configs or ("_from",)
     if suites or (not configs and spec.resolve(project_dir, {}).suites.files):
-        _update_suites(project_dir, from_dir, {**flags, "suite": suites, "config": configs})
-        return
-    campaign_spec = spec.resolve(project_dir, flags)
-    campaign_spec.checks = replace(campaign_spec.checks, check=[], baseline=None, record_fingerprints=True)
-    check = fingerprints.FingerprintCheck.from_spec(campaign_spec)  # checks the ingredients, too
-    if from_dir:
-        recorded = _read_campaign(from_dir)
+        from opp_ci.suite_check import SuiteFiles as target_kind
     else:
-        if not out:
-            campaign_spec.out = Path.cwd() / campaign_spec.out
-        from opp_ci import pipeline
+        from opp_ci.fingerprints import StoreFile as target_kind
 
-        output.info("recording fingerprints: every run expects a dummy fingerprint, so the progress line counts "
-                    "them as failed until they are judged at the end")
-        recorded = pipeline.execute(campaign_spec)
-    changes, skipped = fingerprints.update_from_campaign(check.store, recorded)
-    for change in changes:
-        click.echo(change.describe())
-    for line in skipped:
-        click.echo(f"SKIP   {line}")
-    check.store.save()
-    counts = fingerprints.describe_changes(changes)["counts"]
-    output.info(f"{counts['KEEP']} kept, {counts['INSERT']} inserted, {counts['UPDATE']} updated, "
-                f"{len(skipped)} without a fingerprint; wrote {check.store.path}")
-    sys.exit(1 if skipped else 0)
-
-
-def _update_suites(project_dir: Path, from_dir: Path | None, flags: dict) -> None:
-    """`baseline update --suite`: the suite's rows run (or read from --from), their CSVs rewritten."""
-    from opp_ci.suite_check import update_suites
-
-    campaign_spec = spec.resolve(project_dir, {**flags, "check": [], "baseline": None})
+        flags["config"] = configs or (("_from",) if from_dir else ())
+    campaign_spec = spec.resolve(project_dir, {**flags, "suite": suites})
+    target = target_kind.of(campaign_spec)  # its settings checked before anything runs
     if from_dir:
         recorded, out_dir = _read_campaign(from_dir), from_dir
     else:
-        if not flags.get("out"):
-            campaign_spec.out = Path.cwd() / campaign_spec.out
         from opp_ci import pipeline
 
+        if not out:
+            campaign_spec.out = Path.cwd() / campaign_spec.out
+        if target.note:
+            output.info(target.note)
         recorded, out_dir = pipeline.execute(campaign_spec), campaign_spec.out
-    changes, skipped = update_suites(campaign_spec.project_dir, campaign_spec.suites.files, recorded, out_dir)
-    for change in changes:
-        click.echo(change.describe())
-    for line in skipped:
-        click.echo(f"SKIP   {line}")
-    updated = sum(c.action.value == "UPDATE" for c in changes)
-    output.info(f"{len(changes) - updated} kept, {updated} updated, {len(skipped)} without a fingerprint; "
-                f"wrote {', '.join(campaign_spec.suites.files)}")
+    changes, skipped = target.update(recorded, out_dir)
+    for line in [change.describe() for change in changes] + [f"SKIP   {line}" for line in skipped]:
+        click.echo(line)
+    output.info(f"{target.counts(changes)}, {len(skipped)} without a fingerprint; wrote {target.written}")
     sys.exit(1 if skipped else 0)
 
 

@@ -28,7 +28,7 @@ import io
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -422,3 +422,32 @@ def update_from_campaign(store: FingerprintStore, campaign: Any) -> tuple[list[C
             continue
         changes += store.record(run, calculated)
     return changes, skipped
+
+
+@dataclass
+class StoreFile:
+    """`baseline update` of the fingerprint store (`opp-ci-fingerprints.json` or an INET CSV): every run of the
+    recording campaign expects a dummy fingerprint, and its calculated ones are kept, inserted or updated."""
+
+    check: FingerprintCheck
+    note: str = ("recording fingerprints: every run expects a dummy fingerprint, so the progress line counts them "
+                 "as failed until they are judged at the end")
+
+    @classmethod
+    def of(cls, spec: Any) -> StoreFile:
+        spec.checks = replace(spec.checks, check=[], baseline=None, record_fingerprints=True)
+        return cls(FingerprintCheck.from_spec(spec))  # checks the ingredients, too
+
+    @property
+    def written(self) -> str:
+        return str(self.check.store.path)
+
+    def update(self, campaign: Any, out_dir: Path) -> tuple[list[Change], list[str]]:
+        changes, skipped = update_from_campaign(self.check.store, campaign)
+        self.check.store.save()
+        return changes, skipped
+
+    @staticmethod
+    def counts(changes: list[Change]) -> str:
+        counts = describe_changes(changes)["counts"]
+        return f"{counts['KEEP']} kept, {counts['INSERT']} inserted, {counts['UPDATE']} updated"

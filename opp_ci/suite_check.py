@@ -12,6 +12,7 @@ from typing import Any
 from opp_ci.checks import Judgements
 from opp_ci.records import Campaign, Judgement, RunRecord, RunStatus, Verdict
 from opp_ci.suites import (
+    Action,
     Expected,
     Outcome,
     RowChange,
@@ -119,3 +120,29 @@ def update_suites(project_dir: Path, files: list[str], campaign: Campaign, out_d
         write_update(path, update)
         changes += update.changes
     return changes, skipped
+
+
+@dataclass
+class SuiteFiles:
+    """`baseline update` of fingerprint suite CSVs: their rows run (or read from --from), their fingerprint
+    fields rewritten in place."""
+
+    project_dir: Path
+    files: list[str]
+    note: str = ""
+
+    @classmethod
+    def of(cls, spec: Any) -> SuiteFiles:
+        return cls(spec.project_dir, list(spec.suites.files))
+
+    @property
+    def written(self) -> str:
+        return ", ".join(self.files)
+
+    def update(self, campaign: Campaign, out_dir: Path) -> tuple[list[RowChange], list[str]]:
+        return update_suites(self.project_dir, self.files, campaign, out_dir)
+
+    @staticmethod
+    def counts(changes: list[RowChange]) -> str:
+        updated = sum(c.action is Action.UPDATE for c in changes)
+        return f"{len(changes) - updated} kept, {updated} updated"
