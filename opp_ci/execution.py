@@ -1,9 +1,9 @@
 """Executing one job: a simulation run in its own process group with a wall-clock timeout, its
 files put in the store, and a `RunOutcome` returned (or, for a list job, the runs of a config).
 
-`execute` is the one job function an opp-ci worker runs (`opp_ci.jobs.JOB_FUNCTION`). The
+`Executor.execute` is the one job function an opp-ci worker runs (`opp_ci.jobs.JOB_FUNCTION` names it). The
 simulation command, its working directory and the result store are the worker's own settings,
-given when it starts (`configure`); a job only chooses which run.
+given when it starts (`configure` makes its executor); a job only chooses which run.
 """
 
 from __future__ import annotations
@@ -48,29 +48,30 @@ class WorkerSettings:
     root: Path | None = None  # the project root suite rows are relative to (default: the simulation's directory)
 
 
-_settings: WorkerSettings | None = None
+class Executor:
+    """What a worker's jobs run: `execute`, the job function (`opp_ci.jobs.JOB_FUNCTION` names it), with the
+    worker's settings."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+
+    def execute(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """One simulation run, returning its record as JSON; a batch of runs (kind "batch"); or the runs
+        of a config (kind "list")."""
+        kind = payload.get("kind") if isinstance(payload, dict) else None
+        if kind == "list":
+            return list_runs_for(ListPayload.from_json(payload), self.settings.simulation)
+        if kind == "batch":
+            return {"batch": [_perform_in_batch(run, self.settings) for run in BatchPayload.from_json(payload).runs]}
+        return _perform_in_scratch(RunPayload.from_json(payload), self.settings)
 
 
-def configure(settings: WorkerSettings) -> None:
-    """Sets what `execute` runs; called once when the worker process starts (with no other thread: it
-    forks the reaper of its runs)."""
-    global _settings
-    _settings = settings
+def configure(settings: WorkerSettings) -> Executor:
+    """The executor of a worker process's jobs; called once when it starts (with no other thread: it forks
+    the reaper of its runs)."""
     become_subreaper()
     this_process_reaper().start()
-
-
-def execute(payload: dict[str, Any]) -> dict[str, Any]:
-    """The job function, the only one a worker runs: one simulation run, returning its record as
-    JSON, or (kind "list") the runs of a config."""
-    if _settings is None:
-        raise RuntimeError("worker not configured: start it with `opp-ci worker`")
-    kind = payload.get("kind") if isinstance(payload, dict) else None
-    if kind == "list":
-        return list_runs_for(ListPayload.from_json(payload), _settings.simulation)
-    if kind == "batch":
-        return {"batch": [_perform_in_batch(run, _settings) for run in BatchPayload.from_json(payload).runs]}
-    return _perform_in_scratch(RunPayload.from_json(payload), _settings)
+    return Executor(settings)
 
 
 def _perform_in_scratch(run: RunPayload, settings: WorkerSettings) -> dict[str, Any]:

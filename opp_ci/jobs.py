@@ -4,6 +4,7 @@ Redis, and the check a worker applies before it loads a job at all."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from rq.exceptions import DeserializationError
 from rq.job import Job
@@ -24,13 +25,16 @@ class RunJob(Job):
     but ours. Callbacks are names too, so they are refused the same way.
     """
 
+    #: The worker's `opp_ci.execution.Executor`, set by the worker that performs the job.
+    executor: Any = None
+
     @property
     def func(self):
         if self.func_name != JOB_FUNCTION or self.instance is not None:
             raise ForeignJobError(f"refusing to run {self.func_name!r}: an opp-ci worker only runs {JOB_FUNCTION}")
-        from opp_ci.execution import execute
-
-        return execute
+        if self.executor is None:
+            raise RuntimeError("no executor: a run job is performed by `opp-ci worker`")
+        return self.executor.execute
 
     @property
     def success_callback(self):

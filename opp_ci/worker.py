@@ -27,7 +27,7 @@ from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
 from opp_ci import omnetpp_root
-from opp_ci.execution import WorkerSettings, configure, worker_settings
+from opp_ci.execution import Executor, WorkerSettings, configure, worker_settings
 from opp_ci.jobs import RunJob, note_failed_attempt, refusal
 from opp_ci.naming import WORKER_STORE
 from opp_ci.omnetpp import Simulation
@@ -53,6 +53,8 @@ class RunWorker(SimpleWorker):
 
     job_class = RunJob
     _last_own_heartbeat = -math.inf
+    #: What the jobs run (`start_worker` sets it): each job is handed it before it is performed.
+    executor: Executor | None = None
 
     def heartbeat(self, timeout=None, pipeline=None):
         """RQ's, in one round trip, and left out when RQ sent one less than HEARTBEAT_SPACING ago (it sends
@@ -81,6 +83,7 @@ class RunWorker(SimpleWorker):
             self.handle_job_failure(job, queue, exc_string=f"ForeignJobError: {reason}")
         else:
             os.environ["RQ_WORKER_ID"], os.environ["RQ_JOB_ID"] = self.name, job.id  # as RQ's work horse has them
+            job.executor = self.executor
             execution = self.prepare_execution(job)
             with _Heartbeats(self, job, execution):
                 self.perform_job(job, queue, execution)
@@ -154,7 +157,7 @@ def start_worker(
     max_idle: int | None = None,
 ) -> bool:
     """Runs the worker loop until stopped (or, with burst, until the queue is empty)."""
-    configure(settings)
+    executor = configure(settings)
     wait_for_redis(redis)
     worker = RunWorker(
         [make_queue(redis, queue_name)],
@@ -163,6 +166,7 @@ def start_worker(
         serializer=JSONSerializer,
         job_monitoring_interval=JOB_MONITORING_INTERVAL,
     )
+    worker.executor = executor
     return worker.work(burst=burst, with_scheduler=False, logging_level="WARNING", max_idle_time=max_idle)
 
 

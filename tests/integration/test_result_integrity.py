@@ -39,7 +39,6 @@ CRAFTED_WORKER = """
 import json, os, sys
 from pathlib import Path
 
-import opp_ci.execution as execution
 from redis import Redis
 from rq.serializers import JSONSerializer
 
@@ -63,9 +62,14 @@ def execute(payload):
     return answer(payload)
 
 
-execution.execute = execute  # what RunJob calls
+class Crafted:
+    execute = staticmethod(execute)  # what RunJob calls: the worker's executor's
+
+
 redis = Redis.from_url(os.environ["OPP_CI_REDIS_URL"])
-RunWorker([make_queue(redis)], connection=redis, serializer=JSONSerializer).work(logging_level="WARNING")
+worker = RunWorker([make_queue(redis)], connection=redis, serializer=JSONSerializer)
+worker.executor = Crafted()
+worker.work(logging_level="WARNING")
 """
 
 
