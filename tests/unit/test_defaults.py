@@ -48,3 +48,13 @@ def test_the_workers_store_is_named_once():
     texts = {path.relative_to(ROOT).as_posix() for path in ROOT.glob("opp_ci/**/*.py")
              if f'"{WORKER_STORE}"' in path.read_text()}
     assert texts == {"opp_ci/naming.py"}
+
+
+def test_the_workflows_campaign_id_is_one_cloud_names_accept():
+    """The reusable workflow names its campaign itself (`gh-RUN-ATTEMPT`); `cluster up` checks ids by one rule."""
+    from opp_ci.cloud.tags import check_campaign_id
+
+    workflow = (ROOT / ".github" / "workflows" / "campaign.yml").read_text()
+    [template] = re.findall(r"CAMPAIGN: (gh-\S+)", workflow)
+    longest = template.replace("${{ github.run_id }}", "9" * 11).replace("${{ github.run_attempt }}", "99")
+    assert check_campaign_id(longest) == longest
