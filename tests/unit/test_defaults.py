@@ -55,6 +55,6 @@ def test_the_workflows_campaign_id_is_one_cloud_names_accept():
     from opp_ci.cloud.tags import check_campaign_id
 
     workflow = (ROOT / ".github" / "workflows" / "campaign.yml").read_text()
-    [template] = re.findall(r"CAMPAIGN: (gh-\S+)", workflow)
+    [template] = re.findall(r"CAMPAIGN: (gh-.+)$", workflow, re.MULTILINE)
     longest = template.replace("${{ github.run_id }}", "9" * 11).replace("${{ github.run_attempt }}", "99")
     assert check_campaign_id(longest) == longest
