@@ -531,13 +531,26 @@ def killed_from_outside(execution: Execution, oom_kills_before: int | None) -> s
 
 def oom_kills() -> int | None:
     """How many processes the kernel's OOM killer has killed in this process's cgroup (v2), None unknown."""
+    events_file = _memory_events_file()
+    if events_file is None:
+        return None
     try:
-        with open("/proc/self/cgroup") as cgroup:
-            path = next(line.split(":", 2)[2].strip() for line in cgroup if line.startswith("0::"))
-        with open(f"/sys/fs/cgroup{path}/memory.events") as events:
+        with open(events_file) as events:
             return next(int(line.split()[1]) for line in events if line.startswith("oom_kill "))
     except (OSError, StopIteration, ValueError, IndexError):
         return None
+
+
+@functools.cache
+def _memory_events_file() -> str | None:
+    """This process's cgroup (v2) `memory.events`, found once: a worker stays in its cgroup, and every run
+    reads the file before it starts."""
+    try:
+        with open("/proc/self/cgroup") as cgroup:
+            path = next(line.split(":", 2)[2].strip() for line in cgroup if line.startswith("0::"))
+    except (OSError, StopIteration, IndexError):
+        return None
+    return f"/sys/fs/cgroup{path}/memory.events"
 
 
 def _worker_name() -> str:
