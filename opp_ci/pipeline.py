@@ -68,9 +68,8 @@ def choose_backend(spec: CampaignSpec, password_parameter: str | None = None) ->
     if spec.redis_url:
         if not password_parameter:
             raise UserError("--backend ecs --redis-url needs --redis-password-parameter (from `opp-ci cluster up`)")
-        if not spec.store and cloud.campaign_of_parameter(password_parameter) is None:
-            raise UserError(f"--redis-password-parameter {password_parameter} is not one `opp-ci cluster up` made "
-                            f"(/opp-ci/CAMPAIGN/redis-password): name the workers' store with --store s3://BUCKET/PREFIX")
+        if not spec.store:
+            cloud.campaign_of_parameter(password_parameter)  # its store is known, checked before anything starts
         region = cloud.resolve_region(spec.ecs["region"], os.environ)
         return get_backend("ecs", attach=(spec.redis_url, password_parameter, region, spec.store))
     return get_backend("ecs", options=options_from(spec, os.environ))

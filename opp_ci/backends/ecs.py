@@ -146,7 +146,4 @@ class EcsBackend:
 
 def cluster_store(clients: Clients, password_parameter: str) -> str:
     """The store `opp-ci cluster up` made for the campaign whose password parameter this is (`Names`)."""
-    campaign = campaign_of_parameter(password_parameter)
-    if campaign is None:
-        raise UserError(f"{password_parameter} is not a parameter of `opp-ci cluster up`: name the store with --store")
-    return Names(campaign, clients("sts").get_caller_identity()["Account"]).store_url
+    return Names(campaign_of_parameter(password_parameter), clients("sts").get_caller_identity()["Account"]).store_url

@@ -49,10 +49,14 @@ def ca_parameter_beside(password_parameter: str) -> str:
     return password_parameter.rsplit("/", 1)[0] + "/redis-ca"
 
 
-def campaign_of_parameter(password_parameter: str) -> str | None:
-    """The campaign whose Redis password parameter this is (`Names.password_parameter`), or None."""
+def campaign_of_parameter(password_parameter: str) -> str:
+    """The campaign whose Redis password parameter this is (`Names.password_parameter`); a parameter `cluster up`
+    did not make has none, and its cluster's store must be named."""
     match = re.fullmatch(r"/opp-ci/([a-z0-9][a-z0-9-]{0,30})/redis-password", password_parameter)
-    return match[1] if match else None
+    if match is None:
+        raise UserError(f"--redis-password-parameter {password_parameter} is not one `opp-ci cluster up` made "
+                        f"(/opp-ci/CAMPAIGN/redis-password): name the workers' store with --store s3://BUCKET/PREFIX")
+    return match[1]
 
 
 @dataclass(frozen=True)
