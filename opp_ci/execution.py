@@ -50,10 +50,11 @@ class WorkerSettings:
 
 class Executor:
     """What a worker's jobs run: `execute`, the job function (`opp_ci.jobs.JOB_FUNCTION` names it), with the
-    worker's settings."""
+    worker's settings and the reaper of its runs (None: each run asks for PDEATHSIG itself)."""
 
-    def __init__(self, settings: WorkerSettings) -> None:
+    def __init__(self, settings: WorkerSettings, reaper: Reaper | None = None) -> None:
         self.settings = settings
+        self.reaper = reaper
 
     def execute(self, payload: dict[str, Any]) -> dict[str, Any]:
         """One simulation run, returning its record as JSON; a batch of runs (kind "batch"); or the runs
@@ -62,37 +63,35 @@ class Executor:
         if kind == "list":
             return list_runs_for(ListPayload.from_json(payload), self.settings.simulation)
         if kind == "batch":
-            return {"batch": [_perform_in_batch(run, self.settings) for run in BatchPayload.from_json(payload).runs]}
-        return _perform_in_scratch(RunPayload.from_json(payload), self.settings)
+            return {"batch": [self._perform_in_batch(run) for run in BatchPayload.from_json(payload).runs]}
+        return self._perform_in_scratch(RunPayload.from_json(payload))
+
+    def _perform_in_scratch(self, run: RunPayload) -> dict[str, Any]:
+        scratch = Path(tempfile.mkdtemp(prefix="run-", dir=self.settings.scratch))
+        try:
+            return perform(run, self.settings, scratch, self.reaper)
+        finally:  # a local store moved it away already
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _perform_in_batch(self, run: RunPayload) -> dict[str, Any]:
+        """One run of a batch: what would fail its job alone (a working directory that is not there, a
+        store that cannot be written) is an error of this run, not of the runs around it."""
+        try:
+            return self._perform_in_scratch(run)
+        except (PayloadError, OSError, UserError) as error:
+            outcome = RunOutcome(status=RunStatus.ERROR, error=f"infrastructure error: {error}", worker=_worker_name())
+            return worker_reply(outcome, self.settings.store.url)
 
 
 def configure(settings: WorkerSettings) -> Executor:
     """The executor of a worker process's jobs; called once when it starts (with no other thread: it forks
     the reaper of its runs)."""
     become_subreaper()
-    this_process_reaper().start()
-    return Executor(settings)
+    reaper = Reaper(RUN_MARKER)
+    return Executor(settings, reaper if reaper.start() else None)
 
 
-def _perform_in_scratch(run: RunPayload, settings: WorkerSettings) -> dict[str, Any]:
-    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=settings.scratch))
-    try:
-        return perform(run, settings, scratch)
-    finally:  # a local store moved it away already
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _perform_in_batch(run: RunPayload, settings: WorkerSettings) -> dict[str, Any]:
-    """One run of a batch: what would fail its job alone (a working directory that is not there, a
-    store that cannot be written) is an error of this run, not of the runs around it."""
-    try:
-        return _perform_in_scratch(run, settings)
-    except (PayloadError, OSError, UserError) as error:
-        outcome = RunOutcome(status=RunStatus.ERROR, error=f"infrastructure error: {error}", worker=_worker_name())
-        return worker_reply(outcome, settings.store.url)
-
-
-def perform(run: RunPayload, settings: WorkerSettings, scratch: Path) -> dict[str, Any]:
+def perform(run: RunPayload, settings: WorkerSettings, scratch: Path, reaper: Reaper | None = None) -> dict[str, Any]:
     """Runs one run in `scratch`, puts its result files and log in the store, returns the reply."""
     result_dir = scratch / RESULTS_DIR
     result_dir.mkdir()
@@ -106,7 +105,7 @@ def perform(run: RunPayload, settings: WorkerSettings, scratch: Path) -> dict[st
     )
     limits = Limits(log=run.log_limit, results=run.result_limit, memory=run.memory_limit)
     oom_kills_before = oom_kills()
-    execution = run_process(argv, simulation.working_dir, log_path, run.timeout, limits)
+    execution = run_process(argv, simulation.working_dir, log_path, run.timeout, limits, reaper)
     if reason := killed_from_outside(execution, oom_kills_before):
         raise KilledFromOutside(reason)  # not the simulation's doing until proven otherwise: an attempt that failed
     if not same_file(scratch, before):  # replaced (by a link elsewhere?): nothing in it is touched or collected
@@ -238,7 +237,8 @@ def _is_secret(name: str) -> bool:
     return SECRET_VARIABLE.match(name) is not None
 
 
-def run_process(argv: list[str], cwd: Path, log_path: Path, timeout: float, limits: Limits = Limits()) -> Execution:
+def run_process(argv: list[str], cwd: Path, log_path: Path, timeout: float, limits: Limits = Limits(),
+                reaper: Reaper | None = None) -> Execution:
     """Runs argv (never through a shell) in its own process group, stdout and stderr to one log.
 
     The environment has no secret of the worker's. The log keeps at most `limits.log` bytes (its head
@@ -251,8 +251,8 @@ def run_process(argv: list[str], cwd: Path, log_path: Path, timeout: float, limi
     """
     cpu_before = children_cpu()
     started = time.monotonic()
-    reaped = this_process_reaper().alive
-    marker = run_marker()
+    reaped = reaper is not None and reaper.alive
+    marker = run_marker(reaper)
     if not reaped:
         become_subreaper()
     read_end, write_end = os.pipe()
@@ -280,7 +280,7 @@ def run_process(argv: list[str], cwd: Path, log_path: Path, timeout: float, limi
         kill_group(process)
         raise
     finally:
-        stragglers = sweep(marker)
+        stragglers = sweep(marker, spare=reaper.pid if reaper else None)
         _drain(read_end, log)
         os.close(read_end)
         if stragglers:
@@ -309,20 +309,9 @@ def _limit(pid: int, limits: Limits) -> None:
             resource.prlimit(pid, resource.RLIMIT_FSIZE, (limits.results, limits.results))
 
 
-_reaper: Reaper | None = None
-
-
-def this_process_reaper() -> Reaper:
-    """The reaper of this process's runs (a forked worker gets its own, not its parent's)."""
-    global _reaper
-    if _reaper is None or _reaper.owner != os.getpid():
-        _reaper = Reaper(RUN_MARKER)
-    return _reaper
-
-
-def run_marker() -> str:
-    """A new run's marker: this process's mark (what its reaper looks for) and the run's own."""
-    return f"{this_process_reaper().mark}.{secrets.token_hex(6)}"
+def run_marker(reaper: Reaper | None) -> str:
+    """A new run's marker: the mark its reaper looks for (if any) and the run's own."""
+    return f"{reaper.mark if reaper else secrets.token_hex(8)}.{secrets.token_hex(6)}"
 
 
 def _start_error(program: str, error: OSError) -> str:
@@ -427,19 +416,20 @@ def become_subreaper() -> None:
         libc().prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
 
 
-def sweep(marker: str) -> int:
+def sweep(marker: str, spare: int | None = None) -> int:
     """SIGKILLs every process carrying the run's marker and reaps those that are our children; how many.
 
     This process is the run's subreaper, so every process the run left behind is a descendant of it:
-    only those are read, not every process of the machine (the sweep runs after every run)."""
-    killed = kill_carriers(f"{RUN_MARKER}={marker}".encode(), _candidates)
+    only those are read, not every process of the machine (the sweep runs after every run). `spare`: the
+    reaper, a child of this process too."""
+    killed = kill_carriers(f"{RUN_MARKER}={marker}".encode(), lambda: _candidates(spare))
     for pid in killed:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
     return len(killed)
 
 
-def _candidates() -> list[int]:
+def _candidates(spare: int | None) -> list[int]:
     """This process's descendants (from /proc/PID/task/TID/children); every process when the kernel does
     not list children. None at all when this process has no child: a process the run left behind would
     have been re-parented to it."""
@@ -448,7 +438,7 @@ def _candidates() -> list[int]:
     except ChildProcessError:
         return []
     try:
-        descendants, pending = [], [pid for pid in _children(os.getpid()) if pid != this_process_reaper().pid]
+        descendants, pending = [], [pid for pid in _children(os.getpid()) if pid != spare]
     except OSError:
         return every_process()
     while pending:

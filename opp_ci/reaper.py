@@ -29,7 +29,6 @@ class Reaper:
     `variable=MARK.…` in their environment (MARK: this process's own, `mark`)."""
 
     def __init__(self, variable: str) -> None:
-        self.owner = os.getpid()
         self.mark = secrets.token_hex(8)
         self.needle = f"{variable}={self.mark}.".encode()
         self.pid: int | None = None

@@ -184,6 +184,8 @@ class WorkerOptions:
     burst: bool = False
     max_idle: int | None = None
     scratch: Path | None = None
+    #: Already resolved by whoever forked this worker (the local backend): opp-ci.toml is not read again.
+    simulation: Simulation | None = None
 
 
     def argv(self) -> list[str]:
@@ -202,10 +204,14 @@ class WorkerOptions:
 def run_worker(options: WorkerOptions) -> bool:
     """`opp-ci worker`: checks its Redis (down or a wrong password: a UserError, before anything) and
     its simulation, then runs the worker loop."""
-    argv, directory = resolve_simulation(options.project_dir, options.command, options.working_dir)
-    omnetpp_root.activate(needed=omnetpp_root.needs_omnetpp([argv]))
+    simulation = options.simulation or Simulation(*_resolved(options))
+    omnetpp_root.activate(needed=omnetpp_root.needs_omnetpp([list(simulation.command)]))
     redis = checked_connection(options.redis_url)
-    settings = worker_settings(Simulation(tuple(argv), directory), options.store, options.scratch,
-                               root=Path(options.project_dir).resolve())
+    settings = worker_settings(simulation, options.store, options.scratch, root=Path(options.project_dir).resolve())
     return start_worker(redis, settings, queue_name=options.queue_name, name=options.name,
                         burst=options.burst, max_idle=options.max_idle)
+
+
+def _resolved(options: WorkerOptions) -> tuple[tuple[str, ...], Path]:
+    argv, directory = resolve_simulation(options.project_dir, options.command, options.working_dir)
+    return tuple(argv), directory

@@ -358,10 +358,12 @@ def worker_options(spec: CampaignSpec, redis_url: str, store: Path, scratch: Pat
     """The options of a local worker (opp_ci.worker.WorkerOptions; importing it imports RQ). Runs execute in
     `scratch`, next to the store, so that their files are hard-linked into the store and from there
     into results/, never copied."""
+    from opp_ci.omnetpp import Simulation
     from opp_ci.worker import WorkerOptions
 
     return WorkerOptions(redis_url, project_dir=spec.project_dir, command=shlex.join(spec.command) if spec.command
-                         else None, working_dir=spec.working_dir, store=str(store.resolve()), scratch=scratch.resolve())
+                         else None, working_dir=spec.working_dir, store=str(store.resolve()), scratch=scratch.resolve(),
+                         simulation=Simulation(tuple(spec.command), spec.working_dir))
 
 
 def _worker_main(options) -> int:

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -306,3 +307,35 @@ def test_workers_that_cannot_start_stop_the_campaign_instead_of_being_replaced_f
     assert f"{START_FAILURES} workers in a row exited as they started" in error.value.message
     assert "cannot reach Redis at redis://127.0.0.1:1/0" in error.value.message
     assert pool.spawned < 3 * START_FAILURES  # not replaced forever
+
+
+WORKER_OF = """
+import sys
+from pathlib import Path
+from opp_ci.errors import UserError
+from opp_ci.omnetpp import Simulation
+from opp_ci.worker import WorkerOptions, run_worker
+
+project = Path(sys.argv[2])
+given = Simulation(("true",), project) if sys.argv[3] == "given" else None
+try:
+    run_worker(WorkerOptions(sys.argv[1], project_dir=project, burst=True, scratch=project, simulation=given))
+except UserError as error:
+    print(error.message)
+else:
+    print("worked")
+"""
+
+
+@pytest.mark.parametrize("simulation", ["given", "read"])
+def test_a_forked_worker_does_not_read_opp_ci_toml_again(redis_server, tmp_path, simulation):
+    """The local backend hands its workers the simulation it resolved: a worker reads opp-ci.toml only when
+    started on its own (`opp-ci worker`)."""
+    (tmp_path / "opp-ci.toml").write_text("command = [\n")  # not TOML: reading it is an error
+    done = subprocess.run([sys.executable, "-c", WORKER_OF, redis_server.url, str(tmp_path), simulation],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    if simulation == "given":
+        assert done.stdout.strip() == "worked"
+    else:
+        assert "opp-ci.toml" in done.stdout

@@ -13,14 +13,15 @@ import psutil
 WORKER = textwrap.dedent("""
     import sys, tempfile
     from pathlib import Path
-    from opp_ci.execution import Limits, configure, run_process, this_process_reaper, worker_settings
+    from opp_ci.execution import Limits, configure, run_process, worker_settings
     from opp_ci.omnetpp import Simulation
 
-    configure(worker_settings(Simulation(("true",), Path(".")), tempfile.mkdtemp(), Path(tempfile.mkdtemp())))
-    assert this_process_reaper().alive
+    settings = worker_settings(Simulation(("true",), Path(".")), tempfile.mkdtemp(), Path(tempfile.mkdtemp()))
+    executor = configure(settings)
+    assert executor.reaper is not None and executor.reaper.alive
     log = Path(sys.argv[2])
     limits = Limits(memory=1 << 30, results=1 << 20)
-    execution = run_process(["sh", "-c", sys.argv[1]], log.parent, log, 600, limits)
+    execution = run_process(["sh", "-c", sys.argv[1]], log.parent, log, 600, limits, executor.reaper)
     print(execution.exit_code, flush=True)
 """)
 
