@@ -5,16 +5,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from opp_ci.cloud.aws import Clients, Log
 from opp_ci.cloud.certificates import CampaignCertificates, issue
-from opp_ci.cloud.cluster import EXECUTION_ROLE, REDIS_PORT, TASK_ROLE, Cluster, EcsOptions, Network
+from opp_ci.cloud.cluster import REDIS_PORT, Cluster, EcsOptions, Network
 from opp_ci.cloud.tags import Names, ec2_tags, ecs_tags
-from opp_ci.cloud.waiting import RedisProbe, wait_for_redis, wait_tasks
-from opp_ci.errors import UserError
+from opp_ci.cloud.tasks import Tasks, redis_container, worker_container
+from opp_ci.cloud.waiting import RedisProbe, wait_for_redis
 from opp_ci.options import parse_duration
-from opp_ci.tls import CA_VARIABLE, CAMPAIGN_SERVER_NAME, SERVER_NAME_VARIABLE
 
 
 class StepFailure(RuntimeError):
@@ -171,186 +169,31 @@ class Builder:
         self.step("cluster")
         return self.names.cluster
 
-    def role_arn(self, given: str | None, name: str) -> str:
-        return given or f"arn:aws:iam::{self.names.account}:role/{name}"
-
-    def log_configuration(self, prefix: str) -> dict[str, Any]:
-        return {
-            "logDriver": "awslogs",
-            "options": {
-                "awslogs-group": self.names.log_group,
-                "awslogs-region": self.clients.region,
-                "awslogs-stream-prefix": prefix,
-            },
-        }
-
-    def register(self, role: str, container: dict[str, Any], cpu: int, memory: int) -> str:
-        arn = self.clients("ecs").register_task_definition(
-            family=self.names.family(role),
-            networkMode="awsvpc",
-            requiresCompatibilities=["FARGATE"],
-            cpu=str(cpu),
-            memory=str(memory),
-            tags=ecs_tags(self.tags),
-            executionRoleArn=self.role_arn(self.options.execution_role_arn, EXECUTION_ROLE),
-            taskRoleArn=self.role_arn(self.options.task_role_arn, TASK_ROLE),
-            containerDefinitions=[
-                {
-                    "essential": True,
-                    "memory": memory,
-                    "logConfiguration": self.log_configuration(role),
-                    **container,
-                }
-            ],
-        )["taskDefinition"]["taskDefinitionArn"]
-        self.step(f"{role}-task-definition")
-        return arn
-
-    def run(self, cluster: str, definition: str, group: str, count: int, spot: bool) -> list[str]:
-        ecs, arns = self.clients("ecs"), []
-        capacity = (
-            {"capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]}
-            if spot
-            else {"launchType": "FARGATE"}
-        )
-        while len(arns) < count:
-            reply = ecs.run_task(
-                cluster=cluster,
-                taskDefinition=definition,
-                count=min(10, count - len(arns)),
-                networkConfiguration={
-                    "awsvpcConfiguration": {
-                        "subnets": self.network.subnets,
-                        "securityGroups": [group],
-                        "assignPublicIp": "ENABLED",
-                    }
-                },
-                tags=ecs_tags(self.tags),
-                enableECSManagedTags=True,
-                startedBy="opp-ci",
-                **capacity,
-            )
-            if reply.get("failures"):
-                failure = reply["failures"][0]
-                raise UserError(
-                    f"ECS could not start a task: {failure.get('reason')} {failure.get('detail', '')}"
-                )
-            arns += [t["taskArn"] for t in reply["tasks"]]
-        return arns
-
-    def redis_script(self) -> str:
-        """The Redis container's command: the TLS files written from the environment, then TLS only.
-
-        The files go below the working directory (/data in the official image), which its
-        docker-entrypoint.sh hands to the redis user before dropping root; the key is mode 600.
-        """
-        lifetime = int(parse_duration(self.options.ttl, "ttl"))
-        return (
-            'umask 077 && mkdir -p tls && printf "%s\\n" "$REDIS_TLS_KEY" > tls/server.key && '
-            'printf "%s\\n" "$REDIS_TLS_CERT" > tls/server.crt && printf "%s\\n" "$REDIS_TLS_CA" > tls/ca.crt && '
-            f'unset REDIS_TLS_KEY && exec timeout {lifetime} docker-entrypoint.sh redis-server --port 0 '
-            f'--tls-port {REDIS_PORT} --tls-cert-file "$PWD/tls/server.crt" --tls-key-file "$PWD/tls/server.key" '
-            '--tls-ca-cert-file "$PWD/tls/ca.crt" --tls-auth-clients no '
-            '--requirepass "$REDIS_PASSWORD" --appendonly yes --maxmemory-policy noeviction'
-        )
+    @property
+    def tasks(self) -> Tasks:
+        return Tasks(self.clients, self.options, self.names, self.tags, self.network, self.step)
 
     def start_redis(
         self, cluster: str, group: str, parameter_arn: str, certificates: CampaignCertificates, key_arn: str
     ) -> tuple[str, str, str]:
-        definition = self.register(
-            "redis",
-            {
-                "name": "redis",
-                "image": self.options.redis_image,
-                "entryPoint": ["sh", "-c"],
-                "command": [self.redis_script()],
-                "environment": [
-                    {"name": "REDIS_TLS_CERT", "value": certificates.certificate},
-                    {"name": "REDIS_TLS_CA", "value": certificates.ca},
-                ],
-                "secrets": [
-                    {"name": "REDIS_PASSWORD", "valueFrom": parameter_arn},
-                    {"name": "REDIS_TLS_KEY", "valueFrom": key_arn},
-                ],
-                "portMappings": [{"containerPort": REDIS_PORT, "protocol": "tcp"}],
-            },
-            self.options.redis_cpu,
-            self.options.redis_memory,
-        )
-        [task] = self.run(cluster, definition, group, 1, spot=False)
+        tasks = self.tasks
+        container = redis_container(self.options, certificates, parameter_arn, key_arn)
+        definition = tasks.register("redis", container, self.options.redis_cpu, self.options.redis_memory)
+        [task] = tasks.run(cluster, definition, group, 1, spot=False)
         self.step("redis-task")
-        wait_tasks(
-            self.clients("ecs"), "tasks_running", cluster, [task], self.options.timeout, self.options.poll
-        )
-        private_host, public_host = self.addresses(cluster, task)
+        tasks.wait_running(cluster, [task])
+        private_host, public_host = tasks.addresses(cluster, task)
         self.step("redis-running")
         return task, private_host, public_host
-
-    def addresses(self, cluster: str, task: str) -> tuple[str, str]:
-        """The task's private IPv4 address, and its public one if it has one."""
-        described = self.clients("ecs").describe_tasks(cluster=cluster, tasks=[task])["tasks"][0]
-        details = {
-            d["name"]: d["value"]
-            for a in described.get("attachments", [])
-            if a.get("type") == "ElasticNetworkInterface"
-            for d in a.get("details", [])
-        }
-        private = details.get("privateIPv4Address", "")
-        if not private:
-            raise UserError(f"the Redis task {task} has no private address")
-        interfaces = self.clients("ec2").describe_network_interfaces(
-            NetworkInterfaceIds=[details["networkInterfaceId"]]
-        )["NetworkInterfaces"]
-        public = interfaces[0].get("Association", {}).get("PublicIp", "") if interfaces else ""
-        return private, public
 
     def start_workers(
         self, cluster: str, group: str, parameter_arn: str, redis_url: str, store_url: str, ca: str
     ) -> list[str]:
-        options = self.options
-        command = [
-            "worker",
-            *(["--burst"] if options.burst else []),
-            "--max-idle",
-            str(options.max_idle),
-            "--redis-url",
-            redis_url,
-            "--project",
-            options.project_dir,
-            "--store",
-            store_url,
-            "--queue",
-            options.queue,
-        ]
-        definition = self.register(
-            "worker",
-            {
-                "name": "worker",
-                "image": options.image,
-                "entryPoint": ["opp-ci"],
-                "command": command,
-                "environment": [
-                    {"name": "OPP_CI_REDIS_URL", "value": redis_url},
-                    {"name": "OPP_CI_STORE", "value": store_url},
-                    {"name": "OPP_CI_CAMPAIGN", "value": self.names.campaign},
-                    {"name": CA_VARIABLE, "value": ca},
-                    {"name": SERVER_NAME_VARIABLE, "value": CAMPAIGN_SERVER_NAME},
-                ],
-                "secrets": [{"name": "OPP_CI_REDIS_PASSWORD", "valueFrom": parameter_arn}],
-            },
-            options.worker_cpu,
-            options.worker_memory,
-        )
-        tasks = self.run(cluster, definition, group, options.workers, options.spot)
+        tasks, options = self.tasks, self.options
+        container = worker_container(options, self.names.campaign, redis_url, store_url, ca, parameter_arn)
+        definition = tasks.register("worker", container, options.worker_cpu, options.worker_memory)
+        arns = tasks.run(cluster, definition, group, options.workers, options.spot)
         self.step("worker-tasks")
-        for start in range(0, len(tasks), 100):
-            wait_tasks(
-                self.clients("ecs"),
-                "tasks_running",
-                cluster,
-                tasks[start : start + 100],
-                options.timeout,
-                options.poll,
-            )
+        tasks.wait_running(cluster, arns)
         self.step("workers-running")
-        return tasks
+        return arns

@@ -31,6 +31,7 @@ from opp_ci.cloud.certificates import issue
 from opp_ci.cloud.cluster import Cluster, EcsOptions
 from opp_ci.cloud.resources import Resource, campaign_resources
 from opp_ci.cloud.tags import TAG_CAMPAIGN, TAG_EXPIRES, TAG_REPOSITORY, Names, campaign_tags, parse_iso
+from opp_ci.cloud.tasks import Tasks
 from opp_ci.cloud.waiting import redis_answers
 from opp_ci.errors import UserError
 from opp_ci.pipeline import run_campaign
@@ -175,7 +176,7 @@ def redis_at_localhost(monkeypatch, port: int) -> None:
     """moto's tasks have made-up addresses: Redis "runs" at the local redis-server instead."""
     monkeypatch.setattr("opp_ci.cloud.cluster.REDIS_PORT", port)  # the orchestrator's URL (Cluster.redis_url)
     monkeypatch.setattr("opp_ci.cloud.builder.REDIS_PORT", port)  # the workers' URL
-    monkeypatch.setattr(Builder, "addresses", lambda self, cluster, task: ("127.0.0.1", ""))
+    monkeypatch.setattr(Tasks, "addresses", lambda self, cluster, task: ("127.0.0.1", ""))
 
 
 def options(redis_password: str, **overrides) -> EcsOptions:
