@@ -184,15 +184,18 @@ def list_runs_for(request: ListPayload, simulation: Simulation) -> dict[str, Any
     except UserError as error:
         return {"error": error.message, "runs": [], "digest": ""}
     return {"error": None, "runs": [asdict(run) for run in runs], "digest": simulation.digest(),
-            "omnetpp": _omnetpp_described()}
+            **_where_runs_run(simulation.working_dir)}
 
 
-def _omnetpp_described() -> dict[str, str | None] | None:
-    """The worker's OMNeT++ (applied when it started), for campaign.json: where the runs run, not here."""
-    from opp_ci import omnetpp_root
+def _where_runs_run(directory: Path) -> dict[str, Any]:
+    """The worker's OMNeT++ (applied when it started) and environment, for campaign.json: where the runs
+    run, not where the campaign was started."""
+    from opp_ci import omnetpp_root, provenance
 
     found = omnetpp_root.locate()
-    return found.describe() if found else None
+    described = found.describe() if found else None
+    version = described["version"] if described else None
+    return {"omnetpp": described, "environment": provenance.describe(directory, found, version)}
 
 
 @dataclass(frozen=True)

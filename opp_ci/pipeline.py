@@ -97,12 +97,14 @@ def check_store(spec: CampaignSpec, workers_elsewhere: bool) -> None:
 def build_model(spec: CampaignSpec, build_command: str | None, no_build: bool) -> None:
     """OMNeT++'s environment applied for the build, the listing and the runs (before any of them starts),
     its version noted for campaign.json; then the model built, when there is a build command."""
-    from opp_ci import image, omnetpp_root
+    from opp_ci import image, omnetpp_root, provenance
 
     command = image.local_build_command(spec.project_dir, build_command, no_build)
     found = omnetpp_root.activate(omnetpp_root.needs_omnetpp([command, spec.command], spec.project_dir))
     if found:
         spec.environment["omnetpp"] = found.describe()
+    version = spec.environment["omnetpp"]["version"] if found else None
+    spec.environment["environment"] = provenance.describe(spec.project_dir, found, version)
     if command:
         image.build_model(spec.project_dir, command)
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from rq.job import JobStatus
 
+from opp_ci import provenance
 from opp_ci.errors import UserError
 from opp_ci.jobs import JOB_FUNCTION, RunJob, failure_text
 from opp_ci.omnetpp import ENUMERATION_TIMEOUT, ListedRun, RunListings, Simulation
@@ -141,18 +142,21 @@ def plan_remotely(spec: CampaignSpec, connection: Any, timeout: float = ENUMERAT
         answer = _wait_for(requests[config.name], timeout)
         if answer.get("error"):
             raise UserError(f"config {config.name}: {answer['error']}")
-        _record_omnetpp(spec, answer.get("omnetpp"))
+        _record_workers(spec, answer)
         for run in answer.get("runs", []):
             info = ListedRun(config.name, int(run["number"]), dict(run.get("itervars", {})), run.get("repetition"))
             planned.append(_planned(spec, config, info, str(answer.get("digest", ""))))
     return planned
 
 
-def _record_omnetpp(spec: CampaignSpec, described: Any) -> None:
-    """The workers' OMNeT++ as a worker's listing gave it: short strings only (a reply is not trusted)."""
-    if isinstance(described, dict) and "omnetpp" not in spec.environment:
-        spec.environment["omnetpp"] = {k: str(described[k])[:200] for k in ("version", "root", "found_in")
-                                       if isinstance(described.get(k), str)}
+def _record_workers(spec: CampaignSpec, answer: dict[str, Any]) -> None:
+    """The workers' OMNeT++ and environment as a worker's listing gave them: known keys and short strings
+    only (a reply is not trusted)."""
+    for name, keys in (("omnetpp", ("version", "root", "found_in")), ("environment", provenance.KEYS)):
+        described = answer.get(name)
+        if isinstance(described, dict) and name not in spec.environment:
+            spec.environment[name] = {k: described[k][:provenance.LONGEST] for k in keys
+                                      if isinstance(described.get(k), str)}
 
 
 def _wait_for(job: RunJob, timeout: float) -> dict[str, Any]:

@@ -155,6 +155,10 @@ def _extras(campaign: Campaign) -> list[str]:
     if isinstance(omnetpp, dict) and omnetpp.get("root"):
         lines += [f"OMNeT++ {md_cell(omnetpp.get('version') or '(version unknown)')} in {md_code(omnetpp['root'])}",
                   ""]
+    environment = campaign.extra.get("environment")
+    if isinstance(environment, dict) and environment:
+        rows = [f"| {md_cell(str(key))} | {md_code(str(value), cell=True)} |" for key, value in environment.items()]
+        lines += ["<details><summary>Environment</summary>", "", "| | |", "|---|---|", *rows, "", "</details>", ""]
     cost = campaign.extra.get("cost")
     if isinstance(cost, dict) and "total_usd" in cost:
         lines += [f"Estimated cloud cost: **${cost['total_usd']:.4f}** "

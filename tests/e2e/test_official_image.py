@@ -130,6 +130,7 @@ def test_the_local_run_job_builds_aloha_from_its_sources_in_the_base_and_runs_it
     campaign = uploaded_campaign(repository, result)
     assert campaign["totals"] == {**campaign["totals"], "total": 4, "passed": 4}
     assert campaign["omnetpp"]["root"] == "/root/omnetpp" and campaign["omnetpp"]["version"] == "6.1"
+    assert campaign["environment"]["omnetpp"] == "6.1" and campaign["environment"]["compiler"]
     assert "opp_makemake -f --deep -O out -o aloha" in result.log
     assert result.container == "ghcr.io/omnetpp/omnetpp:u24.04-6.1.0"  # what the workflow would run
 

@@ -723,6 +723,7 @@ def test_a_campaign_through_the_ecs_backend(aws, redis_task, tmp_path, monkeypat
     data = json.loads((out / "campaign.json").read_text())
     assert data["cost"]["by_role"]["worker"]["tasks"] == 2 and data["cost"]["total_usd"] > 0
     assert data["aws"]["cluster-name"] == "opp-ci-e2e" and password not in json.dumps(data)
+    assert {"opp_ci", "python", "os", "arch"} <= set(data["environment"])  # the workers', from their listing
     for record in data["runs"]:
         assert record["result_files"] and all((out / f).is_file() for f in record["result_files"])
     assert all(process.poll() is not None for process in harness.processes)

@@ -36,6 +36,9 @@ def test_aloha_from_its_sources_builds_with_opp_makemake_and_runs(aloha_campaign
     assert (aloha_project / "aloha").is_file() and (aloha_project / "Makefile").is_file()
     assert campaign["omnetpp"]["version"] == "6.1"
     assert campaign["omnetpp"]["found_in"].startswith("OMNETPP_ROOT=")
+    environment = campaign["environment"]  # what a triage compares with a baseline's
+    assert environment["omnetpp"] == "6.1" and environment["compiler"].split(":")[0] in ("g++", "clang++")
+    assert "<summary>Environment</summary>" in (aloha_campaign / "summary.md").read_text()
     scalars = sorted(p.name for p in (aloha_campaign / "results").rglob("*.sca"))
     assert scalars == [f"PureAlohaExperiment-numHosts=10,iaMean={i}-#{r}.sca" for i in (1, 2) for r in (0, 1)]
     assert "OMNeT++ 6.1 in `" in (aloha_campaign / "summary.md").read_text()
