@@ -415,6 +415,26 @@ def image_build(context: Path, project_dir, base_image, build_command, packages,
     click.echo(f"opp-ci: built {tag} (base {settings.base}; build: {settings.build})")
 
 
+@image_group.command("model")
+@click.argument("context", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_image_options
+@click.option("--archive", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Then pack CONTEXT, built, into FILE (.tar, .tar.gz): what a machine unpacks to run the "
+                   "model without building it (object files and .git left out).")
+def image_model(context: Path, project_dir, base_image, build_command, packages, archive) -> None:
+    """Build the model on this machine as the image does (its build command, OMNeT++ found the same way),
+    once, in CONTEXT/PROJECT_DIR; with --archive, pack it for the machines that run it."""
+    from opp_ci import image, omnetpp_root, packing
+
+    if archive:
+        packing.check_archive(archive)
+    settings = image.resolve(context / project_dir, base_image, build_command, packages)
+    omnetpp_root.activate(omnetpp_root.needs_omnetpp([settings.build], context / project_dir))
+    image.build_model(context / project_dir, settings.build)
+    if archive:
+        click.echo(f"opp-ci: {packing.pack(context, archive).describe()}")
+
+
 @image_group.command("settings")
 @_image_options
 @click.option("--github-output", envvar="GITHUB_OUTPUT", metavar="FILE",

@@ -123,3 +123,26 @@ def test_config_and_ini_names_omnetpp_accepts_are_accepted(aloha_campaign, aloha
     campaign = json.loads((out / "campaign.json").read_text())
     assert sorted(r["config"] for r in campaign["runs"]) == ["At@Name", "Ünï"]
     assert {p.name for p in (out / "results").rglob("*.sca")} == {"At@Name-#0.sca", "Ünï-#0.sca"}
+
+
+def test_aloha_built_once_and_packed_runs_where_nothing_is_built(omnetpp_root, tmp_path):
+    """The shard jobs' path on a real model: `opp-ci image model --archive` builds aloha with opp_makemake in
+    one place; another directory unpacks it and runs it with --no-build."""
+    import tarfile
+
+    repository = tmp_path / "repository"
+    project = copy_sample(omnetpp_root, "aloha", repository)
+    shutil.copy(HERE.parents[1] / "examples" / "upstream" / "aloha" / "opp-ci.toml", project / "opp-ci.toml")
+    archive = tmp_path / "built.tar.gz"
+    env = opp_ci_env(omnetpp_root)
+    done = opp_ci("image", "model", str(repository), "--project-dir", "aloha", "--archive", str(archive), env=env)
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        assert "aloha/aloha" in names and not [n for n in names if n.endswith(".o")]
+        tar.extractall(tmp_path / "shard", filter="tar")
+    out = tmp_path / "out"
+    run = opp_ci("run", str(tmp_path / "shard" / "aloha"), "--no-build", "-c", "PureAlohaExperiment", "-r", "0..1",
+                 "-j", "2", "-o", str(out), env=env)
+    assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    assert json.loads((out / "campaign.json").read_text())["totals"]["passed"] == 2
