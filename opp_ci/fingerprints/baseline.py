@@ -72,7 +72,7 @@ def update_suites(project_dir: Path, files: list[str], campaign: Campaign, out_d
         calculated = {}
         for record in campaign.runs:
             if record.suite_row and record.suite_row.rpartition(":")[0] == file and record.repeat == 0:
-                found = run_output(record, out_dir).calculated
+                found = run_output(record, out_dir).log.calculated
                 line = int(record.suite_row.rpartition(":")[2])
                 if found:
                     calculated[line] = found
