@@ -2,8 +2,9 @@
 
 The rows are the PASS rows of the stand-in suite (examples/suite), repeated to N rows in one CSV, so
 they span its three working directories and its executables. The pool runs each row's command line
-exactly as opp-ci's worker builds it (opp_ci.suites.row_command), 2 at a time, with no queue and no
-reports: what `opp_fingerprinttest -n 2` would do. Both are measured now, on this machine.
+exactly as opp-ci's worker builds it (the planner's payload, then opp_ci.execution.run_command), 2 at a
+time, with no queue and no reports: what `opp_fingerprinttest -n 2` would do. Both are measured now, on
+this machine.
 
 usage: .venv/bin/python benchmarks/suite.py [--rows 120] [--workers 2]
 """
@@ -19,7 +20,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from opp_ci import suites
+from opp_ci.execution import WorkerSettings, run_command
+from opp_ci.omnetpp import Simulation
+from opp_ci.planning import PlannedRun, plan_suites
+from opp_ci.spec import resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,18 +42,20 @@ def make_suite(work: Path, rows: int) -> Path:
 
 
 def pool(project: Path, workers: int, out: Path) -> float:
-    rows = suites.read_suite(project / "bench.csv")
-    standin = str((project / ".." / "standin" / "standin").resolve())
+    spec = resolve(project, {}, environ={})
+    planned = plan_suites(spec)
+    settings = WorkerSettings(Simulation(tuple(spec.command), spec.working_dir), store=None,  # type: ignore[arg-type]
+                              scratch=out, root=project)
 
-    def run(index_row: tuple[int, suites.SuiteRow]) -> None:
-        index, row = index_row
-        command = suites.row_command(row, project, str(out / f"r{index}"))
-        executable = str((command.directory / command.executable).resolve()) if command.executable else standin
-        subprocess.run([executable, *command.args], cwd=command.directory, capture_output=True, check=False)
+    def run(index_run: tuple[int, PlannedRun]) -> None:
+        index, run = index_run
+        (out / f"r{index}").mkdir(parents=True)
+        simulation, argv = run_command(run.payload, settings, out / f"r{index}")
+        subprocess.run(argv, cwd=simulation.working_dir, capture_output=True, check=False)
 
     started = time.monotonic()
     with ThreadPoolExecutor(workers) as executor:
-        list(executor.map(run, enumerate(rows)))
+        list(executor.map(run, enumerate(planned)))
     return time.monotonic() - started
 
 

@@ -6,7 +6,7 @@ collected records, plus an optional summary kept in campaign.json under the chec
 record's status is derived from its execution and all verdicts (`RunRecord.judge`), so judging
 again (`opp-ci report --recheck`) is a recomputation, never an undo.
 
-The checks are `opp_ci.fingerprints.FingerprintCheck` and `opp_ci.regression.ComparisonCheck`
+The checks are `opp_ci.fingerprints.checks.FingerprintCheck` and `.SuiteCheck`, and `opp_ci.regression.ComparisonCheck`
 (scalar tolerances and statistical tests against a baseline campaign).
 """
 

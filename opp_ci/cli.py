@@ -311,9 +311,9 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
     flags = {"config": configs, "runs": runs, "arg": args, "workers": workers, "out": str(out) if out else None,
              "fingerprints": store, "fingerprint-ingredients": ingredients, "check": [], "baseline": None}
     if suites or (not configs and spec.resolve(project_dir, {}).suites.files):
-        from opp_ci.suite_check import SuiteFiles as target_kind
+        from opp_ci.fingerprints.baseline import SuiteFiles as target_kind
     else:
-        from opp_ci.fingerprints import StoreFile as target_kind
+        from opp_ci.fingerprints.baseline import StoreFile as target_kind
 
         flags["config"] = configs or (("_from",) if from_dir else ())
     campaign_spec = spec.resolve(project_dir, {**flags, "suite": suites})

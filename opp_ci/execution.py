@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from opp_ci.errors import UserError
-from opp_ci.omnetpp import Simulation, list_runs, read_outcome
+from opp_ci.fingerprints.log import parse_log
+from opp_ci.omnetpp import Simulation, list_runs
 from opp_ci.payloads import BatchPayload, ListPayload, PayloadError, RunPayload
 from opp_ci.processes import die_with_parent, kill_group, libc, owned_temp_dir
 from opp_ci.reaper import Reaper, every_process, kill_carriers
-from opp_ci.records import FingerprintVerdict, RunOutcome, RunStatus, worker_reply
+from opp_ci.records import RunOutcome, RunStatus, derive_status, worker_reply
 from opp_ci.run_files import own_files, read_log, refuse, same_file
 from opp_ci.store import LOG_NAME, RESULTS_DIR, Store, open_store, with_retries
 from opp_ci.store_files import walk_files
@@ -97,12 +98,7 @@ def perform(run: RunPayload, settings: WorkerSettings, scratch: Path, reaper: Re
     result_dir.mkdir()
     before = os.lstat(scratch)
     log_path = scratch / LOG_NAME
-    simulation = simulation_for(run, settings)
-    argv = simulation.run_argv(
-        run.config, run.run, result_dir,
-        sim_time_limit=run.sim_time_limit, cpu_time_limit=run.cpu_time_limit,
-        fingerprint=run.fingerprint, args=run.args,
-    )
+    simulation, argv = run_command(run, settings, result_dir)
     limits = Limits(log=run.log_limit, results=run.result_limit, memory=run.memory_limit)
     oom_kills_before = oom_kills()
     execution = run_process(argv, simulation.working_dir, log_path, run.timeout, limits, reaper)
@@ -122,6 +118,14 @@ def perform(run: RunPayload, settings: WorkerSettings, scratch: Path, reaper: Re
                             if name.startswith(f"{RESULTS_DIR}/")]
     outcome.log = LOG_NAME
     return worker_reply(outcome, settings.store.url)
+
+
+def run_command(run: RunPayload, settings: WorkerSettings, result_dir: Path) -> tuple[Simulation, list[str]]:
+    """The simulation a run starts (where, which program) and its command line, as `perform` runs it."""
+    simulation = simulation_for(run, settings)
+    return simulation, simulation.run_argv(run.config, run.run, result_dir, sim_time_limit=run.sim_time_limit,
+                                           cpu_time_limit=run.cpu_time_limit, fingerprint=run.fingerprint,
+                                           args=run.args)
 
 
 def _bound_results(outcome: RunOutcome, result_dir: Path, limits: Limits) -> None:
@@ -461,8 +465,9 @@ def _children(pid: int) -> list[int]:
 
 
 def judge(execution: Execution, output: str, timeout: float) -> RunOutcome:
-    """Turns an execution and its output into what a worker knows about the run."""
-    outcome = read_outcome(output)
+    """Turns an execution and its output into what a worker knows about the run: how the process ended, then
+    the status `derive_status` gives it with what the log says (a fingerprint mismatch fails a run that exited 0)."""
+    log = parse_log(output)
     status, error = RunStatus.PASSED, None
     notes = []
     if execution.log_dropped:
@@ -475,11 +480,8 @@ def judge(execution: Execution, output: str, timeout: float) -> RunOutcome:
         status, error = RunStatus.TIMEOUT, f"timed out after {timeout:g}s (wall clock); the process group was killed"
     elif execution.exit_code != 0:
         status = RunStatus.FAILED
-        error = outcome.error or _exit_description(execution.exit_code, output)
-    elif outcome.fingerprint is FingerprintVerdict.MISMATCH:
-        status = RunStatus.FAILED
-        error = (f"Fingerprint mismatch! calculated: {outcome.fingerprint_calculated}, "
-                 f"expected: {outcome.fingerprint_expected}")
+        error = log.error or _exit_description(execution.exit_code, output)
+    status, error = derive_status(status, error, log.verdicts())
     if notes and status is not RunStatus.PASSED:
         error = "; ".join([error or "", *notes]).strip("; ")
     return RunOutcome(
@@ -488,11 +490,11 @@ def judge(execution: Execution, output: str, timeout: float) -> RunOutcome:
         wall_seconds=round(execution.wall_seconds, 3),
         cpu_seconds=round(execution.cpu_seconds, 3),
         error=error,
-        fingerprint=outcome.fingerprint,
-        fingerprint_calculated=outcome.fingerprint_calculated,
-        fingerprint_expected=outcome.fingerprint_expected,
-        sim_time=outcome.sim_time,
-        events=outcome.events,
+        fingerprint=log.fingerprint,
+        fingerprint_calculated=log.fingerprint_calculated,
+        fingerprint_expected=log.fingerprint_expected,
+        sim_time=log.sim_time,
+        events=log.events,
         worker=_worker_name(),
         log_tail=output[-LOG_TAIL_BYTES:],
     )

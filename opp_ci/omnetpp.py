@@ -1,5 +1,5 @@
-"""Talking to an OMNeT++ simulation: asking it for its runs, building a run's command line, and
-reading what it printed.
+"""Talking to an OMNeT++ simulation: asking it for its runs and building a run's command line (what a run
+printed is read by `opp_ci.fingerprints.log`).
 
 We never re-implement OMNeT++: the runs of a config come from the simulation itself
 (`-s -q runs`), and its errors are reported in its own words (`<!> Error: ...`).
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opp_ci.errors import UserError
+from opp_ci.fingerprints.log import simulation_error
 from opp_ci.processes import kill_group
-from opp_ci.records import FingerprintVerdict
 
 if TYPE_CHECKING:
     from opp_ci.spec import CampaignSpec
@@ -26,12 +26,6 @@ if TYPE_CHECKING:
 ENUMERATION_TIMEOUT = 300
 
 _RUN_LINE = re.compile(r"^Run (\d+): ?(.*)$")
-_ERROR_LINE = re.compile(r"<!> Error: (.*)")
-#: Several ingredient sets are listed joined by ", " (OMNeT++'s multi-fingerprint calculator).
-_FINGERPRINT_OK = re.compile(r"<!> Fingerprint successfully verified: (.+?)\s*$", re.M)
-_FINGERPRINT_BAD = re.compile(r"<!> Fingerprint mismatch! calculated: (.+?), expected: (.+?)"
-                              r"(?: -- during finalization)?\s*$", re.M)
-_LIMIT_REACHED = re.compile(r"<!> .*limit reached -- at t=(\S+?)s?, event #(\d+)")
 
 
 @dataclass(frozen=True)
@@ -42,18 +36,6 @@ class ListedRun:
     number: int
     itervars: dict[str, str] = field(default_factory=dict)
     repetition: int | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a run's output says: its error, the fingerprint verdict, where it stopped."""
-
-    error: str | None = None
-    fingerprint: FingerprintVerdict = FingerprintVerdict.NONE
-    fingerprint_calculated: str | None = None
-    fingerprint_expected: str | None = None
-    sim_time: str | None = None
-    events: int | None = None
 
 
 @dataclass(frozen=True)
@@ -242,28 +224,3 @@ def parse_itervars(text: str) -> dict[str, str]:
     for match in re.finditer(r'\$(\w+)=("(?:[^"\\]|\\.)*"|[^,]*)', text):
         itervars[match.group(1)] = match.group(2).strip()
     return itervars
-
-
-def simulation_error(output: str) -> str | None:
-    """The `<!> Error: ...` text of a run or a query, if there is one (the first: the cause)."""
-    errors = _ERROR_LINE.findall(output)
-    return errors[0].strip() if errors else None
-
-
-def read_outcome(output: str) -> Outcome:
-    """Reads the verdicts from a run's output. A fingerprint mismatch exits 0 in OMNeT++, so this
-    line is the only place the verdict appears."""
-    fingerprint, calculated, expected = FingerprintVerdict.NONE, None, None
-    if match := _FINGERPRINT_BAD.search(output):
-        fingerprint, calculated, expected = FingerprintVerdict.MISMATCH, match.group(1), match.group(2)
-    elif match := _FINGERPRINT_OK.search(output):
-        fingerprint, calculated, expected = FingerprintVerdict.VERIFIED, match.group(1), match.group(1)
-    limit = _LIMIT_REACHED.search(output)
-    return Outcome(
-        error=simulation_error(output),
-        fingerprint=fingerprint,
-        fingerprint_calculated=calculated,
-        fingerprint_expected=expected,
-        sim_time=limit.group(1) if limit else None,
-        events=int(limit.group(2)) if limit else None,
-    )

@@ -146,11 +146,11 @@ def checks_for(spec: CampaignSpec) -> list[Check]:
     imported only when asked for (the regression check imports the result readers and statistics)."""
     checks: list[Check] = []
     if spec.checks.record_fingerprints or "fingerprints" in spec.checks.check:
-        from opp_ci.fingerprints import FingerprintCheck
+        from opp_ci.fingerprints.checks import FingerprintCheck
 
         checks.append(FingerprintCheck.from_spec(spec))
     if spec.suites.files:
-        from opp_ci.suite_check import SuiteCheck
+        from opp_ci.fingerprints.checks import SuiteCheck
 
         checks.append(SuiteCheck.from_spec(spec))
     if spec.checks.baseline:

@@ -19,8 +19,8 @@ from opp_ci.payloads import ListPayload, RunPayload, job_id
 from opp_ci.queue import make_queue
 from opp_ci.spec import CampaignSpec, ConfigSpec
 
-if TYPE_CHECKING:  # opp_ci.suites (its dataclasses and patterns: 5 ms) is imported by campaigns of suites only
-    from opp_ci.suites import SuiteRow
+if TYPE_CHECKING:  # opp_ci.fingerprints.suites (dataclasses and patterns: 5 ms) is imported by suite campaigns only
+    from opp_ci.fingerprints.suites import SuiteRow
 
 #: How often a list job is looked at while a worker lists the runs.
 LIST_POLL_INTERVAL = 0.1
@@ -72,7 +72,7 @@ def plan_suites(spec: CampaignSpec, built: bool = True) -> list[PlannedRun]:
     settings = spec.suites
     if not settings.files:
         return []
-    from opp_ci.suites import read_suite, select
+    from opp_ci.fingerprints.suites import read_suite, select
 
     planned = []
     for file in settings.files:
@@ -88,7 +88,7 @@ def plan_suites(spec: CampaignSpec, built: bool = True) -> list[PlannedRun]:
 
 
 def _planned_row(spec: CampaignSpec, row: SuiteRow, repeat: int, built: bool = True) -> PlannedRun:
-    from opp_ci.suites import fingerprint_option, row_parts
+    from opp_ci.fingerprints.suites import fingerprint_option, row_parts
 
     settings = spec.suites
     parts = row_parts(row, settings.args)

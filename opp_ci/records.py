@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from opp_ci.errors import UserError
+from opp_ci.fingerprints.verdicts import FingerprintVerdict
 
 CAMPAIGN_FILE = "campaign.json"
 FORMAT_VERSION = 1
@@ -40,12 +41,6 @@ class RunStatus(StrEnum):
     FAILED = "failed"  # the simulation failed: error exit, or a fingerprint mismatch
     ERROR = "error"  # the infrastructure failed: worker died, executable missing, store unreachable
     TIMEOUT = "timeout"  # killed after the wall-clock timeout
-
-
-class FingerprintVerdict(StrEnum):
-    NONE = "none"  # no fingerprint was checked
-    VERIFIED = "verified"
-    MISMATCH = "mismatch"
 
 
 class Judgement(StrEnum):

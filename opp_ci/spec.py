@@ -71,7 +71,7 @@ class CheckSettings:
 
 @dataclass
 class SuiteSettings:
-    """Fingerprint suite CSVs whose rows are the campaign's runs, and which rows (opp_ci/suites.py)."""
+    """Fingerprint suite CSVs whose rows are the campaign's runs, and which rows (opp_ci/fingerprints/suites.py)."""
 
     files: list[str] = field(default_factory=list)
     match: list[str] = field(default_factory=list)

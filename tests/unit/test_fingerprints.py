@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from opp_ci import fingerprints
 from opp_ci.errors import UserError
-from opp_ci.fingerprints import Action, RunId
+from opp_ci.fingerprints import checks, stores
+from opp_ci.fingerprints.stores import RunId
+from opp_ci.fingerprints.suites import Action
 
 QUICK = RunId.of("Quick", 0)
 ALOHA = RunId.of("AlohaExperiment", 3, {"numHosts": "20", "iaMean": "1"})
@@ -25,12 +26,12 @@ INET_CSV = """\
 
 def test_json_store_insert_keep_update_cycle(tmp_path):
     path = tmp_path / "opp-ci-fingerprints.json"
-    store = fingerprints.open_store(path)
+    store = stores.open_store(path)
     assert store.expected(QUICK, ["tplx"]) is None
     assert [c.action for c in store.record(QUICK, {"tplx": "964d-5361"})] == [Action.INSERT]
     store.save()
 
-    store = fingerprints.open_store(path)
+    store = stores.open_store(path)
     assert store.expected(QUICK, ["tplx"]) == "964d-5361/tplx"
     assert store.expected(QUICK, ["tplx", "~tNl"]) is None  # one ingredient set has no entry
     assert [c.action for c in store.record(QUICK, {"tplx": "964d-5361"})] == [Action.KEEP]
@@ -40,12 +41,12 @@ def test_json_store_insert_keep_update_cycle(tmp_path):
 
 
 def test_json_store_keys_include_itervars_and_ingredients(tmp_path):
-    store = fingerprints.open_store(tmp_path / "fp.json")
+    store = stores.open_store(tmp_path / "fp.json")
     store.record(ALOHA, {"tplx": "1111-2222", "~tNl": "aaaa-bbbb"})
     store.save()
     data = json.loads((tmp_path / "fp.json").read_text())
     assert data["fingerprints"][0]["itervars"] == {"iaMean": "1", "numHosts": "20"}
-    store = fingerprints.open_store(tmp_path / "fp.json")
+    store = stores.open_store(tmp_path / "fp.json")
     assert store.expected(ALOHA, ["tplx", "~tNl"]) == "1111-2222/tplx,aaaa-bbbb/~tNl"
     assert store.expected(RunId.of("AlohaExperiment", 3, {"numHosts": "10", "iaMean": "1"}), ["tplx"]) is None
 
@@ -53,11 +54,11 @@ def test_json_store_keys_include_itervars_and_ingredients(tmp_path):
 def test_a_broken_json_store_is_a_user_error(tmp_path):
     (tmp_path / "fp.json").write_text('{"fingerprints": [{"config": "Quick"}]}')
     with pytest.raises(UserError, match="not an opp-ci fingerprint file"):
-        fingerprints.open_store(tmp_path / "fp.json")
+        stores.open_store(tmp_path / "fp.json")
 
 
 def test_inet_csv_rows():
-    rows = fingerprints.parse_inet_csv(INET_CSV)
+    rows = stores.parse_inet_csv(INET_CSV)
     assert [(r.config, r.run, r.ini, r.expected_result) for r in rows] == [
         ("Quick", 0, "omnetpp.ini", "PASS"), ("AlohaExperiment", 3, "omnetpp.ini", "PASS"),
         ("Quick", 0, "other.ini", "FAIL")]
@@ -71,15 +72,15 @@ def test_inet_csv_rows():
 ])
 def test_inet_csv_errors_name_the_line(text, message):
     with pytest.raises(UserError, match=message):
-        fingerprints.parse_inet_csv(text, "fp.csv")
+        stores.parse_inet_csv(text, "fp.csv")
 
 
 def test_inet_csv_store_prefers_the_campaigns_ini_and_updates_in_place(tmp_path):
     path = tmp_path / "fingerprints.csv"
     path.write_text(INET_CSV)
-    store = fingerprints.store_with_ini(fingerprints.open_store(path), ["omnetpp.ini"])
+    store = stores.store_with_ini(stores.open_store(path), ["omnetpp.ini"])
     assert store.expected(QUICK, ["tplx"]) == "964d-5361/tplx"
-    assert fingerprints.store_with_ini(fingerprints.open_store(path), ["other.ini"]).expected(
+    assert stores.store_with_ini(stores.open_store(path), ["other.ini"]).expected(
         QUICK, ["tplx"]) == "9999-9999/tplx 8888-8888/tplx"
 
     assert [c.action for c in store.record(QUICK, {"tplx": "964d-5361"})] == [Action.KEEP]
@@ -91,28 +92,28 @@ def test_inet_csv_store_prefers_the_campaigns_ini_and_updates_in_place(tmp_path)
     assert lines[2] == (".,        -f omnetpp.ini -c AlohaExperiment -r 3, 30min,      "
                         "3333-4444/tplx;aaaa-bbbb/~tNl, PASS,")
     assert lines[3].startswith("# .,")  # comments stay
-    assert [r.config for r in fingerprints.parse_inet_csv(path.read_text())] == [
+    assert [r.config for r in stores.parse_inet_csv(path.read_text())] == [
         "Quick", "AlohaExperiment", "Quick", "Slow"]
 
 
 def test_calculated_fingerprints_and_the_dummy():
-    assert fingerprints.split_calculated("b9aa-4a66/tplx,1234-ABCD/~tNl") == {"tplx": "b9aa-4a66", "~tNl": "1234-abcd"}
-    assert fingerprints.split_calculated(None) == {}
-    assert fingerprints.dummy_expected(["tplx", "~tNl"]) == "0000-0000/tplx,0000-0000/~tNl"
-    assert fingerprints.is_dummy("0000-0000/tplx,0000-0000/~tNl")
-    assert not fingerprints.is_dummy("964d-5361/tplx")
-    assert fingerprints.parse_ingredients("tplx, ~tNl") == ["tplx", "~tNl"]
+    assert stores.split_calculated("b9aa-4a66/tplx,1234-ABCD/~tNl") == {"tplx": "b9aa-4a66", "~tNl": "1234-abcd"}
+    assert stores.split_calculated(None) == {}
+    assert stores.dummy_expected(["tplx", "~tNl"]) == "0000-0000/tplx,0000-0000/~tNl"
+    assert stores.is_dummy("0000-0000/tplx,0000-0000/~tNl")
+    assert not stores.is_dummy("964d-5361/tplx")
+    assert stores.parse_ingredients("tplx, ~tNl") == ["tplx", "~tNl"]
     with pytest.raises(UserError):
-        fingerprints.parse_ingredients("tp lx;")
+        stores.parse_ingredients("tp lx;")
 
 
-def _check(tmp_path, store: str, recording: bool = False) -> fingerprints.FingerprintCheck:
+def _check(tmp_path, store: str, recording: bool = False) -> checks.FingerprintCheck:
     from types import SimpleNamespace
 
     from opp_ci.spec import CheckSettings
 
     settings = CheckSettings(check=["fingerprints"], fingerprints=store, record_fingerprints=recording)
-    return fingerprints.FingerprintCheck.from_spec(SimpleNamespace(project_dir=tmp_path, ini=["omnetpp.ini"],
+    return checks.FingerprintCheck.from_spec(SimpleNamespace(project_dir=tmp_path, ini=["omnetpp.ini"],
                                                                    checks=settings))
 
 
@@ -127,7 +128,7 @@ def _planned(config: str, number: int):
 
 
 def test_expected_fingerprints_go_into_payloads_and_job_ids(tmp_path):
-    store = fingerprints.open_store(tmp_path / "fp.json")
+    store = stores.open_store(tmp_path / "fp.json")
     store.record(QUICK, {"tplx": "964d-5361"})
     store.save()
     planned = [_planned("Quick", 0), _planned("Quick", 1)]
@@ -141,7 +142,8 @@ def test_expected_fingerprints_go_into_payloads_and_job_ids(tmp_path):
 
 def test_inet_expected_results_fail_and_error(tmp_path):
     from opp_ci.checks import judge_campaign
-    from opp_ci.records import Campaign, FingerprintVerdict, RunRecord, RunStatus
+    from opp_ci.fingerprints.verdicts import FingerprintVerdict
+    from opp_ci.records import Campaign, RunRecord, RunStatus
 
     (tmp_path / "fp.csv").write_text(".,  -f omnetpp.ini -c Quick -r 0,  1s,  1111-1111/tplx,  FAIL,\n"
                                      ".,  -f omnetpp.ini -c Quick -r 1,  1s,  2222-2222/tplx,  ERROR,\n"

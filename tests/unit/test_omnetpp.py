@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opp_ci.omnetpp import Simulation, parse_itervars, parse_runs, read_outcome, simulation_error
-from opp_ci.records import FingerprintVerdict
+from opp_ci.fingerprints.log import parse_log, simulation_error
+from opp_ci.fingerprints.verdicts import FingerprintVerdict
+from opp_ci.omnetpp import Simulation, parse_itervars, parse_runs
 
 TRANSCRIPTS = Path(__file__).resolve().parents[1] / "data" / "omnetpp-reference" / "transcripts"
 
@@ -38,17 +39,17 @@ def test_error_text_from_real_transcripts():
 
 
 def test_fingerprint_verdicts_from_real_transcripts():
-    mismatch = read_outcome(transcript("fingerprint-mismatch.stdout"))
+    mismatch = parse_log(transcript("fingerprint-mismatch.stdout"))
     assert mismatch.fingerprint is FingerprintVerdict.MISMATCH
     assert (mismatch.fingerprint_calculated, mismatch.fingerprint_expected) == ("b9aa-4a66/tplx", "0000-0000/tplx")
     assert (mismatch.sim_time, mismatch.events) == ("3600", 117492)
-    verified = read_outcome(transcript("fingerprint-verified.stdout"))
+    verified = parse_log(transcript("fingerprint-verified.stdout"))
     assert verified.fingerprint is FingerprintVerdict.VERIFIED
-    assert read_outcome(transcript("s-run-experiment-r3.stdout")).fingerprint is FingerprintVerdict.NONE
+    assert parse_log(transcript("s-run-experiment-r3.stdout")).fingerprint is FingerprintVerdict.NONE
 
 
 def test_cpu_time_limit_line():
-    outcome = read_outcome(transcript("run-noiter-cpulimit.stdout"))
+    outcome = parse_log(transcript("run-noiter-cpulimit.stdout"))
     assert outcome.sim_time == "145011.925230747351"
     assert outcome.events == 4690944
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from opp_ci.cost import Prices, TaskUsage, estimate
-from opp_ci.records import Campaign, FingerprintVerdict, RunRecord, RunStatus
+from opp_ci.fingerprints.verdicts import FingerprintVerdict
+from opp_ci.records import Campaign, RunRecord, RunStatus
 from opp_ci.report import junit_xml, summary_markdown
 
 GOLDEN = Path(__file__).parent / "golden"

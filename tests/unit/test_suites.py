@@ -5,17 +5,14 @@ from pathlib import Path
 import pytest
 
 from opp_ci.errors import UserError
-from opp_ci.suites import (
-    Action,
-    Expected,
-    Outcome,
-    judge_row,
-    parse_suite,
-    read_run_output,
-    row_command,
-    select,
-    update_suite,
-)
+from opp_ci.execution import WorkerSettings, run_command
+from opp_ci.fingerprints.checks import judge_row
+from opp_ci.fingerprints.log import read_run_output
+from opp_ci.fingerprints.suites import Action, parse_suite, select, update_suite
+from opp_ci.fingerprints.verdicts import Expected, Outcome
+from opp_ci.omnetpp import Simulation
+from opp_ci.planning import plan_suites
+from opp_ci.spec import resolve
 
 SUITE = """\
 # workingdir,    cmdLine,                                   limit, fingerprint,                    expected, tags
@@ -72,22 +69,33 @@ def test_select_match_exclude_tags():
         select(r, match=["("])
 
 
-def test_row_command_adds_opp_fingerprinttest_safeguards(tmp_path):
-    r = rows()[1]
-    cmd = row_command(r, tmp_path, "/out/r", ingredients=["tplx", "~tNl"], cpu_time_limit="60s")
-    assert cmd.directory == tmp_path / "examples/aodv"
-    assert cmd.executable is None
-    assert cmd.args == ("-u", "Cmdenv", "-f", "omnetpp.ini", "-c", "Static", "-r", "0", "--sim-time-limit=50s",
-                        "--fingerprint=13b7-47d5/tplx, c303-2955/~tNl", "--cpu-time-limit=60s",
-                        "--vector-recording=false", "--scalar-recording=true", "--result-dir=/out/r")
-    only = row_command(r, tmp_path, "/o", ingredients=["~tNl"])
-    assert only.fingerprint == "c303-2955/~tNl"
+def worker_command(tmp_path: Path, line: str, **flags) -> tuple[Simulation, list[str]]:
+    """A suite row's run as the worker starts it: planned into a payload, then the worker's command line."""
+    (tmp_path / "examples" / "aodv").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "s.csv").write_text(line)
+    spec = resolve(tmp_path, {"suite": ["s.csv"], **flags}, environ={})
+    [planned] = plan_suites(spec, built=False)
+    settings = WorkerSettings(Simulation(tuple(spec.command), tmp_path), store=None, scratch=tmp_path)  # type: ignore[arg-type]
+    return run_command(planned.payload, settings, Path("/out/r"))
+
+
+def test_a_row_runs_with_opp_fingerprinttest_safeguards(tmp_path):
+    line = "/examples/aodv/, -f omnetpp.ini -c Static -r 0, 50s, 13b7-47d5/tplx;c303-2955/~tNl, PASS, wireless\n"
+    simulation, argv = worker_command(tmp_path, line, **{"ingredients": ["tplx", "~tNl"],
+                                                         "suite-cpu-time-limit": "60s"})
+    assert simulation.working_dir == (tmp_path / "examples/aodv").resolve()
+    assert argv == ["opp_run", "-u", "Cmdenv", "-f", "omnetpp.ini", "-c", "Static", "-r", "0", "-s",
+                    "--result-dir=/out/r", "--sim-time-limit=50s", "--cpu-time-limit=60s",
+                    "--fingerprint=13b7-47d5/tplx, c303-2955/~tNl", "--vector-recording=false",
+                    "--scalar-recording=true"]
+    _, only = worker_command(tmp_path, line, ingredients=["~tNl"])
+    assert "--fingerprint=c303-2955/~tNl" in only
 
 
 def test_row_that_sets_recording_keeps_it(tmp_path):
-    row = parse_suite(".,-f a.ini -c X --**.vector-recording=true,1s,0000-0000/tplx,PASS,\n", Path("a.csv"))[0]
-    args = row_command(row, tmp_path, "/o").args
-    assert "--vector-recording=false" not in args and "--scalar-recording=true" in args
+    _, argv = worker_command(tmp_path, ".,-f a.ini -c X --**.vector-recording=true,1s,0000-0000/tplx,PASS,\n")
+    assert "--vector-recording=false" not in argv and "--scalar-recording=true" in argv
+    assert argv[-1] == "--**.vector-recording=true"  # the row's own word comes after the defaults
 
 
 VERIFIED = "<!> Simulation time limit reached -- at t=50s, event #10\n\n<!> Fingerprint successfully verified: " \

@@ -28,15 +28,15 @@ import io
 import json
 import re
 import shlex
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from opp_ci import options
 from opp_ci.errors import UserError
-from opp_ci.payloads import job_id
-from opp_ci.records import FingerprintVerdict, Judgement, RunStatus, Verdict, write_json_atomically
-from opp_ci.suites import RESULTS, Action
+from opp_ci.fingerprints.suites import Action
+from opp_ci.fingerprints.verdicts import RESULTS
+from opp_ci.records import write_json_atomically
 
 DEFAULT_STORE = options.default("fingerprints")
 DEFAULT_INGREDIENTS = options.default("fingerprint-ingredients")
@@ -328,126 +328,5 @@ def describe_changes(changes: list[Change]) -> dict[str, Any]:
     return {"counts": counts, "lines": [c.describe() for c in changes]}
 
 
-# --- the check of `opp-ci run --check fingerprints` and `opp-ci baseline update` ---
-
-CHECK = "fingerprints"
-MISSING_PREFIX = "No expected fingerprint"
-
-
 def store_path(project_dir: Path, setting: str | None) -> Path:
     return (Path(project_dir) / (setting or DEFAULT_STORE)).resolve()
-
-
-@dataclass
-class FingerprintCheck:
-    """Expected fingerprints in every payload, then a verdict on each run.
-
-    Checking: a run with nothing to check fails and says how to fix it; INET rows expecting FAIL or
-    ERROR make that outcome the passing one. Recording (`baseline update`): every run expects a
-    dummy fingerprint so OMNeT++ prints the calculated one, and that mismatch is expected.
-    """
-
-    store: FingerprintStore
-    ingredients: list[str]
-    recording: bool = False
-    name: str = CHECK
-
-    @classmethod
-    def from_spec(cls, spec: Any) -> FingerprintCheck:
-        settings = spec.checks
-        store = store_with_ini(open_store(store_path(spec.project_dir, settings.fingerprints)), spec.ini)
-        return cls(store, parse_ingredients(settings.fingerprint_ingredients), settings.record_fingerprints)
-
-    def prepare(self, planned: list[Any]) -> list[Any]:
-        """The planned runs with each one's expected fingerprint in its payload (and a job id that
-        depends on it): the dummy one when recording, the store's when checking."""
-        result = []
-        for run in planned:
-            expected = dummy_expected(self.ingredients) if self.recording else self.store.expected(
-                RunId.of(run.info.config, run.info.number, run.info.itervars), self.ingredients)
-            result.append(run if expected is None else _expecting(run, expected))
-        return result
-
-    def judge(self, campaign: Any, out_dir: Path) -> Any:
-        from opp_ci.checks import Judgements
-
-        verdict = self._recording_verdict if self.recording else self._verdict
-        return Judgements([[found] if (found := verdict(record)) else [] for record in campaign.runs])
-
-    def _recording_verdict(self, record: Any) -> Verdict | None:
-        if record.fingerprint is FingerprintVerdict.MISMATCH and is_dummy(record.fingerprint_expected):
-            return Verdict(CHECK, Judgement.EXPECTED, "recording: the dummy fingerprint was meant to mismatch")
-        return None
-
-    def _verdict(self, record: Any) -> Verdict | None:
-        expected_result = self.store.expected_result(RunId.of(record.config, record.run, record.itervars)) \
-            if isinstance(self.store, InetCsvStore) else "PASS"
-        checked = record.fingerprint is not FingerprintVerdict.NONE
-        if record.execution is RunStatus.PASSED and not checked:
-            return Verdict(CHECK, Judgement.FAIL, f"{MISSING_PREFIX} for {record.config} #{record.run} in "
-                           f"{self.store.path.name}: record one with `opp-ci baseline update`")
-        if expected_result == "FAIL" and checked:
-            return _expectation(record.fingerprint is FingerprintVerdict.MISMATCH, "a fingerprint mismatch")
-        if expected_result == "ERROR":
-            return _expectation(record.execution is RunStatus.FAILED and not checked, "an error")
-        if record.fingerprint is FingerprintVerdict.VERIFIED:
-            return Verdict(CHECK, Judgement.PASS, f"verified: {record.fingerprint_calculated}")
-        return None
-
-
-def _expectation(happened: bool, what: str) -> Verdict:
-    """An INET row whose expected result is FAIL or ERROR: that outcome passes, anything else fails."""
-    if happened:
-        return Verdict(CHECK, Judgement.EXPECTED, f"{what}, as the fingerprint CSV expects")
-    return Verdict(CHECK, Judgement.FAIL, f"expected {what} (the fingerprint CSV says so), but it passed")
-
-
-def _expecting(run: Any, expected: str) -> Any:
-    import dataclasses
-
-    identifier = job_id({"run": run.job_id, "fingerprint": expected})
-    payload = dataclasses.replace(run.payload, fingerprint=expected, prefix=identifier)
-    return dataclasses.replace(run, job_id=identifier, payload=payload)
-
-
-def update_from_campaign(store: FingerprintStore, campaign: Any) -> tuple[list[Change], list[str]]:
-    """Records every run's calculated fingerprints; returns the changes and the runs that had none."""
-    changes: list[Change] = []
-    skipped: list[str] = []
-    for record in sorted(campaign.runs, key=lambda r: r.key):
-        run = RunId.of(record.config, record.run, record.itervars)
-        calculated = split_calculated(record.fingerprint_calculated)
-        if not calculated:
-            skipped.append(f"{run.describe()}: no calculated fingerprint ({record.error or record.status.value})")
-            continue
-        changes += store.record(run, calculated)
-    return changes, skipped
-
-
-@dataclass
-class StoreFile:
-    """`baseline update` of the fingerprint store (`opp-ci-fingerprints.json` or an INET CSV): every run of the
-    recording campaign expects a dummy fingerprint, and its calculated ones are kept, inserted or updated."""
-
-    check: FingerprintCheck
-    note: str = ("recording fingerprints: every run expects a dummy fingerprint, so the progress line counts them "
-                 "as failed until they are judged at the end")
-
-    @classmethod
-    def of(cls, spec: Any) -> StoreFile:
-        spec.checks = replace(spec.checks, check=[], baseline=None, record_fingerprints=True)
-        return cls(FingerprintCheck.from_spec(spec))  # checks the ingredients, too
-
-    @property
-    def written(self) -> str:
-        return str(self.check.store.path)
-
-    def update(self, campaign: Any, out_dir: Path) -> tuple[list[Change], list[str]]:
-        changes, skipped = update_from_campaign(self.check.store, campaign)
-        self.check.store.save()
-        return changes, skipped
-
-    @staticmethod
-    def counts(changes: list[Change]) -> str:
-        counts = describe_changes(changes)["counts"]
-        return f"{counts['KEEP']} kept, {counts['INSERT']} inserted, {counts['UPDATE']} updated"

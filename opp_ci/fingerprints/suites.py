@@ -1,6 +1,7 @@
-"""Fingerprint suites: OMNeT++/INET fingerprint CSV files read, selected, run and judged exactly as
-`opp_fingerprinttest` (OMNeT++ 6.1, src/utils/opp_fingerprinttest) and INET's
-`bin/inet_fingerprinttest` do, and their fingerprint fields updated in place.
+"""Fingerprint suites: OMNeT++/INET fingerprint CSV files read and selected exactly as `opp_fingerprinttest`
+(OMNeT++ 6.1, src/utils/opp_fingerprinttest) and INET's `bin/inet_fingerprinttest` do, a row's command line
+split into what a campaign runs (`row_parts`: the planner builds every row's job from it), and their
+fingerprint fields updated in place. Rows are judged in `opp_ci.fingerprints.checks`.
 
 A row is six comma-separated fields (Python's csv, `"` quotes, `skipinitialspace`); everything
 from the first `#` (with the spaces before it) is a comment, as in the tools' `' *#.*$'`::
@@ -25,23 +26,12 @@ from enum import StrEnum
 from pathlib import Path
 
 from opp_ci.errors import UserError
-from opp_ci.options import default
+from opp_ci.fingerprints.verdicts import RESULTS, Expected
 
-RESULTS = ("PASS", "FAIL", "ERROR")
-#: opp_fingerprinttest's cpuTimeLimit (INET's tool uses 600s), declared with the settings.
-DEFAULT_CPU_TIME_LIMIT = default("suite-cpu-time-limit")
 _COMMENT = re.compile(r" *#.*$")
 #: As OMNeT++'s cHasher::parse reads one: hex digits, '-' and ':' ignored (`0` is 0000-0000).
 _HASH = r"[0-9a-fA-F][0-9a-fA-F:\-]*"
 _ITEM = re.compile(rf"^({_HASH})(?:/([A-Za-z0-9~]+))?$")
-_AT = re.compile(r"at t=([0-9]*(\.[0-9]+)?)s, event #([0-9]+)")
-_CALCULATED = re.compile(r"(?:computed|calculated): (.*?), expected: (.*?)( -- during finalization)?$")
-
-
-class Expected(StrEnum):
-    PASS = "PASS"
-    FAIL = "FAIL"
-    ERROR = "ERROR"
 
 
 @dataclass(frozen=True)
@@ -187,19 +177,6 @@ def _regex(text: str, option: str) -> re.Pattern[str]:
         raise UserError(f"{option} {text!r}: not a regular expression ({error})") from None
 
 
-# --- the command line ---
-
-
-@dataclass(frozen=True)
-class RowCommand:
-    """How to run a row: in `directory`, `executable` (None: the spec's command) with `args`."""
-
-    directory: Path
-    executable: str | None
-    args: tuple[str, ...]
-    fingerprint: str | None  # the --fingerprint value, None when no chosen set is in the row
-
-
 def _canonical(text: str, where: str) -> str:
     """`4500-0673`, `45000673`, `0`: the 32-bit hash OMNeT++ reads, written as OMNeT++ prints it."""
     digits = re.sub(r"[-:]", "", text)
@@ -209,30 +186,12 @@ def _canonical(text: str, where: str) -> str:
     return f"{value >> 16:04x}-{value & 0xFFFF:04x}"
 
 
+# --- the command line ---
+
+
 def fingerprint_option(sets: Sequence[FingerprintSet]) -> str:
     """The `--fingerprint=` value: sets joined by `, `, alternatives by spaces (INET's format)."""
     return ", ".join(s.text() for s in sets)
-
-
-def row_command(row: SuiteRow, root: Path, result_dir: str, ingredients: Sequence[str] = (),
-                cpu_time_limit: str = DEFAULT_CPU_TIME_LIMIT) -> RowCommand:
-    """opp_fingerprinttest's command: `EXE -u Cmdenv ARGS [--sim-time-limit=L] --fingerprint=FP
-    --cpu-time-limit=C --vector-recording=false --scalar-recording=true --result-dir=R`.
-    Vector/scalar recording are left out when the row sets them itself (its own word wins)."""
-    sets = row.chosen(ingredients)
-    args = ["-u", "Cmdenv", *row.args]
-    if row.sim_time_limit:
-        args.append(f"--sim-time-limit={row.sim_time_limit}")
-    fingerprint = fingerprint_option(sets) if sets else None
-    if fingerprint:
-        args.append(f"--fingerprint={fingerprint}")
-    if cpu_time_limit:
-        args.append(f"--cpu-time-limit={cpu_time_limit}")
-    for option, value in (("vector-recording", "false"), ("scalar-recording", "true")):
-        if not _sets(row.args, option):
-            args.append(f"--{option}={value}")
-    args.append(f"--result-dir={result_dir}")
-    return RowCommand(row.directory(root), row.executable, tuple(args), fingerprint)
 
 
 def _sets(args: Sequence[str], option: str) -> bool:
@@ -282,140 +241,6 @@ def row_parts(row: SuiteRow, extra: tuple[str, ...] = ()) -> RowParts:
     defaults = [f"--{o}={v}" for o, v in (("vector-recording", "false"), ("scalar-recording", "true"))
                 if not _sets(args, o)]
     return RowParts(config, int(run), tuple(ini) or ("omnetpp.ini",), tuple(defaults + args))
-
-
-# --- reading a run's output ---
-
-
-@dataclass(frozen=True)
-class RunOutput:
-    """What opp_fingerprinttest reads from one run: exit status, `<!>` lines, the calculated sets."""
-
-    exit_code: int | None
-    fingerprint_ok: bool | None = None  # None: no fingerprint verdict printed
-    calculated: tuple[str, ...] = ()  # `hash/ingredients` per set, in --fingerprint order
-    errors: tuple[str, ...] = ()  # the other `<!>` lines
-    simulated_time: float | None = None
-    cpu_time_limit_reached: bool = False
-    timed_out: bool = False
-
-
-def read_run_output(output: str, exit_code: int | None, timed_out: bool = False,
-                    expected: str | None = None) -> RunOutput:
-    """Parses a run's output as SimulationTestCase.runSimulation does. A successful verification
-    prints only the calculated fingerprints, which equal `expected` item by item."""
-    ok, calculated, errors, time, cpu = None, (), [], None, False
-    for line in re.findall(r"<!>.*", output):
-        line = line.strip()
-        if "Fingerprint" in line and ("successfully" in line or _CALCULATED.search(line)):
-            if "successfully" in line:
-                ok = ok is not False
-                calculated = _split(line.split("verified: ", 1)[-1])
-            else:
-                ok, calculated = False, _split(_CALCULATED.search(line).group(1))  # type: ignore[union-attr]
-            continue
-        errors.append(line)
-        cpu = cpu or "CPU time limit reached" in line
-        if m := _AT.search(line):
-            time = float(m.group(1))
-    return RunOutput(exit_code, ok, calculated, tuple(errors), time, cpu, timed_out)
-
-
-def _split(text: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in re.split(r",\s*", text.strip()) if item.strip())
-
-
-# --- the verdict ---
-
-
-class Outcome(StrEnum):
-    PASS = "PASS"
-    FAIL = "FAIL"
-    ERROR = "ERROR"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A row's outcome against its expected result; `passed` is what opp-ci's exit status uses."""
-
-    outcome: Outcome
-    expected: Expected
-    message: str  # opp_fingerprinttest's reason ("" for a plain PASS)
-    calculated: tuple[str, ...] = ()  # per chosen set, from the last repetition
-
-    @property
-    def passed(self) -> bool:
-        return self.outcome.value == self.expected.value
-
-    @property
-    def category(self) -> str:
-        """What the suite's summary counts: `PASS`, `FAIL (expected)`, `PASS (unexpected)`, `ERROR (should be
-        PASS)`."""
-        if self.passed:
-            return "PASS" if self.outcome is Outcome.PASS else f"{self.outcome.value} (expected)"
-        if self.outcome is Outcome.PASS:
-            return "PASS (unexpected)"
-        return f"{self.outcome.value} (should be {self.expected.value})"
-
-    def describe(self) -> str:
-        """opp_fingerprinttest's verdict text: `PASS`, `FAIL (expected)`, `ERROR (should be PASS): ...`."""
-        if self.passed or self.outcome is Outcome.PASS:
-            return self.category
-        return f"{self.category}: {self.message}"
-
-
-def judge_row(row: SuiteRow, runs: Sequence[RunOutput], ingredients: Sequence[str] = ()) -> Verdict:
-    """The row's verdict from its repetitions (`--repeat N`), as FingerprintTestCase.runTest: the
-    first error wins; then a mismatch in any repetition, or repetitions that disagree, fail."""
-    expected_sets = row.chosen(ingredients)
-    seen: list[tuple[str, ...]] = []
-    for run in runs:
-        error = _error(row, run, bool(expected_sets))
-        if error:
-            return Verdict(Outcome.ERROR, row.expected, error, run.calculated)
-        seen.append(run.calculated)
-    last = seen[-1] if seen else ()
-    if any(run.fingerprint_ok is False for run in runs):
-        return Verdict(Outcome.FAIL, row.expected, mismatch_message(expected_sets, seen), last)
-    if len(set(seen)) > 1:
-        return Verdict(Outcome.FAIL, row.expected,
-                       f"fingerprints differ between repetitions: {' | '.join(', '.join(s) for s in seen)}", last)
-    return Verdict(Outcome.PASS, row.expected, "", last)
-
-
-def _error(row: SuiteRow, run: RunOutput, checked: bool) -> str | None:
-    if run.timed_out:
-        return "timed out (wall clock); the process group was killed"
-    if run.exit_code != 0 and not _only_mismatch(run):
-        return f"runtime error with exitcode={run.exit_code}: " + "\n".join(run.errors)
-    if run.cpu_time_limit_reached:
-        return "cpu time limit exceeded"
-    if run.simulated_time == 0 and row.sim_time_limit != "0s":
-        return "zero time simulated"
-    if checked and run.fingerprint_ok is None:
-        return "other"
-    return None
-
-
-def _only_mismatch(run: RunOutput) -> bool:
-    """OMNeT++ after 6.1 reports a mismatch as an error (exit 1); INET's tool still calls it FAIL."""
-    return run.exit_code == 1 and run.fingerprint_ok is False and \
-        all("Fingerprint mismatch" in e or "limit reached" in e or "No more events" in e for e in run.errors)
-
-
-def mismatch_message(expected: Sequence[FingerprintSet], seen: Sequence[Sequence[str]]) -> str:
-    """INET's words: `some fingerprint mismatch: actual 'A', expected: 'E'`, listing only the sets
-    whose calculated values match none of the expected alternatives."""
-    actual: list[str] = []
-    for calculated in seen:
-        actual += [c for c in calculated if c not in actual]
-    bad_actual, bad_expected = [], []
-    for fp_set in expected:
-        mine = [c for c in actual if c.partition("/")[2] == fp_set.ingredients]
-        if not any(c.partition("/")[0].lower() in fp_set.hashes for c in mine) or len(mine) > 1:
-            bad_actual.append(" ".join(mine))
-            bad_expected.append(fp_set.text())
-    return f"some fingerprint mismatch: actual '{';'.join(bad_actual)}', expected: '{';'.join(bad_expected)}'"
 
 
 # --- updating in place ---
