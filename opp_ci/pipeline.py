@@ -121,6 +121,9 @@ def run_campaign(spec: CampaignSpec, backend: Backend, display_factory: Any, lis
     planned = plan_suites(spec, built=False) if remote else plan(spec, listings)  # so does bad input
     planned = prepare_runs(checks, planned) if not remote or not spec.configs else planned
     validate_payloads(planned)
+    sharding = None
+    if not (remote and spec.configs):
+        planned, sharding = take_shard(spec, planned)
     out_dir = outdir.claim(spec.out.resolve(), spec.resume)
     try:
         # a corrupt campaign.json, or one of another project, fails here
@@ -130,13 +133,35 @@ def run_campaign(spec: CampaignSpec, backend: Backend, display_factory: Any, lis
                 connection = connect_redis(infrastructure.redis_url, tls=infrastructure.redis_tls)
                 planned = prepare_runs(checks, planned + plan_remotely(spec, connection))
                 validate_payloads(planned)
+                planned, sharding = take_shard(spec, planned)
                 earlier = previous_records(out_dir, planned, spec.project_dir) if spec.resume else []
             campaign = dispatch_and_collect(spec, planned, earlier, infrastructure, out_dir, display_factory)
+            mark_shard(campaign, sharding)
             _fail_on_lost_redis(campaign, planned, checks, out_dir)
         finish(campaign, started, infrastructure.extra)
         return judge_and_report(checks, campaign, out_dir)
     finally:
         outdir.release(out_dir)
+
+
+def take_shard(spec: CampaignSpec, planned: list[PlannedRun]) -> tuple[list[PlannedRun], dict[str, Any] | None]:
+    """With --shard I/N: the runs of that shard (`opp_ci.shards`), and what campaign.json keeps of the plan."""
+    if spec.shard is None:
+        return planned, None
+    from opp_ci.shards import history_path, select
+
+    return select(planned, spec.shard, history_path(spec.history, spec.out.resolve()))
+
+
+def mark_shard(campaign: Campaign, sharding: dict[str, Any] | None) -> None:
+    """The shard in campaign.json: which one of how many, the whole plan, and on every record."""
+    if sharding is None:
+        return
+    from opp_ci.shards import SHARD_KEY
+
+    campaign.extra[SHARD_KEY] = sharding
+    for record in campaign.runs:
+        record.shard = sharding["index"]
 
 
 def checks_for(spec: CampaignSpec) -> list[Check]:
