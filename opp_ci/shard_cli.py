@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -38,7 +39,8 @@ def plan_command(project_dir: Path, count: int, as_json: bool, build_command: st
     campaign_spec = spec.resolve(project_dir, {key: given[key.replace("-", "_")] for key in PLAN_FLAGS})
     if not campaign_spec.settings.given("out"):
         campaign_spec.out = Path.cwd() / campaign_spec.out
-    pipeline.build_model(campaign_spec, build_command, no_build)
+    with contextlib.redirect_stdout(sys.stderr):  # the build's progress: stdout is the plan
+        pipeline.build_model(campaign_spec, build_command, no_build)
     planned = planning.plan(campaign_spec)
     shard_plan = shards.ShardPlan.make(planned, shards.history_path(campaign_spec.history,
                                                                     campaign_spec.out.resolve()), count)
