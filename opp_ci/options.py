@@ -127,7 +127,8 @@ def _options() -> tuple[Option, ...]:
         Option("shard", Kind.STRING, None, "Run only the I-th of N shards of the campaign (e.g. 2/4), balanced "
                "from the run-time history; `opp-ci merge` joins the shards' output directories.", scope=F,
                metavar="I/N"),
-        Option("history", Kind.STRING, None, "Run-time history the shards are balanced from (default: the output "
+        Option("history", Kind.STRING, None, "Run-time history to plan from: shards are balanced and runs ordered "
+               "longest-first by it; copied into an output directory that has none (default: the output "
                "directory's .opp-ci-history.json).", metavar="FILE"),
         Option("github-output", Kind.STRING, None, "Append out-dir, campaign-id, total, passed, failed to this "
                "file.", scope=F, env="GITHUB_OUTPUT", metavar="FILE"),

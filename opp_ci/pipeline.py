@@ -126,6 +126,10 @@ def run_campaign(spec: CampaignSpec, backend: Backend, display_factory: Any, lis
         planned, sharding = take_shard(spec, planned)
     out_dir = outdir.claim(spec.out.resolve(), spec.resume)
     try:
+        if spec.history:
+            from opp_ci.shards import seed_history
+
+            seed_history(spec.history, out_dir)
         # a corrupt campaign.json, or one of another project, fails here
         earlier = previous_records(out_dir, planned, spec.project_dir) if spec.resume else []
         with backend.provision(spec, out_dir) as infrastructure:

@@ -22,12 +22,14 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import shutil
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opp_ci import output
 from opp_ci.errors import UserError
 from opp_ci.history import HISTORY_FILE, read_history_file, run_key
 
@@ -49,7 +51,17 @@ def check_count(count: int) -> int:
 
 def history_path(given: str | None, out_dir: Path) -> Path:
     """`--history FILE`, else the output directory's history."""
+    if given and not Path(given).is_file():
+        output.warning(f"--history {given}: no such file; every run counts as not seen before")
     return Path(given) if given else Path(out_dir) / HISTORY_FILE
+
+
+def seed_history(given: str | None, out_dir: Path) -> None:
+    """`--history FILE` copied into an output directory that has no history yet (a CI job's fresh one): the
+    campaign's longest-first order uses it too, and the history it leaves keeps its entries."""
+    target = Path(out_dir) / HISTORY_FILE
+    if given and Path(given).is_file() and not target.exists():
+        shutil.copyfile(given, target)
 
 
 # --- identities: what names a run across shard jobs (a job id includes the build's digest) ---

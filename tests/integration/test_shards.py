@@ -73,7 +73,7 @@ def test_suite_shards_cover_every_row_once_and_merge_into_the_unsharded_campaign
     assert tagged.run("run", str(suite), "-j", "2", "-o", str(full)).returncode == 0
     shards = run_shards(tagged, suite, tmp_path, 3, "--history", str(full / ".opp-ci-history.json"))
     parts = [identities(out) for out in shards]
-    assert all(parts) and sorted(sum(parts, [])) == identities(full)
+    assert all(parts) and sorted(i for part in parts for i in part) == identities(full)
     for index, out in enumerate(shards, 1):
         info = campaign(out)["shard"]
         assert (info["index"], info["count"]) == (index, 3) and len(info["runs"]) == len(identities(full))

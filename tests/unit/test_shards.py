@@ -10,11 +10,11 @@ from types import SimpleNamespace
 import pytest
 
 from opp_ci.errors import UserError
-from opp_ci.history import run_key
+from opp_ci.history import HISTORY_FILE, run_key
 from opp_ci.omnetpp import ListedRun
 from opp_ci.payloads import RunPayload
 from opp_ci.planning import PlannedRun
-from opp_ci.shards import ShardPlan, assign, expected_times, identity
+from opp_ci.shards import ShardPlan, assign, expected_times, history_path, identity, seed_history
 from opp_ci.spec import ConfigSpec, Shard, parse_shard
 
 
@@ -111,3 +111,15 @@ def test_the_plan_covers_every_run_once_and_names_itself(tmp_path):
     assert plan.digest == ShardPlan.make(list(reversed(runs)), tmp_path / "no-history.json", 3).digest
     assert plan.digest != ShardPlan.make(runs, tmp_path / "no-history.json", 2).digest
     assert sum(plan.expected_by_shard()) == 10.0
+
+
+def test_a_given_history_seeds_an_output_directory_without_one_and_never_replaces_one(tmp_path):
+    given, out = tmp_path / "given.json", tmp_path / "out"
+    given.write_text('{"version": 1, "wall_seconds": {"a": 1.0}}')
+    out.mkdir()
+    seed_history(str(given), out)
+    assert (out / HISTORY_FILE).read_text() == given.read_text()
+    (out / HISTORY_FILE).write_text("{}")
+    seed_history(str(given), out)
+    assert (out / HISTORY_FILE).read_text() == "{}"
+    assert history_path(None, out) == out / HISTORY_FILE and history_path(str(given), out) == given
