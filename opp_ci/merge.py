@@ -22,7 +22,7 @@ from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus
 from opp_ci.shards import SHARD_KEY, record_identity
 
 #: What merge keeps of a shard's campaign.json `extra` as it is (the rest is merged or done again).
-_MERGED_KEYS = (SHARD_KEY, "suite", "regression", "infrastructure_error")
+_MERGED_KEYS = (SHARD_KEY, "suite", "regression", "infrastructure_error", "queue_jobs", "cost")
 
 
 @dataclass
@@ -130,15 +130,31 @@ def merged_campaign(shards: list[ShardOutput], absent: list[Path]) -> Campaign:
         "runs": first.info.get("runs", []),
     }
     _merge_suite_counts(shards, campaign)
+    _add_up(shards, campaign)
     return campaign
+
+
+def _add_up(shards: list[ShardOutput], campaign: Campaign) -> None:
+    """What the shards count or cost together: their queue jobs, their cloud cost (each shard's stays in
+    `shard.merged`)."""
+    jobs = [s.campaign.extra["queue_jobs"] for s in shards if isinstance(s.campaign.extra.get("queue_jobs"), int)]
+    if jobs:
+        campaign.extra["queue_jobs"] = sum(jobs)
+    costs = [s.campaign.extra["cost"] for s in shards if isinstance(s.campaign.extra.get("cost"), dict)]
+    if costs:
+        total = round(sum(float(c.get("total_usd", 0)) for c in costs), 6)
+        campaign.extra["cost"] = {"currency": "USD", "total_usd": total,
+                                  "description": f"AWS Fargate, {len(costs)} shard(s)"}
 
 
 def _shard_summary(shard: ShardOutput) -> dict[str, Any]:
     summary = {"index": shard.index, "campaign": shard.campaign.campaign, "directory": str(shard.directory),
                "started_at": shard.campaign.started_at, "finished_at": shard.campaign.finished_at,
                "wall_seconds": shard.campaign.wall_seconds, "runs": len(shard.campaign.runs)}
-    problem = shard.campaign.extra.get("infrastructure_error")
-    return {**summary, "infrastructure_error": problem} if problem else summary
+    for key in ("infrastructure_error", "cost"):
+        if shard.campaign.extra.get(key):
+            summary[key] = shard.campaign.extra[key]
+    return summary
 
 
 def _why_not_run(index: int, count: int, reported: dict[int, ShardOutput], absent: list[Path]) -> str:

@@ -162,3 +162,17 @@ def test_conflicting_merge_input_exits_2(suite, tagged, tmp_path):
         assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()
     done = tagged.run("plan", str(suite), "--shards", "0")
     assert done.returncode == 2 and "--shards 0" in done.stderr
+
+
+def test_the_comparison_with_a_baseline_is_done_again_over_all_shards(standin_project, tagged, tmp_path):
+    base = tmp_path / "base"
+    assert tagged.run("run", str(standin_project), "-j", "2", "-o", str(base)).returncode == 0
+    shards = run_shards(tagged, standin_project, tmp_path, 2, "--baseline", str(base))
+    alone = campaign(shards[0])["regression"]
+    assert alone["runs_only_in_baseline"]  # a shard compared its own runs only
+    merged = tmp_path / "merged"
+    done = tagged.run("merge", *map(str, shards), "-o", str(merged))
+    assert done.returncode == 0, done.stderr
+    together = campaign(merged)["regression"]
+    assert together["runs_only_in_baseline"] == [] and together["runs_compared"] == len(identities(base))
+    assert "### Comparison with the baseline: ✅ no regressions" in (merged / "summary.md").read_text()
