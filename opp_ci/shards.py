@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import math
 import shutil
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -101,7 +102,7 @@ def _group(planned: PlannedRun) -> str:
 def expected_times(planned: Sequence[PlannedRun], history: Mapping[str, float]) -> list[tuple[float, bool]]:
     """Each run's expected wall seconds, and whether the history knew it (else: its group's median)."""
     import statistics  # 5 ms that `opp-ci run` without --shard does not need
-    known = [history.get(run_key(p.info.config, p.info.itervars, p.history_row)) for p in planned]
+    known = [_usable(history.get(run_key(p.info.config, p.info.itervars, p.history_row))) for p in planned]
     by_group: dict[str, list[float]] = defaultdict(list)
     for run, seconds in zip(planned, known, strict=True):
         if seconds is not None:
@@ -111,6 +112,11 @@ def expected_times(planned: Sequence[PlannedRun], history: Mapping[str, float]) 
     medians = {group: statistics.median(values) for group, values in by_group.items()}
     return [(seconds, True) if seconds is not None else (medians.get(_group(run), overall), False)
             for run, seconds in zip(planned, known, strict=True)]
+
+
+def _usable(seconds: float | None) -> float | None:
+    """A history's time, unless it is none a run can take (a history edited by hand: NaN, infinite, negative)."""
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
 def assign(planned: Sequence[PlannedRun], history: Mapping[str, float], count: int) -> list[int]:

@@ -123,3 +123,9 @@ def test_a_given_history_seeds_an_output_directory_without_one_and_never_replace
     seed_history(str(given), out)
     assert (out / HISTORY_FILE).read_text() == "{}"
     assert history_path(None, out) == out / HISTORY_FILE and history_path(str(given), out) == given
+
+
+def test_a_time_no_run_can_take_counts_as_not_seen():
+    runs = [planned_run(n) for n in range(3)]
+    history = history_of({0: float("nan"), 1: -1.0, 2: 4.0})
+    assert expected_times(runs, history) == [(4.0, False), (4.0, False), (4.0, True)]
