@@ -27,6 +27,7 @@ from opp_ci.naming import new_campaign_id
 from opp_ci.omnetpp import RunListings
 from opp_ci.payloads import PayloadError
 from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus
+from opp_ci.shards import SHARD_KEY
 from opp_ci.spec import CampaignSpec
 
 if TYPE_CHECKING:
@@ -139,7 +140,8 @@ def run_campaign(spec: CampaignSpec, backend: Backend, display_factory: Any, lis
                 validate_payloads(planned)
                 planned, sharding = take_shard(spec, planned)
                 earlier = previous_records(out_dir, planned, spec.project_dir) if spec.resume else []
-            campaign = dispatch_and_collect(spec, planned, earlier, infrastructure, out_dir, display_factory)
+            campaign = dispatch_and_collect(spec, planned, earlier, infrastructure, out_dir, display_factory,
+                                            sharding)
             mark_shard(campaign, sharding)
             _fail_on_lost_redis(campaign, planned, checks, out_dir)
         finish(campaign, started, infrastructure.extra)
@@ -161,8 +163,6 @@ def mark_shard(campaign: Campaign, sharding: dict[str, Any] | None) -> None:
     """The shard in campaign.json: which one of how many, the whole plan, and on every record."""
     if sharding is None:
         return
-    from opp_ci.shards import SHARD_KEY
-
     campaign.extra[SHARD_KEY] = sharding
     for record in campaign.runs:
         record.shard = sharding["index"]
@@ -218,7 +218,7 @@ def previous_records(out_dir: Path, planned: list[PlannedRun], project: Path | N
 
 def dispatch_and_collect(spec: CampaignSpec, planned: list[PlannedRun], earlier: list[RunRecord],
                          infrastructure: Infrastructure, out_dir: Path,
-                         display_factory: Any) -> Campaign:
+                         display_factory: Any, sharding: dict[str, Any] | None = None) -> Campaign:
     """Runs the orchestrator. When Redis goes away, a private one is lost (the campaign ends with what
     was collected); an external one (--redis-url) is waited for, within REDIS_OUTAGE_LIMIT, and the
     campaign goes on where it was (jobs Redis lost are enqueued again)."""
@@ -227,6 +227,8 @@ def dispatch_and_collect(spec: CampaignSpec, planned: list[PlannedRun], earlier:
     from opp_ci.campaign import Orchestrator
 
     campaign = new_campaign(spec, new_campaign_id(), earlier)
+    if sharding is not None:  # in every checkpoint: `merge` knows the runs of a shard killed half way
+        campaign.extra[SHARD_KEY] = sharding
     display: ProgressDisplay = display_factory(len(planned))
     try:
         while True:

@@ -4,11 +4,14 @@ missing shard, `opp-ci plan`, and bad input (exit 2, one line, nothing started).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import psutil
 import pytest
 from projects import copy_standin
 
@@ -176,3 +179,41 @@ def test_the_comparison_with_a_baseline_is_done_again_over_all_shards(standin_pr
     together = campaign(merged)["regression"]
     assert together["runs_only_in_baseline"] == [] and together["runs_compared"] == len(identities(base))
     assert "### Comparison with the baseline: ✅ no regressions" in (merged / "summary.md").read_text()
+
+
+SLOW = """
+[Config TSlow]
+extends = Quick
+repeat = 6
+**.wallTime = 1.5s
+"""
+
+
+def has_a_record(out: Path) -> bool:
+    return (out / "campaign.json").is_file() and bool(campaign(out)["runs"])
+
+
+def test_a_shard_killed_half_way_shows_the_runs_it_did_not_run(standin_project, tagged, tmp_path):
+    (standin_project / "tests.ini").write_text(SLOW)
+    common = ["--ini", "omnetpp.ini", "--ini", "tests.ini", "--config", "TSlow", "-j", "1"]
+    second = tmp_path / "second"
+    assert tagged.run("run", str(standin_project), *common, "--shard", "2/2", "-o", str(second)).returncode == 0
+    first = tmp_path / "first"
+    started = tagged.start("run", str(standin_project), *common, "--shard", "1/2", "-o", str(first))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not has_a_record(first):
+        time.sleep(0.1)
+    assert campaign(first)["shard"]["index"] == 1  # every checkpoint names the shard and its plan
+    tree = psutil.Process(started.pid)
+    for process in [tree, *tree.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    started.communicate(timeout=30)
+    done_before = len(campaign(first)["runs"])
+    assert 0 < done_before < 3
+    merged = tmp_path / "merged"
+    done = tagged.run("merge", str(first), str(second), "-o", str(merged))
+    assert done.returncode == 1, done.stderr
+    runs = campaign(merged)["runs"]
+    not_run = [r for r in runs if r["error"] and r["error"].startswith("not run: shard 1/2 ended before running it")]
+    assert len(runs) == 6 and len(not_run) == 3 - done_before and all(r["shard"] == 1 for r in not_run)
