@@ -18,7 +18,7 @@ from opp_ci import outdir, output
 from opp_ci.errors import UserError
 from opp_ci.history import read_history, write_history
 from opp_ci.naming import new_campaign_id
-from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus
+from opp_ci.records import CAMPAIGN_FILE, Campaign, MalformedRecord, RunRecord, RunStatus
 from opp_ci.shards import SHARD_KEY, record_identity
 
 #: What merge keeps of a shard's campaign.json `extra` as it is (the rest is merged or done again).
@@ -88,9 +88,9 @@ def merge(directories: list[Path], out: Path) -> Campaign:
     """Merges the shards' output directories into `out`; returns the merged campaign."""
     shards, absent = read_shards(directories)
     check_shards(shards, absent, out)
+    merged = merged_campaign(shards, absent)  # a malformed plan fails here, before the output directory is touched
     out_dir = outdir.claim(out.resolve(), resume=False)
     try:
-        merged = merged_campaign(shards, absent)
         for shard in shards:
             _copy_files(shard, out_dir)
         _merge_history(shards, merged, out_dir)
@@ -114,8 +114,8 @@ def merged_campaign(shards: list[ShardOutput], absent: list[Path]) -> Campaign:
             records.append(record)
     reported = {shard.index: shard for shard in shards}
     have = {record_identity(r) for r in records}
-    plan = [entry for entry in first.info.get("runs", []) if entry["id"] not in have]
-    records += [_not_run(entry, _why_not_run(entry["shard"], count, reported, absent)) for entry in plan]
+    plan = [entry for entry in planned_runs(first, count) if entry["id"] not in have]
+    records += [_not_run(first, entry, _why_not_run(entry["shard"], count, reported, absent)) for entry in plan]
     missing = [index for index in range(1, count + 1) if index not in reported]
     campaign = Campaign(
         campaign=new_campaign_id(), runs=records, backend=first.campaign.backend, command=first.campaign.command,
@@ -161,16 +161,31 @@ def _why_not_run(index: int, count: int, reported: dict[int, ShardOutput], absen
     if index in reported:
         problem = reported[index].campaign.extra.get("infrastructure_error")
         return f"not run: shard {index}/{count} ended before running it" + (f" ({problem})" if problem else "")
-    where = f" (no campaign.json in {', '.join(str(d) for d in absent)})" if absent else " (its output directory " \
-        "was not given)"
-    return f"not run: shard {index}/{count} did not report{where}"
+    names = ", ".join(str(d) for d in absent)
+    where = f"no campaign.json in {names}" if absent else "its output directory was not given"
+    return f"not run: shard {index}/{count} did not report ({where})"
 
 
-def _not_run(entry: dict[str, Any], reason: str) -> RunRecord:
-    return RunRecord(entry["config"], int(entry["run"]), itervars=dict(entry.get("itervars") or {}),
-                     repetition=entry.get("repetition"), suite_row=entry.get("suite_row"), test=entry.get("test"),
-                     repeat=int(entry.get("repeat") or 0), shard=int(entry["shard"]), attempts=0,
-                     status=RunStatus.ERROR, error=reason)
+def planned_runs(shard: ShardOutput, count: int) -> list[dict[str, Any]]:
+    """The plan a shard keeps (every run of the campaign and its shard), each entry's id and shard checked."""
+    entries = shard.info.get("runs", [])
+    for entry in entries if isinstance(entries, list) else [None]:
+        if not (isinstance(entry, dict) and isinstance(entry.get("id"), str) and isinstance(entry.get("shard"), int)
+                and 1 <= entry["shard"] <= count):
+            raise UserError(f"{shard.directory / CAMPAIGN_FILE}: its shard plan is malformed (shard.runs); give "
+                            f"the output directories of `opp-ci run --shard I/N` as they wrote them")
+    return entries
+
+
+def _not_run(shard: ShardOutput, entry: dict[str, Any], reason: str) -> RunRecord:
+    """A record for a planned run no shard reported, its fields checked as campaign.json's records are."""
+    fields = ("config", "run", "itervars", "repetition", "suite_row", "test", "repeat", "shard")
+    try:
+        return RunRecord.from_json({**{k: entry[k] for k in fields if k in entry}, "attempts": 0,
+                                    "status": RunStatus.ERROR.value, "error": reason})
+    except MalformedRecord as error:
+        raise UserError(f"{shard.directory / CAMPAIGN_FILE}: its shard plan is malformed ({error}); give the "
+                        f"output directories of `opp-ci run --shard I/N` as they wrote them") from None
 
 
 def _merge_suite_counts(shards: list[ShardOutput], campaign: Campaign) -> None:
