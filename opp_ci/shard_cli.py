@@ -7,10 +7,14 @@ import contextlib
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from opp_ci import options, output, spec
+
+if TYPE_CHECKING:
+    from opp_ci.shards import ShardPlan
 
 #: The settings that decide a campaign's run list (and its history), as `opp-ci run` takes them.
 PLAN_FLAGS = ("command", "config", "runs", "ini", "arg", "out", "history", "suite", "match", "exclude", "tag",
@@ -49,7 +53,7 @@ def plan_command(project_dir: Path, count: int, as_json: bool, build_command: st
         click.echo()
 
 
-def describe(shard_plan) -> str:
+def describe(shard_plan: ShardPlan) -> str:
     """The plan for people: each shard's runs and expected time."""
     expected = shard_plan.expected_by_shard()
     lines = [f"{len(shard_plan.entries)} runs in {shard_plan.count} shard(s), balanced from {shard_plan.history} "
