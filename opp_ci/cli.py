@@ -15,6 +15,7 @@ from opp_ci.cloud_cli import COMMANDS
 from opp_ci.errors import UserError
 from opp_ci.naming import QUEUE_NAME, WORKER_STORE
 from opp_ci.processes import pause_collection, resume_collection
+from opp_ci.shard_cli import COMMANDS as SHARD_COMMANDS
 
 # The pipeline modules (the orchestrator, Redis, reports) are imported by the commands that need them: a
 # worker starts, and `--help` answers, without loading what they never use.
@@ -70,7 +71,7 @@ def _comparison_options(function):
 RUN_FLAGS = ("backend", "command", "config", "runs", "ini", "arg", "sim-time-limit", "cpu-time-limit", "timeout",
              "retries", "workers", "redis-url", "store", "out", "resume", "ecs.image", "ecs.region", "ecs.spot",
              "github-output", "check", "baseline", "suite", "match", "exclude", "tag", "exclude-tag", "ingredients",
-             "repeat")
+             "repeat", "shard", "history")
 
 
 @cli.command()
@@ -473,7 +474,7 @@ def omnetpp_command(as_exports: bool, if_found: bool) -> None:
                f"(found in {found.found_in})")
 
 
-for _command in COMMANDS:
+for _command in COMMANDS + SHARD_COMMANDS:
     cli.add_command(_command)
 
 

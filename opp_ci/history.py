@@ -37,22 +37,28 @@ def run_key(config: str, itervars: Mapping[str, str], row: str | None = None) ->
 
 def read_history(out_dir: Path) -> dict[str, float]:
     """Expected wall seconds by run key; empty when there is no (readable) history."""
+    return read_history_file(out_dir / HISTORY_FILE)
+
+
+def read_history_file(path: Path) -> dict[str, float]:
+    """The history in `path` (`--history FILE`); empty when there is no (readable) history there."""
     with contextlib.suppress(OSError, ValueError):
-        data = json.loads((out_dir / HISTORY_FILE).read_text())
+        data = json.loads(Path(path).read_text())
         if isinstance(data, dict) and isinstance(data.get("wall_seconds"), dict):
             return {str(k): float(v) for k, v in data["wall_seconds"].items() if isinstance(v, int | float)}
     return {}
 
 
-def write_history(out_dir: Path, records: Iterable[_Timed]) -> None:
-    """Adds this campaign's wall times (the mean over a run's repetitions) to the history."""
+def write_history(out_dir: Path, records: Iterable[_Timed], earlier: Mapping[str, float] | None = None) -> None:
+    """Adds this campaign's wall times (the mean over a run's repetitions) to the history (`earlier`, else the
+    output directory's)."""
     walls: dict[str, list[float]] = {}
     for record in records:
         if record.wall_seconds > 0:
             walls.setdefault(run_key(record.config, record.itervars, record.suite_row), []).append(record.wall_seconds)
     if not walls:
         return
-    history = read_history(out_dir)
+    history = dict(earlier) if earlier is not None else read_history(out_dir)
     for key in walls:
         history.pop(key, None)
     history.update({key: round(sum(w) / len(w), 3) for key, w in walls.items()})

@@ -124,6 +124,12 @@ def _options() -> tuple[Option, ...]:
         Option("out", Kind.STRING, "opp-ci-out", "Output directory.", short="-o", metavar="DIR"),
         Option("resume", Kind.BOOL, False, "Skip runs that already have a record in the output directory.",
                scope=F, env=None),
+        Option("shard", Kind.STRING, None, "Run only the I-th of N shards of the campaign (e.g. 2/4), balanced "
+               "from the run-time history; `opp-ci merge` joins the shards' output directories.", scope=F,
+               metavar="I/N"),
+        Option("history", Kind.STRING, None, "Run-time history to plan from: shards are balanced and runs ordered "
+               "longest-first by it; copied into an output directory that has none (default: the output "
+               "directory's .opp-ci-history.json).", metavar="FILE"),
         Option("github-output", Kind.STRING, None, "Append out-dir, campaign-id, total, passed, failed to this "
                "file.", scope=F, env="GITHUB_OUTPUT", metavar="FILE"),
         # --- checks ---

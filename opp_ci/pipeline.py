@@ -27,6 +27,7 @@ from opp_ci.naming import new_campaign_id
 from opp_ci.omnetpp import RunListings
 from opp_ci.payloads import PayloadError
 from opp_ci.records import CAMPAIGN_FILE, Campaign, RunRecord, RunStatus
+from opp_ci.shards import SHARD_KEY
 from opp_ci.spec import CampaignSpec
 
 if TYPE_CHECKING:
@@ -123,8 +124,15 @@ def run_campaign(spec: CampaignSpec, backend: Backend, display_factory: Any, lis
     planned = plan_suites(spec, built=False) if remote else plan(spec, listings)  # so does bad input
     planned = prepare_runs(checks, planned) if not remote or not spec.configs else planned
     validate_payloads(planned)
+    sharding = None
+    if not (remote and spec.configs):
+        planned, sharding = take_shard(spec, planned)
     out_dir = outdir.claim(spec.out.resolve(), spec.resume)
     try:
+        if spec.history:
+            from opp_ci.shards import seed_history
+
+            seed_history(spec.history, out_dir)
         # a corrupt campaign.json, or one of another project, fails here
         earlier = previous_records(out_dir, planned, spec.project_dir) if spec.resume else []
         with backend.provision(spec, out_dir) as infrastructure:
@@ -132,13 +140,34 @@ def run_campaign(spec: CampaignSpec, backend: Backend, display_factory: Any, lis
                 connection = connect_redis(infrastructure.redis_url, tls=infrastructure.redis_tls)
                 planned = prepare_runs(checks, planned + plan_remotely(spec, connection))
                 validate_payloads(planned)
+                planned, sharding = take_shard(spec, planned)
                 earlier = previous_records(out_dir, planned, spec.project_dir) if spec.resume else []
-            campaign = dispatch_and_collect(spec, planned, earlier, infrastructure, out_dir, display_factory)
+            campaign = dispatch_and_collect(spec, planned, earlier, infrastructure, out_dir, display_factory,
+                                            sharding)
+            mark_shard(campaign, sharding)
             _fail_on_lost_redis(campaign, planned, checks, out_dir)
         finish(campaign, started, infrastructure.extra)
         return judge_and_report(checks, campaign, out_dir)
     finally:
         outdir.release(out_dir)
+
+
+def take_shard(spec: CampaignSpec, planned: list[PlannedRun]) -> tuple[list[PlannedRun], dict[str, Any] | None]:
+    """With --shard I/N: the runs of that shard (`opp_ci.shards`), and what campaign.json keeps of the plan."""
+    if spec.shard is None:
+        return planned, None
+    from opp_ci.shards import history_path, select
+
+    return select(planned, spec.shard, history_path(spec.history, spec.out.resolve()))
+
+
+def mark_shard(campaign: Campaign, sharding: dict[str, Any] | None) -> None:
+    """The shard in campaign.json: which one of how many, the whole plan, and on every record."""
+    if sharding is None:
+        return
+    campaign.extra[SHARD_KEY] = sharding
+    for record in campaign.runs:
+        record.shard = sharding["index"]
 
 
 def checks_for(spec: CampaignSpec) -> list[Check]:
@@ -191,7 +220,7 @@ def previous_records(out_dir: Path, planned: list[PlannedRun], project: Path | N
 
 def dispatch_and_collect(spec: CampaignSpec, planned: list[PlannedRun], earlier: list[RunRecord],
                          infrastructure: Infrastructure, out_dir: Path,
-                         display_factory: Any) -> Campaign:
+                         display_factory: Any, sharding: dict[str, Any] | None = None) -> Campaign:
     """Runs the orchestrator. When Redis goes away, a private one is lost (the campaign ends with what
     was collected); an external one (--redis-url) is waited for, within REDIS_OUTAGE_LIMIT, and the
     campaign goes on where it was (jobs Redis lost are enqueued again)."""
@@ -200,6 +229,8 @@ def dispatch_and_collect(spec: CampaignSpec, planned: list[PlannedRun], earlier:
     from opp_ci.campaign import Orchestrator
 
     campaign = new_campaign(spec, new_campaign_id(), earlier)
+    if sharding is not None:  # in every checkpoint: `merge` knows the runs of a shard killed half way
+        campaign.extra[SHARD_KEY] = sharding
     display: ProgressDisplay = display_factory(len(planned))
     try:
         while True:

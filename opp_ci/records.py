@@ -167,6 +167,7 @@ class RunRecord(RunOutcome):
     suite_row: str | None = None  # `FILE:LINE` of the fingerprint suite row this run is
     test: str | None = None  # the row's `workingdir args`: its test name
     repeat: int = 0  # which repetition of the row (--repeat)
+    shard: int | None = None  # the shard (`--shard I/N`) that ran it; None: the campaign was not sharded
 
     def __post_init__(self) -> None:
         if self.execution is None:
@@ -410,7 +411,7 @@ def _suite_row(value: str | None, name: str) -> None:
 
 #: What a field's value must be beyond its type.
 _RULES: dict[str, typing.Callable[[Any, str], None]] = {
-    **dict.fromkeys(("wall_seconds", "cpu_seconds", "run", "attempts", "repeat", "repetition", "events"),
+    **dict.fromkeys(("wall_seconds", "cpu_seconds", "run", "attempts", "repeat", "repetition", "events", "shard"),
                     _not_negative),
     "result_files": _relative_paths, "log": _relative_path, "file": _relative_path, "suite_row": _suite_row,
 }

@@ -19,6 +19,7 @@ Every key, its default, environment variable and flag: `docs/options.md` (from `
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,34 @@ class CampaignSpec:
     ecs: dict[str, Any] = field(default_factory=dict)  # the [ecs] settings, by name
     settings: Settings | None = None  # everything resolved, with where it came from
     environment: dict[str, Any] = field(default_factory=dict)  # what the runs ran with, e.g. "omnetpp"
+    shard: Shard | None = None  # `--shard I/N`: run only this shard of the campaign
+    history: str | None = None  # `--history FILE`: the run-time history shards are balanced from
+
+
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The I-th (1-based) of N shards."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def parse_shard(text: str) -> Shard:
+    """`I/N` with 1 ≤ I ≤ N; a UserError naming the fix otherwise."""
+    match = _SHARD.match(str(text))
+    if not match:
+        raise UserError(f"--shard {text!r} is not I/N; write e.g. --shard 2/4 (the 2nd of 4 shards, counted from 1)")
+    index, count = int(match.group(1)), int(match.group(2))
+    if count < 1 or not 1 <= index <= count:
+        raise UserError(f"--shard {text}: the shard number must be 1 to {max(count, 1)} (of {count}); write e.g. "
+                        f"--shard 1/{max(count, 1)}")
+    return Shard(index, count)
 
 
 def file_layer(project_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -163,6 +192,8 @@ def resolve(
         suites=SuiteSettings.from_settings(settings),
         ecs=settings.table("ecs"),
         settings=settings,
+        shard=parse_shard(settings["shard"]) if settings["shard"] is not None else None,
+        history=settings["history"],
     )
 
 
