@@ -99,8 +99,10 @@ def run(project_dir: Path, redis_password_parameter: str | None, build_command: 
         campaign_spec.out = Path.cwd() / campaign_spec.out
     if campaign_spec.backend != "local":  # a cloud campaign takes minutes to start: collect as usual
         resume_collection()
-    _check_github_output(campaign_spec.settings["github-output"])
     from opp_ci import pipeline
+    from opp_ci.github import check_github_output
+
+    check_github_output(campaign_spec.settings["github-output"])
 
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -111,31 +113,13 @@ def run(project_dir: Path, redis_password_parameter: str | None, build_command: 
     totals = result.totals()
     github_output = campaign_spec.settings["github-output"]
     if github_output:
-        from opp_ci.github import write_outputs
+        from opp_ci.github import write_campaign_outputs
 
-        try:
-            write_outputs(Path(github_output), {
-                "out-dir": campaign_spec.out.resolve(), "campaign-id": result.campaign, "total": totals["total"],
-                "passed": totals["passed"], "failed": totals["total"] - totals["passed"],
-            })
-        except OSError as error:
-            raise UserError(f"--github-output {github_output}: cannot append to it ({error.strerror}); the "
-                            f"campaign's outputs are in {campaign_spec.out.resolve()}") from None
+        write_campaign_outputs(Path(github_output), campaign_spec.out, result)
     output.info(f"{totals['passed']}/{totals['total']} runs passed ({totals['failed']} failed, "
                 f"{totals['timeout']} timed out, {totals['error']} errors) in {result.wall_seconds:.1f}s; "
                 f"outputs in {campaign_spec.out.resolve()}")
     sys.exit(0 if result.all_passed else 1)
-
-
-def _check_github_output(path: str | None) -> None:
-    """--github-output must be appendable before anything runs, not only after the runs passed."""
-    if not path:
-        return
-    target = Path(path)
-    if target.is_dir() or not target.parent.is_dir() or not os.access(target if target.exists() else target.parent,
-                                                                        os.W_OK):
-        raise UserError(f"--github-output {path}: not a file that can be appended to (is its directory there and "
-                        f"writable?); give another file")
 
 
 def _interrupt(signum, frame) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -157,6 +158,28 @@ def write_outputs(path: Path | None, outputs: Mapping[str, Any]) -> None:
                 f.write(f"{name}<<{delimiter}\n{text}\n{delimiter}\n")
             else:
                 f.write(f"{name}={text}\n")
+
+
+def check_github_output(path: str | None) -> None:
+    """--github-output must be appendable before anything runs, not only after the runs passed."""
+    if not path:
+        return
+    target = Path(path)
+    if target.is_dir() or not target.parent.is_dir() or not os.access(target if target.exists() else target.parent,
+                                                                        os.W_OK):
+        raise UserError(f"--github-output {path}: not a file that can be appended to (is its directory there and "
+                        f"writable?); give another file")
+
+
+def write_campaign_outputs(path: Path, out_dir: Path, campaign: Any) -> None:
+    """A campaign's step outputs (`run` and `merge` alike): out-dir, campaign-id, total, passed, failed."""
+    totals = campaign.totals()
+    try:
+        write_outputs(path, {"out-dir": out_dir.resolve(), "campaign-id": campaign.campaign, "total": totals["total"],
+                             "passed": totals["passed"], "failed": totals["total"] - totals["passed"]})
+    except OSError as error:
+        raise UserError(f"--github-output {path}: cannot append to it ({error.strerror}); the campaign's outputs "
+                        f"are in {out_dir.resolve()}") from None
 
 
 def step_summary_text(markdown: str, limit: int = STEP_SUMMARY_BYTES) -> str:

@@ -71,15 +71,21 @@ def describe(shard_plan: ShardPlan) -> str:
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="The merged output directory.")
-def merge_command(directories: tuple[Path, ...], out: Path) -> None:
+@click.option("--github-output", metavar="FILE", help="Append out-dir, campaign-id, total, passed, failed to this "
+              "file (a workflow step's $GITHUB_OUTPUT), as `run` does.")
+def merge_command(directories: tuple[Path, ...], out: Path, github_output: str | None) -> None:
     """Merge the output directories of a campaign's shards (`run --shard I/N`) into one, as if one campaign ran.
 
     A shard that did not report (its number missing, or its directory without campaign.json) shows its runs
     as not run, with the reason. Exit status: 0 all runs passed, 1 some did not (or were not run), 2 bad input.
     """
+    from opp_ci.github import check_github_output, write_campaign_outputs
     from opp_ci.merge import merge
 
+    check_github_output(github_output)
     merged = merge(list(directories), out)
+    if github_output:
+        write_campaign_outputs(Path(github_output), out, merged)
     totals = merged.totals()
     missing = merged.extra["shard"]["missing"]
     output.info(f"merged {len(directories)} shard output(s) into {out}: {totals['passed']}/{totals['total']} runs "

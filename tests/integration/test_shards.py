@@ -97,8 +97,12 @@ def test_a_missing_shard_is_reported_as_not_run(suite, tagged, tmp_path):
     shards = run_shards(tagged, suite, tmp_path, 3)
     planned = len(campaign(shards[0])["shard"]["runs"])
     merged = tmp_path / "merged"
-    done = tagged.run("merge", str(shards[0]), str(shards[2]), "--out", str(merged))
+    outputs = tmp_path / "github-output"
+    done = tagged.run("merge", str(shards[0]), str(shards[2]), "--out", str(merged), "--github-output", str(outputs))
     assert done.returncode == 1 and "shard(s) 2 did not report" in done.stderr
+    written = dict(line.split("=", 1) for line in outputs.read_text().splitlines())  # the merge job's outputs
+    assert written["out-dir"] == str(merged.resolve()) and int(written["total"]) == planned
+    assert int(written["failed"]) >= len(identities(shards[1]))
     runs = campaign(merged)["runs"]
     not_run = [r for r in runs if r["shard"] == 2]
     assert len(runs) == planned and not_run and len(not_run) == len(identities(shards[1]))
