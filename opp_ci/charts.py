@@ -98,3 +98,122 @@ def _unique(names: list[str]) -> list[str]:
         seen[name] = seen.get(name, 0) + 1
         result.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
     return result
+
+
+# --- the relative change of metrics, in small multiples ---
+
+#: A metric's label on an x axis: what distinguishes it, never two alike.
+BAR_LABEL_LENGTH = 32
+#: At most this many relative-change charts (one per order of magnitude of the change).
+MAX_CHARTS = 4
+
+
+@dataclass(frozen=True)
+class RelativeBar:
+    """One metric at one parameter point: its label and the change of its mean, relative to the baseline's."""
+
+    label: str
+    relative: float  # (candidate - base) / |base|
+
+
+def relative_charts(bars: Sequence[RelativeBar], budget: int = CHART_BUDGET) -> str:
+    """Small multiples of the candidate as % of the baseline (a line marks the baseline, 100 %): one
+    xychart-beta per order of magnitude of the change, largest first, so that a +2 % beside a +900 % is
+    still seen. Bars start at the axis' bottom in Mermaid, so a percentage of the baseline, not a signed
+    change, is what a bar's height shows. "" when there is nothing to show."""
+    usable = [b for b in bars if math.isfinite(b.relative)]
+    groups: dict[int, list[RelativeBar]] = {}
+    for bar in usable:
+        groups.setdefault(_magnitude(bar.relative), []).append(bar)
+    blocks: list[str] = []
+    for magnitude in sorted(groups, reverse=True)[:MAX_CHARTS]:
+        text = _relative_chart(groups[magnitude][:MAX_BARS], _magnitude_title(magnitude))
+        if sum(map(len, blocks)) + len(text) > budget:
+            break
+        blocks.append(text)
+    return "\n".join(blocks)
+
+
+def _magnitude(relative: float) -> int:
+    """The decade of |change| in percent: -1 below 1 %, 0 for 1-10 %, 1 for 10-100 %, ..."""
+    percent = abs(relative) * 100
+    return -1 if percent < 1 else math.floor(math.log10(percent))
+
+
+def _magnitude_title(magnitude: int) -> str:
+    if magnitude < 0:
+        return "Changes below 1 %: candidate as % of baseline"
+    return f"Changes of {10 ** magnitude:,}-{10 ** (magnitude + 1):,} %: candidate as % of baseline"
+
+
+def _relative_chart(bars: Sequence[RelativeBar], title: str) -> str:
+    values = [100 * (1 + b.relative) for b in bars]
+    low, high = min(100.0, *values), max(100.0, *values)
+    pad = (high - low) * 0.1 or 1.0
+    bottom = max(0.0, low - pad) if low >= 0 else low - pad
+    lines = [
+        "xychart-beta",
+        f'    title "{label(title, 80)}"',
+        "    x-axis [" + ", ".join(f'"{n}"' for n in _unique([b.label for b in bars])) + "]",
+        f'    y-axis "% of baseline" {_number(bottom)} --> {_number(high + pad)}',
+        "    bar [" + ", ".join(_number(v) for v in values) + "]",
+        "    line [" + ", ".join("100" for _ in values) + "]",
+    ]
+    return block("\n".join(lines))
+
+
+def metric_labels(metrics: Sequence[tuple[str, str]], length: int = BAR_LABEL_LENGTH) -> dict[tuple[str, str], str]:
+    """Short, distinct labels for (module, scalar name) pairs: the modules' common prefix dropped, then as
+    many of the module's last path components as it takes to tell a metric from the others, then the name
+    (with its statistic, e.g. `channelUtilization:last`). Too long, the module is cut at its front and the
+    name in its middle; labels that would still be alike get a number."""
+    distinct = list(dict.fromkeys(metrics))
+    paths = {m: [p for p in m[0].split(".") if p] for m in distinct}
+    common = _common_prefix(list(paths.values())) if len(distinct) > 1 else min(map(len, paths.values()), default=0)
+    tails = {m: paths[m][common:] for m in distinct}
+    depth = dict.fromkeys(distinct, 0)
+    while True:
+        texts = {m: _fit(tails[m][len(tails[m]) - depth[m]:], m[1], length) for m in distinct}
+        alike = [m for m in distinct if list(texts.values()).count(texts[m]) > 1 and depth[m] < len(tails[m])]
+        if not alike:
+            return dict(zip(distinct, _unique([texts[m] for m in distinct]), strict=True))
+        for m in alike:
+            depth[m] += 1
+
+
+def _common_prefix(paths: list[list[str]]) -> int:
+    """How many leading components all paths share, leaving every path at least its last one."""
+    shortest = min(map(len, paths), default=0)
+    count = 0
+    while count < shortest - 1 and len({p[count] for p in paths}) == 1:
+        count += 1
+    return count
+
+
+def _fit(module_tail: list[str], name: str, length: int) -> str:
+    name = label(name, 1000)
+    if len(name) > length:
+        keep = length - 1
+        name = name[: keep - keep // 2] + "…" + name[len(name) - keep // 2:]
+    module = label(".".join(module_tail), 1000) if module_tail else ""
+    room = length - len(name) - 1
+    if room < 2:
+        module = ""
+    elif len(module) > room:
+        module = "…" + module[len(module) - room + 1:]
+    return f"{module} {name}" if module else name
+
+
+def point_labels(points: Sequence[tuple[str, tuple[tuple[str, str], ...]]]) -> dict[tuple, str]:
+    """Labels for parameter points (config, iteration variables): only what differs between them, e.g.
+    `numHosts=10`; "" for every point when there is only one."""
+    distinct = list(dict.fromkeys(points))
+    configs = len({config for config, _ in distinct}) > 1
+    names = list(dict.fromkeys(k for _, variables in distinct for k, _ in variables))
+    varying = [k for k in names if len({dict(v).get(k) for _, v in distinct}) > 1]
+    result = {}
+    for config, variables in distinct:
+        values = dict(variables)
+        parts = ([config] if configs else []) + [f"{k}={values.get(k, '-')}" for k in varying]
+        result[config, variables] = label(",".join(parts), 1000) if parts else ""
+    return result
