@@ -1,9 +1,10 @@
 """Mermaid charts for the job summary and the PR comment: GitHub renders ```mermaid blocks in
 Markdown, so reviewers see the suite's outcome and the changed metrics without opening an artifact.
 
-Only chart types GitHub's Mermaid renders are used: `pie` and `xychart-beta` (bar). Labels are
+Only chart types GitHub's Mermaid renders are used: `pie` and `xychart-beta` (bar, line). Labels are
 quoted strings with the characters Mermaid cannot take inside quotes replaced; the blocks are
-validated against the real Mermaid parser in tests/unit/test_charts.py.
+parsed by the real Mermaid parser (tests/integration/test_charts_mermaid.py) and rendered by it in
+headless Chromium (tests/integration/test_comment_render.py).
 """
 
 from __future__ import annotations
@@ -54,42 +55,6 @@ def outcome_pie(counts: Mapping[str, int], title: str = "Suite outcome") -> str:
     return block("\n".join(lines))
 
 
-@dataclass(frozen=True)
-class MetricChange:
-    name: str
-    base: float
-    candidate: float
-
-
-def metric_bars(changes: Sequence[MetricChange], title: str = "Changed metrics (base vs candidate)") -> str:
-    """An xychart-beta with two bar series (base, candidate) per metric, at most MAX_BARS metrics
-    and CHART_BUDGET characters; "" when there are none. Non-finite values are left out."""
-    usable = [c for c in changes if math.isfinite(c.base) and math.isfinite(c.candidate)][:MAX_BARS]
-    while usable:
-        text = _bars(usable, title)
-        if len(text) <= CHART_BUDGET:
-            return text
-        usable = usable[: len(usable) // 2]
-    return ""
-
-
-def _bars(changes: Sequence[MetricChange], title: str) -> str:
-    names = _unique([label(c.name, 24) for c in changes])
-    values = [v for c in changes for v in (c.base, c.candidate)]
-    low, high = min(0.0, *values), max(values)
-    if high <= low:
-        high = low + 1
-    lines = [
-        "xychart-beta",
-        f'    title "{label(title, 80)}"',
-        "    x-axis [" + ", ".join(f'"{n}"' for n in names) + "]",
-        f'    y-axis "value" {_number(low)} --> {_number(high)}',
-        "    bar [" + ", ".join(_number(c.base) for c in changes) + "]",
-        "    bar [" + ", ".join(_number(c.candidate) for c in changes) + "]",
-    ]
-    return block("\n".join(lines))
-
-
 def _unique(names: list[str]) -> list[str]:
     """Category labels must differ, or Mermaid merges the bars."""
     seen: dict[str, int] = {}
@@ -104,6 +69,8 @@ def _unique(names: list[str]) -> list[str]:
 
 #: A metric's label on an x axis: what distinguishes it, never two alike.
 BAR_LABEL_LENGTH = 32
+#: The least room (in % of the baseline) above and below a chart's bars: a change of 1e-9 still gets an axis.
+MIN_PAD = 0.05
 #: At most this many relative-change charts (one per order of magnitude of the change).
 MAX_CHARTS = 4
 
@@ -149,7 +116,7 @@ def _magnitude_title(magnitude: int) -> str:
 def _relative_chart(bars: Sequence[RelativeBar], title: str) -> str:
     values = [100 * (1 + b.relative) for b in bars]
     low, high = min(100.0, *values), max(100.0, *values)
-    pad = (high - low) * 0.1 or 1.0
+    pad = max((high - low) * 0.1, MIN_PAD)
     bottom = max(0.0, low - pad) if low >= 0 else low - pad
     lines = [
         "xychart-beta",
@@ -176,7 +143,7 @@ def metric_labels(metrics: Sequence[tuple[str, str]], length: int = BAR_LABEL_LE
         texts = {m: _fit(tails[m][len(tails[m]) - depth[m]:], m[1], length) for m in distinct}
         alike = [m for m in distinct if list(texts.values()).count(texts[m]) > 1 and depth[m] < len(tails[m])]
         if not alike:
-            return dict(zip(distinct, _unique([texts[m] for m in distinct]), strict=True))
+            return dict(zip(distinct, _numbered([texts[m] for m in distinct], length), strict=True))
         for m in alike:
             depth[m] += 1
 
@@ -191,17 +158,39 @@ def _common_prefix(paths: list[list[str]]) -> int:
 
 
 def _fit(module_tail: list[str], name: str, length: int) -> str:
-    name = label(name, 1000)
-    if len(name) > length:
-        keep = length - 1
-        name = name[: keep - keep // 2] + "…" + name[len(name) - keep // 2:]
-    module = label(".".join(module_tail), 1000) if module_tail else ""
-    room = length - len(name) - 1
-    if room < 2:
-        module = ""
-    elif len(module) > room:
-        module = "…" + module[len(module) - room + 1:]
+    """`module name` in at most `length` characters: each cut in its middle, so the module keeps its first
+    component (the one that told it apart) and the name its statistic; the name gets half or more."""
+    module = _component_text(".".join(module_tail))
+    name = _component_text(name)
+    name = _cut_middle(name, length if not module else max(length // 2, length - len(module) - 1))
+    module = _cut_middle(module, length - len(name) - 1)
     return f"{module} {name}" if module else name
+
+
+def _component_text(text: str) -> str:
+    """A module path or name as a label: `host[3]` as `host(3)`, since a chart label takes no brackets."""
+    return label(text.replace("[", "(").replace("]", ")"), 1000) if text else ""
+
+
+def _cut_middle(text: str, length: int) -> str:
+    if len(text) <= length:
+        return text
+    if length < 3:
+        return ""
+    keep = length - 1
+    return text[: keep - keep // 2] + "…" + text[len(text) - keep // 2:]
+
+
+def _numbered(texts: list[str], length: int) -> list[str]:
+    """The texts, each repeated one numbered (`… #2`) and cut to fit `length`: labels must differ, or
+    Mermaid merges the bars."""
+    seen: dict[str, int] = {}
+    result = []
+    for text in texts:
+        seen[text] = seen.get(text, 0) + 1
+        suffix = f" #{seen[text]}" if seen[text] > 1 else ""
+        result.append(_cut_middle(text, length - len(suffix)) + suffix)
+    return result
 
 
 def point_labels(points: Sequence[tuple[str, tuple[tuple[str, str], ...]]]) -> dict[tuple, str]:

@@ -72,7 +72,7 @@ def metric_rows(summary: ComparisonSummary) -> list[MetricRow]:
         key = (point_of(change.config, change.itervars), change.module, change.name, change.kind)
         grouped.setdefault(key, []).append(change)
     by_tolerance = [_tolerance_row(changes) for changes in grouped.values()]
-    by_tolerance.sort(key=lambda r: (r.relative is None, -abs(r.relative or 0.0)))
+    by_tolerance.sort(key=lambda r: (r.relative is None, -round(abs(r.relative or 0.0), 9), r.module, r.name, r.point))
     return rows + by_tolerance
 
 

@@ -252,7 +252,7 @@ def _metric_row(row: MetricRow) -> str:
 def relative_chart(rows: list[MetricRow]) -> str:
     """The rows' relative changes as small multiples (charts.relative_charts), labelled by the metric's
     distinguishing tail and, when there are several, the parameter point."""
-    charted = [row for row in rows if row.relative is not None]
+    charted = sorted((row for row in rows if row.relative is not None), key=lambda r: (r.module, r.name, r.point))
     metrics = charts.metric_labels([(row.module, row.name) for row in charted])
     points = charts.point_labels([row.point for row in charted])
     return charts.relative_charts([

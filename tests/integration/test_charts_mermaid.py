@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from opp_ci.charts import MetricChange, metric_bars, outcome_pie
+from opp_ci.charts import RelativeBar, outcome_pie, relative_charts
 
 HERE = Path(__file__).resolve().parents[1] / "mermaid"
 
@@ -34,9 +34,9 @@ def test_generated_blocks_parse(parse):
     blocks = [
         outcome_pie({"PASS": 7, "FAIL (should be PASS)": 1, "ERROR (expected)": 2}),
         outcome_pie({'we"ird #1; [x]\nlabel': 1}),
-        metric_bars([MetricChange("Aloha.server channelUtilization:last", 0.18, 0.21),
-                     MetricChange('odd "name"; #x', -3, 4e-9), MetricChange("big", 1e12, 2e12)]),
-        metric_bars([MetricChange(f"m{i}", i, i + 1) for i in range(100)]),
+        relative_charts([RelativeBar("channelUtilization:last numHosts=10", 0.18),
+                         RelativeBar('odd "name"; #x', -3), RelativeBar("host(3).mac big", 1e12)]),
+        relative_charts([RelativeBar(f"m{i}", 1 / (i + 1)) for i in range(100)]),
     ]
     results = parse(blocks)
     assert [r["type"] for r in results] == ["pie", "pie", "xychart", "xychart"], results
