@@ -121,7 +121,7 @@ def _relative_chart(bars: Sequence[RelativeBar], title: str) -> str:
     lines = [
         "xychart-beta",
         f'    title "{label(title, 80)}"',
-        "    x-axis [" + ", ".join(f'"{n}"' for n in _unique([b.label for b in bars])) + "]",
+        "    x-axis [" + ", ".join(f'"{n}"' for n in _unique([label(b.label, 60) for b in bars])) + "]",
         f'    y-axis "% of baseline" {_number(bottom)} --> {_number(high + pad)}',
         "    bar [" + ", ".join(_number(v) for v in values) + "]",
         "    line [" + ", ".join("100" for _ in values) + "]",

@@ -92,6 +92,6 @@ def _tolerance_row(changes: list[ScalarChange]) -> MetricRow:
     first = changes[0]
     bases = [c.base for c in changes if c.base is not None]
     candidates = [c.candidate for c in changes if c.candidate is not None]
-    verdict = f"❌ {_KIND_VERDICT.get(first.kind, first.kind)} in {len(changes)} run(s)"
+    verdict = f"❌ {_KIND_VERDICT.get(first.kind, first.kind)}: {len(changes)} run(s)"
     return MetricRow(point_of(first.config, first.itervars), first.module, first.name,
                      Spread.of(bases) if bases else None, Spread.of(candidates) if candidates else None, verdict)

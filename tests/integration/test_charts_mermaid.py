@@ -4,6 +4,7 @@ tests/mermaid/package-lock.json, run by node under jsdom)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,7 +24,7 @@ def parse():
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, timeout=600)
 
     def run(blocks: list[str]) -> list[dict]:
-        bodies = [b.removeprefix("```mermaid\n").removesuffix("```\n") for b in blocks]
+        bodies = [body for text in blocks for body in re.findall(r"```mermaid\n(.*?)```", text, re.S) or [text]]
         done = subprocess.run([node, "parse.mjs"], cwd=HERE, input=json.dumps(bodies), capture_output=True,
                               text=True, timeout=120, check=True)
         return json.loads(done.stdout)
@@ -39,7 +40,8 @@ def test_generated_blocks_parse(parse):
         relative_charts([RelativeBar(f"m{i}", 1 / (i + 1)) for i in range(100)]),
     ]
     results = parse(blocks)
-    assert [r["type"] for r in results] == ["pie", "pie", "xychart", "xychart"], results
+    types = [r["type"] for r in results]
+    assert types[:2] == ["pie", "pie"] and types[2:] == ["xychart"] * len(types[2:]) and len(types) >= 6, results
     assert all(r["ok"] for r in results), results
 
 

@@ -2,7 +2,7 @@
 // /usr/bin/chromium, driven by playwright-core; no browser is ever downloaded), and reports what a reader
 // sees of each xychart: its bars and the texts on its x axis.
 // argv[2]: the Chromium executable; stdin: a JSON list of diagram texts;
-// stdout: a JSON list of {ok, error, bars, labels, title, svg}.
+// stdout: a JSON list of {ok, error, bars, barTops, ticks, labels, title, svg}.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,14 +34,20 @@ try {
         holder.innerHTML = svg;
         document.body.appendChild(holder);
         const texts = (selector) => [...holder.querySelectorAll(selector)].map((node) => node.textContent);
+        const rects = [...holder.querySelectorAll("g.bar-plot-0 rect")];
+        // The left axis' numbers and where they sit: (value, y) pairs to read a bar's top against.
+        const ticks = [...holder.querySelectorAll("g.left-axis g.label text")].map((node) =>
+          [Number(node.textContent), Number(/translate\([^,]+,\s*([^)]+)\)/.exec(node.getAttribute("transform"))[1])]);
         out.push({
-          ok: true, error: null, svg,
-          bars: holder.querySelectorAll("g.bar-plot-0 rect").length,
+          ok: true, error: null, svg, ticks,
+          bars: rects.length,
+          barTops: rects.map((rect) => Number(rect.getAttribute("y"))),
           labels: texts("g.bottom-axis g.label text"),
           title: texts("g.chart-title text").join(" "),
         });
       } catch (error) {
-        out.push({ ok: false, error: String(error.message || error), bars: 0, labels: [], title: "", svg: "" });
+        out.push({ ok: false, error: String(error.message || error), bars: 0, barTops: [], ticks: [], labels: [],
+          title: "", svg: "" });
       }
     }
     return out;

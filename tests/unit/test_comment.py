@@ -56,7 +56,7 @@ def test_the_charts_show_the_relative_change_with_distinct_labels(comment):
     axes = x_axes(comment)
     labels = [label for axis in axes for label in axis]
     assert len(labels) == len(METRICS) * len(POINTS) and len(set(labels)) == len(labels)
-    assert not any(re.search(r"#\d+$", label) or "…" in label for label in labels), labels
+    assert not any(re.search(r"( #\d+| \(\d+\))$", label) or "…" in label for label in labels), labels
     assert "host(0) radioState:timeavg numHosts=10" in labels and "host(1) radioState:timeavg numHosts=10" in labels
     assert len(axes) >= 3  # +250 %, -40 %/+30 %, +5 %/+2 %, +0.4 %: one chart per order of magnitude
     for body in re.findall(r"```mermaid\n(.*?)```", comment, re.S):
