@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from opp_ci import regression
+from opp_ci.comparison import ComparisonSummary, ScalarChange
 from opp_ci.records import Campaign, RunRecord, RunStatus
 
 CONFIG = "AlohaExperiment"
@@ -58,3 +59,18 @@ def compared(tmp_path: Path) -> Campaign:
     candidate = write_output_dir(tmp_path / "candidate", candidate=True)
     settings = regression.Settings.from_mapping({"metrics": list(STATISTICAL)})
     return regression.compare_campaigns(base, candidate, settings, plots=False)
+
+
+def big_campaign(runs: int) -> Campaign:
+    """`runs` runs of a 1,000-point study, each failed by a regression with a long message, and the summary of
+    campaign.json's `regression` at its largest (STORED_DIFFERENCES changes)."""
+    message = "Regression: 6 scalar(s) beyond tolerance, largest: " + "; ".join(
+        f"Aloha.server metric{i}:mean: 1.0 -> 2.0 (+100.00%)" for i in range(3)) + " (and 3 more)"
+    records = [RunRecord(config="AlohaExperiment", run=i, job_id=f"j{i}", status=RunStatus.FAILED, error=message,
+                         itervars={"numHosts": str(i // 2), "repetition": str(i % 2)}, repetition=i % 2,
+                         log=f"logs/AlohaExperiment-{i}.log") for i in range(runs)]
+    changes = [ScalarChange("AlohaExperiment", {"numHosts": str(i // 2), "repetition": str(i % 2)}, str(i % 2),
+                            f"Aloha.host[{i % 7}]", f"metric{i % 5}:mean", "changed", 1.0 + i, 2.0 + i, None, None)
+               for i in range(runs)]
+    summary = ComparisonSummary("/base", "base", {}, runs, runs, runs * 6, runs * 6, differences=changes)
+    return Campaign("big", records, extra={"regression": summary.to_json()})

@@ -8,11 +8,10 @@ import random
 import re
 
 import pytest
-from comment_campaign import METRICS, POINTS, REPETITIONS, RUNS, STATISTICAL, compared
+from comment_campaign import METRICS, POINTS, REPETITIONS, RUNS, STATISTICAL, big_campaign, compared
 
 from opp_ci import github
 from opp_ci.charts import metric_labels, point_labels
-from opp_ci.comparison import ComparisonSummary, ScalarChange
 from opp_ci.records import Campaign, RunRecord, RunStatus
 from opp_ci.regression import failure_headline
 from opp_ci.report import LISTED_FAILURES, summary_markdown
@@ -101,21 +100,6 @@ def test_labels_are_never_alike_and_never_too_long(seed):
     labels = list(metric_labels(metrics).values())
     assert len(set(labels)) == len(labels) == len(set(metrics))
     assert all(0 < len(label) <= 32 for label in labels), labels
-
-
-def big_campaign(runs: int) -> Campaign:
-    """`runs` runs of a 1,000-point study, each failed by a regression with a long message, and the summary of
-    campaign.json's `regression` at its largest (STORED_DIFFERENCES changes)."""
-    message = "Regression: 6 scalar(s) beyond tolerance, largest: " + "; ".join(
-        f"Aloha.server metric{i}:mean: 1.0 -> 2.0 (+100.00%)" for i in range(3)) + " (and 3 more)"
-    records = [RunRecord(config="AlohaExperiment", run=i, job_id=f"j{i}", status=RunStatus.FAILED, error=message,
-                         itervars={"numHosts": str(i // 2), "repetition": str(i % 2)}, repetition=i % 2,
-                         log=f"logs/AlohaExperiment-{i}.log") for i in range(runs)]
-    changes = [ScalarChange("AlohaExperiment", {"numHosts": str(i // 2), "repetition": str(i % 2)}, str(i % 2),
-                            f"Aloha.host[{i % 7}]", f"metric{i % 5}:mean", "changed", 1.0 + i, 2.0 + i, None, None)
-               for i in range(runs)]
-    summary = ComparisonSummary("/base", "base", {}, runs, runs, runs * 6, runs * 6, differences=changes)
-    return Campaign("big", records, extra={"regression": summary.to_json()})
 
 
 def test_the_comment_of_2000_runs_stays_within_github_s_limit_uncut():
