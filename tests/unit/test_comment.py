@@ -12,6 +12,7 @@ from comment_campaign import METRICS, POINTS, REPETITIONS, RUNS, STATISTICAL, bi
 
 from opp_ci import github
 from opp_ci.charts import metric_labels, point_labels
+from opp_ci.comparison import ComparisonSummary, MetricShift
 from opp_ci.records import Campaign, RunRecord, RunStatus
 from opp_ci.regression import failure_headline
 from opp_ci.report import LISTED_FAILURES, summary_markdown
@@ -109,3 +110,16 @@ def test_the_comment_of_2000_runs_stays_within_github_s_limit_uncut():
     assert len(body) <= github.COMMENT_CHARS
     assert "Truncated" not in body and "### Comparison with the baseline" in body and "```mermaid" in body
     assert f"…and {2000 - LISTED_FAILURES} more" in body
+
+
+def test_a_shift_from_an_older_campaign_json_shows_its_means_without_a_spread():
+    """campaign.json of an opp-ci before the standard deviations were kept: the table still reads it."""
+    shift = {"config": "C", "itervars": {"n": "1"}, "module": "Net.a", "name": "x", "n_base": 3, "n_candidate": 3,
+             "mean_base": 2.0, "mean_candidate": 3.0, "difference": 1.0, "relative": 0.5, "hedges_g": 4.0, "t": 5.0,
+             "df": 4.0, "p": 0.001, "p_adjusted": 0.002, "ci": [0.5, 1.5], "significant": True}
+    summary = ComparisonSummary("/base", "base", {}, 6, 6, 6, 0, statistical=[MetricShift(**shift)],
+                                statistical_tests=1, significant=1)
+    markdown = summary_markdown(Campaign("c", [], extra={"regression": summary.to_json()}))
+    row = "| C \\$n=1 | Net.a x | 2 | 3 | 3/3 | +50.00% | ❌ shifted (Welch's t-test p_adj=0.002, g=4.00) |"
+    assert row in markdown
+    assert x_axes(markdown) == [["x"]] and "bar [150]" in markdown
