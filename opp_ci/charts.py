@@ -19,7 +19,8 @@ from opp_ci.safe_text import UNPRINTABLE
 
 #: Characters a chart may take of a comment body (GitHub's limit on one is 65,536).
 CHART_BUDGET = 12000
-MAX_BARS = 30
+#: Bars in one chart: at Mermaid's default size (700 x 500 px) the labels of more would touch.
+MAX_BARS = 20
 LABEL_LENGTH = 40
 _UNPRINTABLE_AS_SPACE = dict.fromkeys(UNPRINTABLE, " ")
 
@@ -55,20 +56,14 @@ def outcome_pie(counts: Mapping[str, int], title: str = "Suite outcome") -> str:
     return block("\n".join(lines))
 
 
-def _unique(names: list[str]) -> list[str]:
-    """Category labels must differ, or Mermaid merges the bars."""
-    seen: dict[str, int] = {}
-    result = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        result.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
-    return result
-
-
 # --- the relative change of metrics, in small multiples ---
 
 #: A metric's label on an x axis: what distinguishes it, never two alike.
 BAR_LABEL_LENGTH = 32
+#: A bar's whole label (metric and parameter point). Mermaid (11.12) drops every label of a horizontal chart
+#: when one is too wide (about 300 px): 40 characters of metric names were shown, 44 dropped; of "MWmw" 23 were
+#: shown, 27 dropped (tests/integration/test_comment_render.py renders labels of this length).
+CHART_LABEL_LENGTH = 40
 #: The least room (in % of the baseline) above and below a chart's bars: a change of 1e-9 still gets an axis.
 MIN_PAD = 0.05
 #: At most this many relative-change charts (one per order of magnitude of the change).
@@ -85,20 +80,31 @@ class RelativeBar:
 
 def relative_charts(bars: Sequence[RelativeBar], budget: int = CHART_BUDGET) -> str:
     """Small multiples of the candidate as % of the baseline (a line marks the baseline, 100 %): one
-    xychart-beta per order of magnitude of the change, largest first, so that a +2 % beside a +900 % is
-    still seen. Bars start at the axis' bottom in Mermaid, so a percentage of the baseline, not a signed
-    change, is what a bar's height shows. "" when there is nothing to show."""
+    horizontal xychart-beta per order of magnitude of the change, largest first, so that a +2 % beside a
+    +900 % is still seen. Mermaid's bars start where the value axis does, so a percentage of the baseline,
+    not a signed change, is what a bar's length shows; horizontal, so long labels stand one per line, not
+    over each other. "" when there is nothing to show."""
     usable = [b for b in bars if math.isfinite(b.relative)]
     groups: dict[int, list[RelativeBar]] = {}
     for bar in usable:
         groups.setdefault(_magnitude(bar.relative), []).append(bar)
     blocks: list[str] = []
     for magnitude in sorted(groups, reverse=True)[:MAX_CHARTS]:
-        text = _relative_chart(groups[magnitude][:MAX_BARS], _magnitude_title(magnitude))
+        shown = _largest(groups[magnitude], MAX_BARS)
+        more = f" ({len(shown)} of {len(groups[magnitude])})" if len(shown) < len(groups[magnitude]) else ""
+        text = _relative_chart(shown, _magnitude_title(magnitude) + more)
         if sum(map(len, blocks)) + len(text) > budget:
             break
         blocks.append(text)
     return "\n".join(blocks)
+
+
+def _largest(bars: list[RelativeBar], count: int) -> list[RelativeBar]:
+    """The `count` bars of the largest changes, in their order."""
+    if len(bars) <= count:
+        return bars
+    kept = set(sorted(range(len(bars)), key=lambda i: -abs(bars[i].relative))[:count])
+    return [bar for i, bar in enumerate(bars) if i in kept]
 
 
 def _magnitude(relative: float) -> int:
@@ -119,9 +125,10 @@ def _relative_chart(bars: Sequence[RelativeBar], title: str) -> str:
     pad = max((high - low) * 0.1, MIN_PAD)
     bottom = max(0.0, low - pad) if low >= 0 else low - pad
     lines = [
-        "xychart-beta",
+        "xychart-beta horizontal",
         f'    title "{label(title, 80)}"',
-        "    x-axis [" + ", ".join(f'"{n}"' for n in _unique([label(b.label, 60) for b in bars])) + "]",
+        "    x-axis [" + ", ".join(f'"{n}"' for n in _numbered([label(b.label, 1000) for b in bars],
+                                                            CHART_LABEL_LENGTH)) + "]",
         f'    y-axis "% of baseline" {_number(bottom)} --> {_number(high + pad)}',
         "    bar [" + ", ".join(_number(v) for v in values) + "]",
         "    line [" + ", ".join("100" for _ in values) + "]",

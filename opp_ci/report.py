@@ -253,8 +253,9 @@ def relative_chart(rows: list[MetricRow]) -> str:
     """The rows' relative changes as small multiples (charts.relative_charts), labelled by the metric's
     distinguishing tail and, when there are several, the parameter point."""
     charted = sorted((row for row in rows if row.relative is not None), key=lambda r: (r.module, r.name, r.point))
-    metrics = charts.metric_labels([(row.module, row.name) for row in charted])
     points = charts.point_labels([row.point for row in charted])
+    room = charts.CHART_LABEL_LENGTH - max(map(len, points.values()), default=0) - 1
+    metrics = charts.metric_labels([(row.module, row.name) for row in charted], max(room, 16))
     return charts.relative_charts([
         charts.RelativeBar(f"{metrics[row.module, row.name]} {points[row.point]}".strip(), row.relative or 0.0)
         for row in charted])

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from comment_campaign import METRICS, POINTS, compared
 
-from opp_ci.charts import RelativeBar, relative_charts
+from opp_ci.charts import MAX_BARS, RelativeBar, relative_charts
 from opp_ci.report import summary_markdown
 
 HERE = Path(__file__).resolve().parents[1] / "mermaid"
@@ -41,26 +41,50 @@ def render():
     return run
 
 
+def categories(chart: dict) -> list[dict]:
+    """The texts of a horizontal chart's category axis (the left one), top to bottom."""
+    return sorted(chart["axes"]["left"], key=lambda label: label["y"])
+
+
+def overlapping(boxes: list[list[float]]) -> list[tuple[int, int]]:
+    return [(i, j) for i, a in enumerate(boxes) for j, b in enumerate(boxes[i + 1:], i + 1)
+            if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]
+
+
 def test_the_comment_s_charts_render_one_bar_per_metric_and_point_with_distinct_labels(render, tmp_path):
     comment = summary_markdown(compared(tmp_path))
     charts = render(comment)
     assert charts and all(c["ok"] for c in charts), [c["error"] for c in charts]
-    assert sum(c["bars"] for c in charts) == len(METRICS) * len(POINTS)
+    assert sum(len(c["bars"]) for c in charts) == len(METRICS) * len(POINTS)
     for chart in charts:
-        assert chart["bars"] == len(chart["labels"]) > 0, chart["labels"]
-        assert "% of baseline" in chart["title"]
-    labels = [label for chart in charts for label in chart["labels"]]
+        texts = [label["text"] for label in categories(chart)]
+        assert len(chart["bars"]) == len(texts) > 0 and "% of baseline" in chart["title"], texts
+        assert not overlapping([label["box"] for label in categories(chart)]), texts
+        assert all(label["box"][0] >= 0 for label in categories(chart)), texts  # none cut off at the left
+    labels = [label["text"] for chart in charts for label in categories(chart)]
     assert len(set(labels)) == len(labels), labels
     assert {"host(0) radioState:timeavg numHosts=10", "host(1) radioState:timeavg numHosts=20",
             "duration numHosts=10"} <= set(labels)
 
 
 def test_each_bar_reaches_its_share_of_the_baseline_on_the_axis(render):
-    """Mermaid draws bars up from the axis' bottom, so the bars show the candidate as % of the baseline (150 %,
-    50 %, 120 %), not a signed change; each bar's top sits at its value on the rendered axis."""
+    """Mermaid's bars start where the value axis does, so they show the candidate as % of the baseline (150 %,
+    50 %, 120 %), not a signed change: each bar ends at its value on the rendered axis."""
     [chart] = render(relative_charts([RelativeBar("up", 0.5), RelativeBar("down", -0.5), RelativeBar("less up", 0.2)]))
-    assert chart["labels"] == ["up", "down", "less up"] and chart["bars"] == 3
-    (v1, y1), (v2, y2) = chart["ticks"][0], chart["ticks"][-1]
-    at = [y1 + (value - v1) * (y2 - y1) / (v2 - v1) for value in (150, 50, 120)]
-    assert chart["barTops"] == pytest.approx(at, abs=0.5)
-    assert y2 > y1 and chart["barTops"][1] > chart["barTops"][2] > chart["barTops"][0]  # y grows downwards
+    assert [label["text"] for label in categories(chart)] == ["up", "down", "less up"]
+    ticks = [(float(t["text"]), t["x"]) for t in chart["axes"]["top"]]
+    (v1, x1), (v2, x2) = ticks[0], ticks[-1]
+    at = {value: x1 + (value - v1) * (x2 - x1) / (v2 - v1) for value in (150, 50, 120)}
+    ends = [bar["x"] + bar["width"] for bar in sorted(chart["bars"], key=lambda bar: bar["y"])]
+    assert ends == pytest.approx([at[150], at[50], at[120]], abs=0.5)
+    assert ends[0] > ends[2] > ends[1]
+
+
+def test_a_full_chart_shows_every_label_without_overlap(render):
+    """Mermaid drops all of a horizontal chart's labels when one is too wide: labels are cut to fit."""
+    bars = [RelativeBar(f"host({i}).mac.queue[{i}].server radioState:timeavg numHosts={i}", 0.2 + i / 100)
+            for i in range(MAX_BARS)]
+    [chart] = render(relative_charts(bars))
+    labels = categories(chart)
+    assert len(chart["bars"]) == len(labels) == MAX_BARS and len({label["text"] for label in labels}) == MAX_BARS
+    assert not overlapping([label["box"] for label in labels])

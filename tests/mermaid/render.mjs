@@ -1,8 +1,9 @@
 // Renders Mermaid diagrams to SVG with the real `mermaid` package in headless Chromium (Debian's
 // /usr/bin/chromium, driven by playwright-core; no browser is ever downloaded), and reports what a reader
-// sees of each xychart: its bars and the texts on its x axis.
+// sees of each xychart: its bars and the texts on its axes, with where they are drawn.
 // argv[2]: the Chromium executable; stdin: a JSON list of diagram texts;
-// stdout: a JSON list of {ok, error, bars, barTops, ticks, labels, title, svg}.
+// stdout: a JSON list of {ok, error, bars: [{x, y, width, height}], axes: {left, bottom, top: [{text, x, y,
+// box: [left, top, right, bottom]}]}, title, svg}.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,19 +36,21 @@ try {
         document.body.appendChild(holder);
         const texts = (selector) => [...holder.querySelectorAll(selector)].map((node) => node.textContent);
         const rects = [...holder.querySelectorAll("g.bar-plot-0 rect")];
-        // The left axis' numbers and where they sit: (value, y) pairs to read a bar's top against.
-        const ticks = [...holder.querySelectorAll("g.left-axis g.label text")].map((node) =>
-          [Number(node.textContent), Number(/translate\([^,]+,\s*([^)]+)\)/.exec(node.getAttribute("transform"))[1])]);
+        // Each axis' texts, where their anchor sits (from the transform) and the box they cover on screen.
+        const axis = (name) => [...holder.querySelectorAll(`g.${name}-axis g.label text`)].map((node) => {
+          const [x, y] = /translate\(([^,]+),\s*([^)]+)\)/.exec(node.getAttribute("transform")).slice(1).map(Number);
+          const box = node.getBoundingClientRect();
+          return { text: node.textContent, x, y, box: [box.left, box.top, box.right, box.bottom] };
+        });
         out.push({
-          ok: true, error: null, svg, ticks,
-          bars: rects.length,
-          barTops: rects.map((rect) => Number(rect.getAttribute("y"))),
-          labels: texts("g.bottom-axis g.label text"),
-          title: texts("g.chart-title text").join(" "),
+          ok: true, error: null, svg,
+          bars: rects.map((rect) => Object.fromEntries(["x", "y", "width", "height"].map(
+            (key) => [key, Number(rect.getAttribute(key))]))),
+          axes: { left: axis("left"), bottom: axis("bottom"), top: axis("top") },
+          title: [...holder.querySelectorAll("g.chart-title text")].map((node) => node.textContent).join(" "),
         });
       } catch (error) {
-        out.push({ ok: false, error: String(error.message || error), bars: 0, barTops: [], ticks: [], labels: [],
-          title: "", svg: "" });
+        out.push({ ok: false, error: String(error.message || error), bars: [], axes: {}, title: "", svg: "" });
       }
     }
     return out;

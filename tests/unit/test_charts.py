@@ -23,7 +23,7 @@ def test_pie_leaves_out_empty_slices():
 
 def test_relative_charts_have_one_bar_per_change_and_a_baseline_line():
     text = relative_charts([RelativeBar("util", 0.5), RelativeBar("util", -0.75), RelativeBar("nan", math.nan)])
-    assert 'x-axis ["util", "util (2)"]' in text and "bar [150, 25]" in text and "line [100, 100]" in text
+    assert 'x-axis ["util", "util #2"]' in text and "bar [150, 25]" in text and "line [100, 100]" in text
     assert "nan" not in text and text.count("```mermaid") == 1
     assert relative_charts([]) == "" and relative_charts([RelativeBar("inf", math.inf)]) == ""
 
