@@ -139,8 +139,8 @@ def _relative_chart(bars: Sequence[RelativeBar], title: str) -> str:
 def metric_labels(metrics: Sequence[tuple[str, str]], length: int = BAR_LABEL_LENGTH) -> dict[tuple[str, str], str]:
     """Short, distinct labels for (module, scalar name) pairs: the modules' common prefix dropped, then as
     many of the module's last path components as it takes to tell a metric from the others, then the name
-    (with its statistic, e.g. `channelUtilization:last`). Too long, the module is cut at its front and the
-    name in its middle; labels that would still be alike get a number."""
+    (with its statistic, e.g. `channelUtilization:last`). Too long, both are cut in their middle (see `_fit`);
+    labels that would still be alike get a number."""
     distinct = list(dict.fromkeys(metrics))
     paths = {m: [p for p in m[0].split(".") if p] for m in distinct}
     common = _common_prefix(list(paths.values())) if len(distinct) > 1 else min(map(len, paths.values()), default=0)
