@@ -223,7 +223,7 @@ def regression_markdown(stored: dict | None) -> list[str]:
              ""]
     if rows:
         chart = relative_chart(rows)
-        lines += [chart, ""] if chart else []
+        lines += [chart.rstrip("\n"), ""] if chart else []
         lines += _metric_table(rows)
     lines += _only_one_side(summary) + _plots_and_artifacts(summary)
     return lines
