@@ -51,6 +51,9 @@ class MetricShift:
     p_adjusted: float
     ci: list[float]
     significant: bool
+    #: The samples' standard deviations (n - 1); None in a campaign.json of an older opp-ci.
+    sd_base: float | None = None
+    sd_candidate: float | None = None
 
 
 @dataclass

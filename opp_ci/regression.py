@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -227,7 +228,7 @@ class StatisticalChange:
             n_base=t.n_base, n_candidate=t.n_candidate, mean_base=t.mean_base, mean_candidate=t.mean_candidate,
             difference=t.difference, relative=_finite(t.relative), hedges_g=_finite(t.hedges_g), t=_finite(t.t),
             df=_finite(t.df), p=t.p_value, p_adjusted=self.p_adjusted, ci=list(t.interval(self.alpha)),
-            significant=self.significant)
+            significant=self.significant, sd_base=_finite(t.sd_base), sd_candidate=_finite(t.sd_candidate))
 
     def describe(self) -> str:
         t = self.test
@@ -454,6 +455,15 @@ def _failure_message(found: list[ScalarDifference], shifted: list[StatisticalCha
         listed = "; ".join(c.describe() for c in shifted[:LISTED_DIFFERENCES])
         parts.append(f"{len(shifted)} metric(s) changed significantly over the repetitions: {listed}")
     return REGRESSION_PREFIX + ". ".join(parts)
+
+
+def failure_headline(message: str) -> str:
+    """A run's regression message without the metrics it lists, which the summary's comparison table shows
+    by parameter point; any other message as it is."""
+    if not message.startswith(REGRESSION_PREFIX):
+        return message
+    counts = re.findall(r"(\d+) (scalar\(s\) beyond tolerance|metric\(s\) changed significantly)", message)
+    return REGRESSION_PREFIX + "; ".join(f"{n} {what}" for n, what in counts) + " (see the comparison table)"
 
 
 def _describe_value_change(difference: ScalarDifference) -> str:

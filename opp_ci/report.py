@@ -14,6 +14,7 @@ from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from opp_ci import charts
 from opp_ci.comparison import ComparisonSummary
+from opp_ci.metric_rows import MetricRow, Spread, metric_rows
 from opp_ci.records import Campaign, RunRecord, RunStatus
 from opp_ci.safe_text import md_cell, md_code, md_fence, md_inline, md_url, shell_join, xml_text
 
@@ -22,6 +23,8 @@ SUMMARY_FILE = "summary.md"
 SLOWEST = 5
 #: How many failures the summary lists in full; the rest are counted.
 LISTED_FAILURES = 50
+#: A failed run's error in the summary: its first line, at most this long (campaign.json and junit.xml keep it all).
+ERROR_CHARS = 200
 _ICONS = {RunStatus.PASSED: "✅", RunStatus.FAILED: "❌", RunStatus.ERROR: "💥", RunStatus.TIMEOUT: "⏱️"}
 
 
@@ -78,27 +81,50 @@ def summary_markdown(campaign: Campaign) -> str:
         f"| {_seconds(campaign.wall_seconds)} | {_seconds(sum(r.cpu_seconds for r in campaign.runs))} |",
         "",
     ]
+    lines += failures_markdown(campaign.runs)
+    lines += regression_markdown(campaign.extra.get("regression"))
     lines += suite_markdown(campaign)
-    lines += _failures(campaign.runs)
     lines += _retried(campaign.runs)
     lines += _slowest(campaign.runs)
     lines += _extras(campaign)
-    lines += regression_markdown(campaign.extra.get("regression"))
     return "\n".join(lines) + "\n"
 
 
-def _failures(records: list[RunRecord]) -> list[str]:
+def failure_groups(bad: list[RunRecord]) -> list[tuple[str, list[RunRecord]]]:
+    """The runs that did not pass, under the headings the summary shows them: (heading, runs) in order.
+    Today one group; the triage (issue 25) returns one group per kind of failure here."""
+    return [("Runs that did not pass", bad)]
+
+
+def failures_markdown(records: list[RunRecord]) -> list[str]:
+    """The first section after the totals: each run that did not pass with a short error (the metrics a
+    regression changed are in the comparison's table, by parameter point, not repeated per run)."""
     bad = sorted((r for r in records if r.status is not RunStatus.PASSED), key=lambda r: r.key)
-    if not bad:
-        return []
-    lines = ["### Runs that did not pass", "", "| | config | run | error | log |", "|---|---|---|---|---|"]
-    for record in bad[:LISTED_FAILURES]:
-        log = md_code(record.log, cell=True) if record.log else ""
-        lines.append(f"| {_ICONS[record.status]} {record.status.value} | {md_cell(record.config)} "
-                     f"| {md_cell(record.name)} | {md_cell(record.error or '')} | {log} |")
-    if len(bad) > LISTED_FAILURES:
-        lines.append(f"\n…and {len(bad) - LISTED_FAILURES} more: see campaign.json or junit.xml.")
-    return [*lines, ""]
+    lines: list[str] = []
+    room = LISTED_FAILURES
+    for heading, group in failure_groups(bad):
+        lines += [f"### {heading} ({len(group)})", "", "| | config | run | error | log |", "|---|---|---|---|---|"]
+        lines += [_failure_row(record) for record in group[:room]]
+        if len(group) > room:
+            lines.append(f"\n…and {len(group) - room} more: see campaign.json or junit.xml.")
+        lines.append("")
+        room = max(0, room - len(group))
+    return lines
+
+
+def _failure_row(record: RunRecord) -> str:
+    log = md_code(record.log, cell=True) if record.log else ""
+    return (f"| {_ICONS[record.status]} {record.status.value} | {md_cell(record.config)} "
+            f"| {md_cell(record.name)} | {md_cell(short_error(record.error))} | {log} |")
+
+
+def short_error(error: str | None) -> str:
+    """A run's error for the summary: a regression's without the metrics it lists, the first line, cut."""
+    from opp_ci.regression import failure_headline
+
+    lines = failure_headline(error or "").strip().splitlines()
+    first = lines[0] if lines else ""
+    return first if len(first) <= ERROR_CHARS and len(lines) < 2 else first[: ERROR_CHARS - 1] + "…"
 
 
 def _retried(records: list[RunRecord]) -> list[str]:
@@ -180,11 +206,12 @@ LISTED_REGRESSIONS = 30
 
 
 def regression_markdown(stored: dict | None) -> list[str]:
-    """The comparison with the baseline: a table of what changed, what did not, plots and artifacts."""
+    """The comparison with the baseline: what changed by metric and parameter point (repetitions folded
+    into mean ± standard deviation), charted relative to the baseline, then what was not compared."""
     if not isinstance(stored, dict):
         return []
     summary = ComparisonSummary.from_json(stored)
-    rows = _statistical_rows(summary) + _scalar_rows(summary)
+    rows = metric_rows(summary)
     settings = summary.settings
     title = "❌ regressions" if rows else "✅ no regressions"
     lines = [f"### Comparison with the baseline: {title}", "",
@@ -194,60 +221,56 @@ def regression_markdown(stored: dict | None) -> list[str]:
              f"(Welch's t-test, alpha {md_inline(settings.get('alpha', 0.05))}, "
              f"{md_inline(settings.get('correction', 'holm'))} correction).",
              ""]
-    chart = charts.metric_bars([charts.MetricChange(f"{c.config} {c.module} {c.name}", c.base, c.candidate)
-                                for c in summary.differences if c.base is not None and c.candidate is not None])
-    if chart:
-        lines += [chart, ""]
     if rows:
-        lines += ["| run | metric | baseline | candidate | change | verdict |", "|---|---|---:|---:|---:|---|"]
-        lines += rows[:LISTED_REGRESSIONS]
-        if len(rows) > LISTED_REGRESSIONS:
-            lines.append(f"\n…and {len(rows) - LISTED_REGRESSIONS} more: see `regression` in campaign.json.")
-        lines.append("")
+        chart = relative_chart(rows)
+        lines += [chart.rstrip("\n"), ""] if chart else []
+        lines += _metric_table(rows)
     lines += _only_one_side(summary) + _plots_and_artifacts(summary)
     return lines
+
+
+def _metric_table(rows: list[MetricRow]) -> list[str]:
+    lines = ["Per metric and parameter point: mean ± standard deviation (sample, n − 1) over the repetitions, "
+             "n baseline/candidate; a metric tested statistically counts every repetition, any other the "
+             "repetitions that changed beyond tolerance.", "",
+             "| parameter point | metric | baseline | candidate | n | change | verdict |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    lines += [_metric_row(row) for row in rows[:LISTED_REGRESSIONS]]
+    if len(rows) > LISTED_REGRESSIONS:
+        lines.append(f"\n…and {len(rows) - LISTED_REGRESSIONS} more: see `regression` in campaign.json.")
+    return [*lines, ""]
+
+
+def _metric_row(row: MetricRow) -> str:
+    config, variables = row.point
+    point = f"{config} {_variables(dict(variables))}".strip()
+    n = f"{row.base.n if row.base else 0}/{row.candidate.n if row.candidate else 0}"
+    return (f"| {md_cell(point)} | {md_cell(row.module + ' ' + row.name)} | {_spread(row.base)} "
+            f"| {_spread(row.candidate)} | {n} | {_change(row.relative)} | {row.verdict} |")
+
+
+def relative_chart(rows: list[MetricRow]) -> str:
+    """The rows' relative changes as small multiples (charts.relative_charts), labelled by the metric's
+    distinguishing tail and, when there are several, the parameter point."""
+    charted = sorted((row for row in rows if row.relative is not None), key=lambda r: (r.module, r.name, r.point))
+    points = charts.point_labels([row.point for row in charted])
+    room = charts.CHART_LABEL_LENGTH - max(map(len, points.values()), default=0) - 1
+    metrics = charts.metric_labels([(row.module, row.name) for row in charted], max(room, 16))
+    return charts.relative_charts([
+        charts.RelativeBar(f"{metrics[row.module, row.name]} {points[row.point]}".strip(), row.relative or 0.0)
+        for row in charted])
 
 
 def _variables(itervars: dict[str, str]) -> str:
     return ", ".join(f"${k}={v}" for k, v in itervars.items())
 
 
-def _statistical_rows(summary: ComparisonSummary) -> list[str]:
-    rows = []
-    for test in (t for t in summary.statistical if t.significant):
-        run = f"{test.config} {_variables(test.itervars)} (n={test.n_base}/{test.n_candidate})"
-        g = test.hedges_g
-        verdict_text = f"❌ shifted: p_adj={test.p_adjusted:.2g}" + (f", g={g:.2f}" if g is not None else "")
-        rows.append(f"| {md_cell(run)} | {md_cell(test.module + ' ' + test.name)} | {test.mean_base:.6g} (mean) "
-                    f"| {test.mean_candidate:.6g} (mean) | {_change(test.relative, test.difference)} "
-                    f"| {verdict_text} |")
-    return rows
+def _spread(spread: Spread | None) -> str:
+    return "—" if spread is None else spread.text()
 
 
-def _scalar_rows(summary: ComparisonSummary) -> list[str]:
-    rows = []
-    for change in summary.differences:
-        run = f"{change.config} {_variables(change.itervars)} #{change.repetition}"
-        base, candidate = change.base, change.candidate
-        difference = None if base is None or candidate is None else candidate - base
-        kind = _KIND_TEXT.get(change.kind, change.kind)
-        rows.append(f"| {md_cell(run)} | {md_cell(change.module + ' ' + change.name)} | {_number(base)} "
-                    f"| {_number(candidate)} | {_change(change.signed_relative, difference)} | ❌ {kind} |")
-    return rows
-
-
-_KIND_TEXT = {"changed": "changed beyond tolerance", "missing": "missing in the candidate",
-              "added": "new in the candidate"}
-
-
-def _change(relative: float | None, difference: float | None) -> str:
-    if difference is None:
-        return "—"
-    return f"{relative:+.2%}" if relative is not None else f"{difference:+.6g}"
-
-
-def _number(value: float | None) -> str:
-    return "—" if value is None else f"{value:.6g}"
+def _change(relative: float | None) -> str:
+    return "—" if relative is None else f"{relative:+.2%}"
 
 
 def _only_one_side(summary: ComparisonSummary) -> list[str]:

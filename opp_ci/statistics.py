@@ -41,6 +41,8 @@ class TwoSampleTest:
     p_value: float
     standard_error: float  # of the difference of means
     hedges_g: float
+    sd_base: float = math.nan  # sample standard deviations (n - 1)
+    sd_candidate: float = math.nan
 
     @property
     def difference(self) -> float:
@@ -162,12 +164,13 @@ def welch_test(base: Sequence[float], candidate: Sequence[float]) -> TwoSampleTe
     se1, se2 = statistics.variance(base) / n1, statistics.variance(candidate) / n2
     se = math.sqrt(se1 + se2)
     g = hedges_g(base, candidate)
+    spreads = math.sqrt(se1 * n1), math.sqrt(se2 * n2)
     if se == 0:
         p = 1.0 if m1 == m2 else 0.0
-        return TwoSampleTest(n1, n2, m1, m2, 0.0 if m1 == m2 else math.inf, math.nan, p, 0.0, g)
+        return TwoSampleTest(n1, n2, m1, m2, 0.0 if m1 == m2 else math.inf, math.nan, p, 0.0, g, *spreads)
     df = (se1 + se2) ** 2 / (se1 ** 2 / (n1 - 1) + se2 ** 2 / (n2 - 1))
     t = (m2 - m1) / se
-    return TwoSampleTest(n1, n2, m1, m2, t, df, t_sf_two_sided(t, df), se, g)
+    return TwoSampleTest(n1, n2, m1, m2, t, df, t_sf_two_sided(t, df), se, g, *spreads)
 
 
 def adjust(p_values: Sequence[float], correction: Correction) -> list[float]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from comment_campaign import big_campaign
 from ports import free_port, wait_until_ready
 
 from opp_ci import github, output
@@ -246,6 +247,23 @@ def test_pr_comment_is_created_then_edited_in_place(api, tmp_path):
     assert [e.status for e in edits] == [200]
     assert "all runs passed" in edits[0].body["body"] and edits[0].body["body"].startswith(github.COMMENT_MARKER)
     assert not recorder.calls("POST", r".*/comments")
+
+
+def test_the_comment_of_a_2000_run_regression_is_accepted_whole(api, tmp_path):
+    """GitHub's limit is on the body as sent: the comment of 2,000 regressed runs (failures first, the comparison
+    by metric and parameter point, its charts) reaches the API within 65,536 characters, uncut."""
+    url, recorder = api
+    out = tmp_path / "out"
+    out.mkdir()
+    campaign = big_campaign(2000)
+    campaign.write(out)
+    write_reports(campaign, out)
+    github.publish(out, context(url, tmp_path, pr=11), artifact_url="https://example.com/a/2")
+    [posted] = recorder.calls("POST", rf"/repos/{REPOSITORY}/issues/11/comments")
+    body = posted.body["body"]
+    assert posted.status == 201 and len(body) <= github.COMMENT_CHARS
+    assert "Truncated" not in body and body.index("### Runs that did not pass (2000)") < body.index("```mermaid")
+    assert body.rstrip().endswith("[artifact](https://example.com/a/2)")
 
 
 def test_cli_publishes_from_the_github_environment(api, tmp_path):

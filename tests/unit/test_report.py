@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from comment_campaign import compared
 
 from opp_ci.cost import Prices, TaskUsage, estimate
 from opp_ci.fingerprints.verdicts import FingerprintVerdict
@@ -50,7 +51,17 @@ def campaign() -> Campaign:
 
 @pytest.mark.parametrize(("name", "render"), [("junit.xml", junit_xml), ("summary.md", summary_markdown)])
 def test_golden(name, render):
-    text = render(campaign())
+    check_golden(name, render(campaign()))
+
+
+def test_golden_comparison(tmp_path, monkeypatch):
+    """The comment of a regressed parameter study (tests/comment_campaign.py), as a reviewer gets it."""
+    for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"):  # no link to a run page
+        monkeypatch.delenv(name, raising=False)
+    check_golden("comparison.md", summary_markdown(compared(tmp_path)))
+
+
+def check_golden(name: str, text: str) -> None:
     path = GOLDEN / name
     if os.environ.get("OPP_CI_REGENERATE_GOLDEN"):
         path.write_text(text)
