@@ -151,7 +151,8 @@ def test_aws_steps_run_only_on_the_ecs_backend():
     for job_id, job, step in steps(load(CAMPAIGN)):
         if step.get("uses", "").startswith(cloud):
             condition = f"{job.get('if', '')} {step.get('if', '')}"
-            assert "backend == 'ecs'" in condition, f"{job_id}: {step['uses']} may run on the local backend"
+            assert "needs.plan.outputs.cloud == 'true'" in condition, (
+                f"{job_id}: {step['uses']} may run on the local backend")
 
 
 def test_a_fork_pull_request_is_switched_to_the_local_backend():
