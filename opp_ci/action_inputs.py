@@ -97,7 +97,7 @@ def to_arguments(command: click.Command, inputs: Mapping[str, object], where: st
 def leaf(group: click.Group, args: list[str]) -> tuple[click.Command, str]:
     """The subcommand the arguments name (`cluster up` → its command) and its name for messages."""
     command: click.Command = group
-    names = [group.name or "opp-ci"]
+    names = ["opp-ci"]
     for word in args:
         if not isinstance(command, click.Group):
             break
