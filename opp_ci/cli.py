@@ -437,6 +437,25 @@ def image_settings(project_dir, base_image, build_command, packages, github_outp
         click.echo(f"{name}: {value}")
 
 
+@image_group.command("digest")
+@click.argument("context", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_image_options
+@click.option("--github-output", envvar="GITHUB_OUTPUT", metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Append content-tag to this file (default: $GITHUB_OUTPUT).")
+def image_digest(context: Path, project_dir, base_image, build_command, packages, github_output) -> None:
+    """Print the content tag of the image these exact settings build from CONTEXT (nothing is filled in
+    from opp-ci.toml: `image settings` does that first): a digest of the context, worker/Dockerfile, the
+    settings and opp-ci's version. The build-image action looks for it in ECR before building."""
+    from opp_ci import image
+    from opp_ci.github import write_outputs
+
+    settings = image.ImageSettings(base_image or "", build_command or "", tuple(packages))
+    tag = "content-" + image.content_digest(context, project_dir, settings)
+    write_outputs(github_output, {"content-tag": tag})
+    click.echo(tag)
+
+
 @cli.command("omnetpp")
 @click.option("--export", "as_exports", is_flag=True,
               help="Print its environment (what its setenv sets) as `export NAME=VALUE` lines for sh.")
@@ -465,10 +484,27 @@ for _command in COMMANDS + SHARD_COMMANDS:
 def main() -> None:
     pause_collection()
     try:
-        cli(prog_name="opp-ci")
+        cli(args=_arguments(), prog_name="opp-ci")
     except SystemExit as stop:
         exit_now(stop.code)
     exit_now(0)
+
+
+def _arguments() -> list[str]:
+    """The command line, with the inputs of the action that called opp-ci (OPP_CI_INPUTS) as flags."""
+    import shlex
+
+    from opp_ci import action_inputs
+
+    args = sys.argv[1:]
+    try:
+        expanded = action_inputs.expand(cli, args, os.environ)
+    except UserError as error:
+        output.error(error.message)
+        sys.exit(error.exit_code)
+    if len(expanded) > len(args):
+        output.info("action inputs as flags: " + shlex.join(expanded[len(args):]))
+    return expanded
 
 
 def exit_now(code: int | str | None) -> None:

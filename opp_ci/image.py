@@ -15,6 +15,7 @@ backend before it asks the simulation for its runs. Without `build`, the image u
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import shutil
@@ -198,3 +199,31 @@ def build_image(context: Path, project_dir: str, settings: ImageSettings, tag: s
         shutil.rmtree(dist, ignore_errors=True)
     if done.returncode != 0:
         raise UserError(f"the image build failed (exit {done.returncode})")
+
+
+# --- the content digest: whether ECR already holds this image ---
+
+#: Hex digits of the content digest in the image's tag (`content-` and these).
+DIGEST_LENGTH = 20
+
+
+def context_content(context: Path) -> str:
+    """The build context's content: its git tree at HEAD, else every file's sha256 (sha256sum's lines)."""
+    tree = subprocess.run(["git", "-C", str(context), "rev-parse", "HEAD:./"], capture_output=True, text=True)
+    if tree.returncode == 0:
+        return tree.stdout.strip()
+    names = sorted((os.path.join(".", os.path.relpath(os.path.join(top, name), context))
+                    for top, _dirs, found in os.walk(context) for name in found
+                    if not os.path.islink(os.path.join(top, name))), key=os.fsencode)
+    files = [name for name in names if not name.startswith("./.git/")]
+    return "\n".join(f"{hashlib.sha256((Path(context) / name).read_bytes()).hexdigest()}  {name}" for name in files)
+
+
+def content_digest(context: Path, project_dir: str, settings: ImageSettings) -> str:
+    """A digest of everything the image is made of: the context, worker/Dockerfile, the settings and
+    opp-ci's version. It is the same text the build-image action hashed in bash before, so tags in
+    ECR stay valid."""
+    dockerfile_hash = hashlib.sha256(dockerfile().read_bytes()).hexdigest()
+    lines = [context_content(context), f"{dockerfile_hash}  -", settings.base, project_dir, settings.build,
+             " ".join(settings.packages), f"opp-ci, version {__version__}"]
+    return hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()[:DIGEST_LENGTH]

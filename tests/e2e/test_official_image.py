@@ -106,8 +106,10 @@ def run_job_on_local_backend(image: str, repository: Path, project_dir: str, bui
     from job_container import run_job
 
     env, mounts = ca_bundle()
-    plan = {"backend": "local", "campaign": "gh-1-1", "base-image": "ghcr.io/omnetpp/omnetpp:u24.04-6.1.0",
-            "build-command": build_command, "packages": "", "baseline-run-id": ""}
+    base = "ghcr.io/omnetpp/omnetpp:u24.04-6.1.0"
+    plan = {"backend": "local", "cloud": "false", "fork": "false", "in-image": "true", "container": base,
+            "run-workers": inputs.get("workers", "2"), "run-build-command": build_command, "campaign": "gh-1-1",
+            "base-image": base, "build-command": build_command, "packages": "", "baseline-run-id": ""}
     return run_job(WORKFLOW, "run", image=image, workspace=repository,
                    inputs={"project-dir": project_dir, "workers": "2", **inputs},
                    needs={"plan": {"result": "success", "outputs": plan},

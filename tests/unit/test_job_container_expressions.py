@@ -29,8 +29,18 @@ from job_container import (  # noqa: E402
 
 CAMPAIGN = ROOT / ".github" / "workflows" / "campaign.yml"
 RUN_IF = ("!cancelled() && needs.plan.result == 'success' && "
-          "(needs.plan.outputs.backend == 'local' || needs.start.result == 'success')")
-CONTAINER = "needs.plan.outputs.backend == 'local' && inputs.run-in-image && needs.plan.outputs.base-image || ''"
+          "(needs.plan.outputs.cloud != 'true' || needs.start.result == 'success')")
+#: The plan job's output `container`, from its own steps' outputs.
+CONTAINER = "steps.plan.outputs.in-image == 'true' && steps.image.outputs.base-image || ''"
+
+
+def plan_outputs(backend: str, run_in_image: Any = True) -> dict[str, str]:
+    """What the plan job outputs for this backend (what its first step writes)."""
+    cloud = backend == "ecs"
+    in_image = str(not cloud and run_in_image is True).lower()
+    return {"backend": backend, "cloud": str(cloud).lower(), "fork": "false", "in-image": in_image,
+            "container": "ghcr.io/x/y:1" if in_image == "true" else "", "run-workers": "",
+            "run-build-command": "" if cloud else "make", "base-image": "ghcr.io/x/y:1", "build-command": "make"}
 
 
 def context(backend: str = "local", run_in_image: Any = True, status: str = "success", **more: Any) -> dict[str, Any]:
@@ -38,14 +48,17 @@ def context(backend: str = "local", run_in_image: Any = True, status: str = "suc
         "github": {"event_name": "push", "run_id": "42", "run_attempt": "1", "job": "run", "repository": "o/r",
                    "event": {"pull_request": {"head": {"repo": {"full_name": "fork/r"}}}}},
         "inputs": {"run-in-image": run_in_image, "project-dir": "sim", "workers": "", "python-version": "3.12"},
-        "needs": {"plan": {"result": "success", "outputs": {"backend": backend, "base-image": "ghcr.io/x/y:1"}},
+        "needs": {"plan": {"result": "success", "outputs": plan_outputs(backend, run_in_image)},
                   "start": {"result": "skipped", "outputs": {}}},
-        "steps": {"x": {"outputs": {"z": "1"}, "outcome": "success", "conclusion": "success"}},
+        "steps": {"x": {"outputs": {"z": "1"}, "outcome": "success", "conclusion": "success"},
+                  "plan": {"outputs": {"in-image": plan_outputs(backend, run_in_image)["in-image"]}},
+                  "image": {"outputs": {"base-image": "ghcr.io/x/y:1"}}},
         "env": {"IN_IMAGE": "true"}, "matrix": {}, "secrets": {}, "vars": {}, "runner": {"os": "Linux"},
         "job": {}, STATUS: status, **more}
 
 
 def test_the_run_jobs_container_is_the_base_image_only_when_local_and_in_image():
+    assert CONTAINER in CAMPAIGN.read_text()
     assert evaluate(CONTAINER, context()) == "ghcr.io/x/y:1"
     assert evaluate(CONTAINER, context(backend="ecs")) == ""
     assert evaluate(CONTAINER, context(run_in_image=False)) == ""
@@ -58,6 +71,7 @@ def test_and_or_return_their_operands():
     assert evaluate("inputs.workers || 0", context()) == 0
     assert evaluate("needs.plan.outputs.backend == 'local' && inputs.run-in-image", context()) is True
     assert evaluate_value("${{ needs.plan.outputs.backend == 'ecs' }}", context()) is False
+    assert evaluate_value("${{ needs.plan.outputs.cloud != 'true' }}", context()) is True
     assert evaluate_value("${{ 1 == 1 }}", context()) is True
 
 
@@ -109,7 +123,9 @@ def test_functions():
 
 
 def test_status_functions_and_if():
+    assert RUN_IF in CAMPAIGN.read_text()
     assert evaluate(RUN_IF, context())
+    assert not evaluate(RUN_IF, context(backend="ecs"))  # start skipped
     assert not evaluate(RUN_IF, context(status="cancelled"))
     failed_plan = context()
     failed_plan["needs"]["plan"]["result"] = "failure"

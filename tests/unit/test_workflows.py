@@ -151,7 +151,8 @@ def test_aws_steps_run_only_on_the_ecs_backend():
     for job_id, job, step in steps(load(CAMPAIGN)):
         if step.get("uses", "").startswith(cloud):
             condition = f"{job.get('if', '')} {step.get('if', '')}"
-            assert "backend == 'ecs'" in condition, f"{job_id}: {step['uses']} may run on the local backend"
+            assert "needs.plan.outputs.cloud == 'true'" in condition, (
+                f"{job_id}: {step['uses']} may run on the local backend")
 
 
 def test_a_fork_pull_request_is_switched_to_the_local_backend():
@@ -213,3 +214,16 @@ def test_no_input_restates_an_opp_ci_default(path):
             assert spec.get("default") in (None, "", False, "false"), (
                 f"{path.relative_to(ROOT)} input {name!r} restates a default ({spec.get('default')!r}); "
                 f"leave it empty: opp-ci's default is {settings[name].default!r}")
+
+
+def test_the_run_jobs_debian_packages_are_the_images():
+    """worker/Dockerfile's first layer and the run job's step install the same packages the same way (the
+    step runs before opp-ci can be installed, as it may be what adds python3-venv, so it cannot call opp-ci)."""
+    dockerfile = (ROOT / "worker" / "Dockerfile").read_text()
+    step = next(s for s in load(CAMPAIGN)["jobs"]["run"]["steps"] if s.get("name") == "Debian packages for the build")
+    for rule in ('command -v ccache >/dev/null || need="$need ccache"',
+                 "python3 -c 'import ensurepip' 2>/dev/null || need=\"$need python3-venv\"",
+                 "need=$(echo $need)",
+                 "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                 "--no-install-recommends $need"):
+        assert rule in dockerfile and rule in step["run"], rule
