@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from opp_ci import options, output, spec
+from opp_ci.errors import UserError
 
 if TYPE_CHECKING:
     from opp_ci.shards import ShardPlan
@@ -67,13 +68,16 @@ def describe(shard_plan: ShardPlan) -> str:
 
 
 @click.command("merge")
-@click.argument("directories", nargs=-1, required=True, metavar="DIR...",
+@click.argument("directories", nargs=-1, metavar="DIR...",
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--from", "parent", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
+              help="Every directory in DIR is a shard's output directory (the shard artifacts a workflow job "
+                   "downloaded), besides DIR... .")
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="The merged output directory.")
 @click.option("--github-output", metavar="FILE", help="Append out-dir, campaign-id, total, passed, failed to this "
               "file (a workflow step's $GITHUB_OUTPUT), as `run` does.")
-def merge_command(directories: tuple[Path, ...], out: Path, github_output: str | None) -> None:
+def merge_command(directories: tuple[Path, ...], parent: Path | None, out: Path, github_output: str | None) -> None:
     """Merge the output directories of a campaign's shards (`run --shard I/N`) into one, as if one campaign ran.
 
     A shard that did not report (its number missing, or its directory without campaign.json) shows its runs
@@ -83,6 +87,10 @@ def merge_command(directories: tuple[Path, ...], out: Path, github_output: str |
     from opp_ci.merge import merge
 
     check_github_output(github_output)
+    directories += tuple(sorted(p for p in parent.iterdir() if p.is_dir())) if parent else ()
+    if not directories:
+        raise UserError(f"no shard output directory to merge{f' in {parent}' if parent else ''}: name them (DIR...) "
+                        f"or the directory that holds them (--from DIR)")
     merged = merge(list(directories), out)
     if github_output:
         write_campaign_outputs(Path(github_output), out, merged)

@@ -86,6 +86,14 @@ def test_suite_shards_cover_every_row_once_and_merge_into_the_unsharded_campaign
     assert done.returncode == 0, done.stderr
     assert_merged_equals(merged, full)
     assert sorted({r["shard"] for r in campaign(merged)["runs"]}) == [1, 2, 3]
+    downloaded = tmp_path / "downloaded"  # as a workflow's merge job gets them: one directory per artifact
+    for index, out in enumerate(shards, 1):
+        shutil.copytree(out, downloaded / f"opp-ci-1-1-shard-{index}")
+    assert tagged.run("merge", "--from", str(downloaded), "--out", str(tmp_path / "from")).returncode == 0
+    assert_merged_equals(tmp_path / "from", full)
+    (tmp_path / "nothing").mkdir()
+    done = tagged.run("merge", "--from", str(tmp_path / "nothing"), "--out", str(tmp_path / "none"))
+    assert done.returncode == 2 and "no shard output directory to merge in" in done.stderr
 
     again = tmp_path / "again"  # a re-run shard job runs exactly the same runs
     assert tagged.run("run", str(suite), "-j", "2", "--shard", "2/3", "-o", str(again), "--history",
