@@ -22,9 +22,19 @@ other jobs: median |d| 0.33) and `cpu` (the same runs' CPU seconds, what an unco
 time varies by: median |d| 0.03). `u20` is the old stress case: history = next x U(0.8, 1.2).
 
 Columns. Makespans are measured on the next run's times, against the bound max(longest run, total / N).
-`from E`: LPT from the expected times themselves, the best any history can do (no history error left, the
-next run's own deviation still there); `exact`: LPT from the next run's times (clairvoyant, not attainable).
-What lies between `LPT` and `from E` is the history's error; between `from E` and 1, the runs' own noise.
+`LPT`: from the history after CAMPAIGNS campaigns, each run's entry the moving average opp_ci.history keeps;
+`1 campaign`: from one campaign's times (a history that has seen one campaign, or the newest time alone, as
+the history kept before); `from E`: from the expected times themselves, the best any history can do (no
+history error left, the next run's own deviation still there); `exact`: from the next run's times
+(clairvoyant, not attainable). What lies between `LPT` and `from E` is the history's error; between `from E`
+and 1, the runs' own noise, which no assignment made before the runs can know.
+
+Target: LPT within 1.05 of the bound. Under the CPU noise it is at `from E` (1.01-1.03 on average over 30
+suites); the suites that miss 1.05 (at N = 16 and 32, where each shard holds a few long runs) miss it from
+the expected times too. Under the loaded machine's wall noise no history reaches it: `from E` is 1.07-1.19.
+Assigning against a pessimistic estimate for long runs (each shard's load planned as its expected seconds
+plus one or two standard deviations of its runs' noise) was tried against these suites and gained nothing
+over plain LPT; the moving average did (`LPT` against `1 campaign`).
 
 usage: benchmarks/run shard_balance [--rows 1774] [--seed 24] [--seeds 30]
 """
@@ -39,7 +49,7 @@ import statistics
 from pathlib import Path
 from types import SimpleNamespace
 
-from opp_ci.history import run_key
+from opp_ci.history import run_key, smoothed
 from opp_ci.shards import assign
 
 DATA = Path(__file__).resolve().parent / "data" / "omnetpp_samples_times.json"
@@ -48,6 +58,8 @@ SHARD_COUNTS = (4, 8, 16, 32)
 #: Below this, a measured time is mostly process start: its run-to-run ratio says nothing about the run.
 SHORTEST_FOR_NOISE = 0.05
 TARGET = 1.05
+#: Campaigns the history has seen (opp_ci.history averages them: the first one's weight is then under 1 %).
+CAMPAIGNS = 8
 
 
 def measured(data: Path = DATA) -> list[dict]:
@@ -90,21 +102,28 @@ def makespan(times: list[float], shards: list[int], count: int) -> float:
 
 
 def noisy(expected: list[float], noise: str, ratios: dict[str, list[float]],
-          rng: random.Random) -> tuple[list[float], list[float]]:
-    """(history, next run's times) of rows with these expected times, under a noise model."""
+          rng: random.Random) -> tuple[list[float], list[float], list[float]]:
+    """(the last campaign's times, the history after CAMPAIGNS campaigns, the next run's times) of rows with
+    these expected times, under a noise model."""
     if noise == "u20":
-        following = list(expected)
-        return [t * rng.uniform(0.8, 1.2) for t in following], following
-
-    def deviation() -> float:
-        return rng.choice(ratios[noise]) / math.sqrt(2) * rng.choice((1, -1))
-    return [t * math.exp(deviation()) for t in expected], [t * math.exp(deviation()) for t in expected]
+        def campaign() -> list[float]:
+            return [t * rng.uniform(0.8, 1.2) for t in expected]
+    else:
+        def campaign() -> list[float]:
+            return [t * math.exp(rng.choice(ratios[noise]) / math.sqrt(2) * rng.choice((1, -1))) for t in expected]
+    history: list[float | None] = [None] * len(expected)
+    for _ in range(CAMPAIGNS):
+        last = campaign()
+        history = [smoothed(before, newest) for before, newest in zip(history, last, strict=True)]
+    following = list(expected) if noise == "u20" else campaign()
+    return last, [float(h) for h in history], following
 
 
 def ratios_for(expected: list[float], noise: str, ratios: dict[str, list[float]], rng: random.Random,
                planned: list[SimpleNamespace]) -> dict[int, tuple[float, ...]]:
-    """Per N: (bound s, round-robin, LPT, from E, exact) — the last four as ratios to the bound."""
-    history, following = noisy(expected, noise, ratios, rng)
+    """Per N: (bound s, round-robin, LPT, LPT from one campaign, from E, exact); all but the bound as ratios
+    to the bound."""
+    last, history, following = noisy(expected, noise, ratios, rng)
     keys = [run_key("General", {}, p.history_row) for p in planned]
 
     def lpt(estimate: list[float], count: int) -> float:
@@ -113,8 +132,8 @@ def ratios_for(expected: list[float], noise: str, ratios: dict[str, list[float]]
     for count in SHARD_COUNTS:
         bound = max(max(following), sum(following) / count)
         robin = makespan(following, [i % count + 1 for i in range(len(following))], count)
-        result[count] = (bound, robin / bound, lpt(history, count) / bound, lpt(expected, count) / bound,
-                         lpt(following, count) / bound)
+        result[count] = (bound, robin / bound, lpt(history, count) / bound, lpt(last, count) / bound,
+                         lpt(expected, count) / bound, lpt(following, count) / bound)
     return result
 
 
@@ -144,10 +163,13 @@ def main() -> None:
     rng = random.Random(arguments.seed)
     expected = draw_suite(arguments.rows, sigma, rng)
     print(f"\nseed {arguments.seed}: total {sum(expected):.0f} s, longest {max(expected):.0f} s (expected times)")
-    print(f"{'noise':>5} {'N':>3} {'bound s':>8} {'round-robin':>11} {'LPT':>6} {'from E':>6} {'exact':>6}")
+    print(f"{'noise':>5} {'N':>3} {'bound s':>8} {'round-robin':>11} {'LPT':>6} {'1 campaign':>10} {'from E':>6} "
+          f"{'exact':>6}")
     for noise in noises:
-        for count, (bound, robin, lpt, best, exact) in ratios_for(expected, noise, ratios, rng, planned).items():
-            print(f"{noise:>5} {count:>3} {bound:>8.0f} {robin:>11.3f} {lpt:>6.3f} {best:>6.3f} {exact:>6.3f}")
+        for count, (bound, robin, lpt, one, best, exact) in ratios_for(expected, noise, ratios, rng,
+                                                                        planned).items():
+            print(f"{noise:>5} {count:>3} {bound:>8.0f} {robin:>11.3f} {lpt:>6.3f} {one:>10.3f} {best:>6.3f} "
+                  f"{exact:>6.3f}")
     summary(arguments, sigma, ratios, planned, noises)
 
 
@@ -160,14 +182,13 @@ def summary(arguments: argparse.Namespace, sigma: float, ratios: dict[str, list[
         for noise in noises:
             for count, values in ratios_for(expected, noise, ratios, rng, planned).items():
                 found.setdefault((noise, count), []).append(values)
-    print(f"\nseeds 1-{arguments.seeds}: LPT and from-E ratios, mean / max, and suites within {TARGET}")
-    print(f"{'noise':>5} {'N':>3} {'round-robin':>11} {'LPT mean':>8} {'max':>6} {'within':>7} "
-          f"{'from E mean':>11} {'max':>6} {'within':>7}")
+    print(f"\nseeds 1-{arguments.seeds}: ratios to the bound, mean / max / suites within {TARGET}")
+    print(f"{'noise':>5} {'N':>3} {'round-robin':>11} {'LPT':>19} {'1 campaign':>19} {'from E':>19}")
     for (noise, count), values in found.items():
-        robin, lpt, best = ([v[i] for v in values] for i in (1, 2, 3))
-        print(f"{noise:>5} {count:>3} {statistics.mean(robin):>11.3f} {statistics.mean(lpt):>8.3f} {max(lpt):>6.3f} "
-              f"{sum(r <= TARGET for r in lpt):>4}/{len(lpt):<2} {statistics.mean(best):>11.3f} {max(best):>6.3f} "
-              f"{sum(r <= TARGET for r in best):>4}/{len(best):<2}")
+        columns = [[v[i] for v in values] for i in (2, 3, 4)]
+        cells = " ".join(f"{statistics.mean(c):>6.3f} {max(c):>5.3f} {sum(r <= TARGET for r in c):>3}/{len(c):<2}"
+                         for c in columns)
+        print(f"{noise:>5} {count:>3} {statistics.mean(v[1] for v in values):>11.3f} {cells}")
 
 
 if __name__ == "__main__":
