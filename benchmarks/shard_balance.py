@@ -33,7 +33,8 @@ history's error; between `from E` and 1, the runs' own noise, which no assignmen
 Target: LPT within 1.05 of the bound. Under the CPU noise (an uncontended runner) seed 24 is within it at
 every N, and so are 118 of the 120 suites x N of the summary (two miss at N = 32: a few long runs per shard,
 whose own deviations no history foresees; `from E` misses one of them too). What got it there: the margin
-(plain LPT: 27 and 25 of 30 within at N = 16 and 32) and the moving average (`LPT` against `1 campaign`).
+(plain LPT from the same history: 27 and 25 of 30 within at N = 16 and 32) and the moving average (`LPT`
+against `1 campaign`).
 Under the loaded machine's wall noise no history reaches it: even `from E` is 1.07-1.19 on average.
 
 usage: benchmarks/run shard_balance [--rows 1774] [--seed 24] [--seeds 30]
