@@ -5,12 +5,20 @@ when the long runs come last; started first, the campaign approaches max(longest
 The history lives in the output directory (a campaign's outputs are replaced, this file is kept),
 keyed by config and iteration variables (repetitions of a run take about as long as each other), and
 for a fingerprint suite's rows by the row (`FILE:LINE`: rows of one config differ in everything else).
+
+A run's entry is an exponential moving average over campaigns (SMOOTHING of the newest time, the rest from the
+entry before), not the newest time alone: two runs of the same simulation differ (OMNeT++ 6.1's samples: a
+median |log ratio| of 0.03 in CPU time, 0.33 in wall time on a loaded machine; benchmarks/data), and `--shard`
+balances on these entries, so an entry that averages several campaigns misleads it less
+(benchmarks/shard_balance.py). A run that got slower for good is followed within a few campaigns (the old
+time's weight halves with each). The file's format is unchanged: one number per run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,6 +28,8 @@ from typing import Protocol
 HISTORY_FILE = ".opp-ci-history.json"
 #: Entries kept at most (the most recent campaigns' runs win).
 MAX_ENTRIES = 100_000
+#: The newest campaign's weight in a run's entry (the entry before keeps the rest).
+SMOOTHING = 0.5
 
 
 class _Timed(Protocol):
@@ -51,7 +61,7 @@ def read_history_file(path: Path) -> dict[str, float]:
 
 def write_history(out_dir: Path, records: Iterable[_Timed], earlier: Mapping[str, float] | None = None) -> None:
     """Adds this campaign's wall times (the mean over a run's repetitions) to the history (`earlier`, else the
-    output directory's)."""
+    output directory's): a run already there gets the moving average (`smoothed`), a new one its time."""
     walls: dict[str, list[float]] = {}
     for record in records:
         if record.wall_seconds > 0:
@@ -59,9 +69,20 @@ def write_history(out_dir: Path, records: Iterable[_Timed], earlier: Mapping[str
     if not walls:
         return
     history = dict(earlier) if earlier is not None else read_history(out_dir)
-    for key in walls:
-        history.pop(key, None)
-    history.update({key: round(sum(w) / len(w), 3) for key, w in walls.items()})
+    for key, w in walls.items():
+        history[key] = smoothed(history.pop(key, None), sum(w) / len(w))
+    save_history(out_dir, history)
+
+
+def smoothed(before: float | None, newest: float) -> float:
+    """A run's new entry: the newest time averaged with the entry before (none, or unusable: the newest)."""
+    if before is None or not math.isfinite(before) or before < 0:
+        return round(newest, 3)
+    return round(SMOOTHING * newest + (1 - SMOOTHING) * before, 3)
+
+
+def save_history(out_dir: Path, history: Mapping[str, float]) -> None:
+    """Writes `history` as the output directory's (the newest MAX_ENTRIES entries), atomically."""
     kept = dict(list(history.items())[-MAX_ENTRIES:])
     temporary = out_dir / f"{HISTORY_FILE}.{os.getpid()}"
     temporary.write_text(json.dumps({"version": 1, "wall_seconds": kept}, separators=(",", ":")))

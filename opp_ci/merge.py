@@ -16,7 +16,7 @@ from typing import Any
 
 from opp_ci import outdir, output
 from opp_ci.errors import UserError
-from opp_ci.history import read_history, write_history
+from opp_ci.history import read_history, run_key, save_history, write_history
 from opp_ci.naming import new_campaign_id
 from opp_ci.records import CAMPAIGN_FILE, Campaign, MalformedRecord, RunRecord, RunStatus
 from opp_ci.shards import SHARD_KEY, record_identity
@@ -219,11 +219,23 @@ def _copy_files(shard: ShardOutput, out_dir: Path) -> None:
 
 
 def _merge_history(shards: list[ShardOutput], merged: Campaign, out_dir: Path) -> None:
-    """The histories of all shards (each kept its own and the one it was balanced from), then every run's time."""
+    """The histories of all shards (each kept its own and the one it was balanced from); a run's entry is the
+    one its own shard wrote (already averaged with the entry before: averaging again would count this
+    campaign twice), else (a shard that left no history) this campaign's time is added."""
     joined = read_history(out_dir)
-    for shard in shards:
-        joined.update(read_history(shard.directory))
-    write_history(out_dir, merged.runs, joined)
+    histories = [read_history(shard.directory) for shard in shards]
+    for history in histories:
+        joined.update(history)
+    written = set()
+    for shard, history in zip(shards, histories, strict=True):
+        own = {run_key(r.config, r.itervars, r.suite_row) for r in shard.campaign.runs if r.wall_seconds > 0}
+        joined.update({key: history[key] for key in own if key in history})
+        written |= own & history.keys()
+    rest = [r for r in merged.runs if run_key(r.config, r.itervars, r.suite_row) not in written]
+    if any(r.wall_seconds > 0 for r in rest):
+        write_history(out_dir, rest, joined)
+    elif joined:
+        save_history(out_dir, joined)
 
 
 def _judge_again(shards: list[ShardOutput], merged: Campaign, out_dir: Path) -> None:

@@ -51,3 +51,22 @@ def test_a_malformed_plan_is_refused_with_one_line(tmp_path, broken):
         merge([first], tmp_path / "out")
     assert "shard plan is malformed" in raised.value.message and "\n" not in raised.value.message
     assert not (tmp_path / "out").exists()
+
+
+def test_the_merged_history_keeps_each_runs_entry_from_its_own_shard_averaged_once(tmp_path):
+    """Every shard was balanced from the same history and averaged its own runs' times into it; the merged
+    history takes each run's entry from the shard that ran it (not the stale copies in the other shards, and
+    not averaged a second time), keeps the entries of runs not in this campaign, and adds a run whose shard
+    left no history."""
+    from opp_ci.history import HISTORY_FILE, read_history, run_key, write_history
+
+    entries = plan()
+    before = {run_key("C", {"x": str(n)}): 3.0 for n in range(6)} | {run_key("Old", {}): 7.0}
+    shards = [write_shard(tmp_path / f"s{i}", i, entries) for i in (1, 2, 3)]
+    for shard in shards[:2]:  # shard 3 left no history
+        write_history(shard, Campaign.read(shard).runs, before)
+    merge(shards, tmp_path / "out")
+    history = read_history(tmp_path / "out")
+    # every run once 0.5 x 1 s (this campaign) + 0.5 x 3 s (before): shard 3's runs too, from the stale 3 s
+    assert history == {**{run_key("C", {"x": str(n)}): 2.0 for n in range(6)}, run_key("Old", {}): 7.0}
+    assert (tmp_path / "out" / HISTORY_FILE).is_file()

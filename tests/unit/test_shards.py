@@ -129,3 +129,23 @@ def test_a_time_no_run_can_take_counts_as_not_seen():
     runs = [planned_run(n) for n in range(3)]
     history = history_of({0: float("nan"), 1: -1.0, 2: 4.0})
     assert expected_times(runs, history) == [(4.0, False), (4.0, False), (4.0, True)]
+
+
+def test_a_long_runs_shard_keeps_a_margin_for_its_uncertainty_instead_of_taking_short_runs():
+    """One 10 s run and eleven of 1 s over two shards: plain LPT fills the long run's shard up to the same
+    expected load (10 + 1 against 10) although 10 % off on the long run is a second, 10 % off on ten short
+    ones mostly cancels; with the margin the long run stays alone."""
+    from opp_ci.shards import lpt
+
+    times = {"long": 10.0, **{f"short{n:02}": 1.0 for n in range(11)}}
+    order = {key: key for key in times}
+    plain = lpt(times, order, 2, margin=0.0)
+    assert sorted(k for k, shard in plain.items() if shard == plain["long"]) == ["long", "short10"]
+    with_margin = lpt(times, order, 2)
+    assert [k for k, shard in with_margin.items() if shard == with_margin["long"]] == ["long"]
+
+
+def test_the_margin_adds_in_quadrature_so_many_short_runs_balance_as_before():
+    runs = [planned_run(n) for n in range(40)]
+    shards = assign(runs, history_of({n: 1.0 for n in range(40)}), 4)
+    assert Counter(shards) == {1: 10, 2: 10, 3: 10, 4: 10}
