@@ -74,11 +74,13 @@ STUBS = {
         description="copies $ACT_ARTIFACTS/NAME (or every artifact matching PATTERN, merged) to PATH",
         inputs=["name", "path", "pattern", "merge-multiple", "run-id", "github-token"], outputs=[],
         env={"NAME": "${{ inputs.name }}", "TARGET": "${{ inputs.path }}", "PATTERN": "${{ inputs.pattern }}",
-             "RUN_ID": "${{ inputs.run-id }}"},
+             "RUN_ID": "${{ inputs.run-id }}", "MERGE": "${{ inputs.merge-multiple }}"},
         script='echo "download-artifact ${NAME:-$PATTERN} ${RUN_ID}" >> "$ACT_TRACE"\n'
                'mkdir -p "$TARGET"\n'
                'if [ -n "$NAME" ]; then cp -r "$ACT_ARTIFACTS/$NAME"/. "$TARGET"/; exit; fi\n'
-               'for d in "$ACT_ARTIFACTS"/$PATTERN; do [ -d "$d" ] && cp -r "$d"/. "$TARGET"/; done; true'),
+               '# a pattern: every matching artifact, merged, or each in a directory of its name\n'
+               'for d in "$ACT_ARTIFACTS"/$PATTERN; do [ -d "$d" ] || continue\n'
+               '  if [ "$MERGE" = true ]; then cp -r "$d"/. "$TARGET"/; else cp -r "$d" "$TARGET"/; fi; done; true'),
     "actions/cache@v4": dict(
         description="no cache here", inputs=["path", "key", "restore-keys"], outputs=["cache-hit"],
         env={"KEY": "${{ inputs.key }}"}, script='echo "cache $KEY" >> "$ACT_TRACE"'),

@@ -148,3 +148,27 @@ def test_pull_request_from_a_fork_gets_no_credentials_and_runs_locally(act_binar
     summary = (tmp_path / "act_summaries" / "publish.md").read_text()
     assert "Comparison with the baseline: ✅ no regressions" in summary
     assert "4 runs compared" in summary
+
+
+def test_dispatch_with_three_shards_builds_once_runs_three_shards_and_publishes_one_report(act_binary, act_stubs,
+                                                                                          tmp_path):
+    """`shards: 3` on the local backend: build-model builds and packs the model once, three run jobs each
+    unpack it and run one shard without building, merge joins them into the one artifact publish reports."""
+    repo = make_repository(tmp_path / "repo", "dispatch.yml")
+    result = run_act(act_binary, repo, "workflow_dispatch", "dispatch.yml", act_stubs, tmp_path,
+                     "--input", "backend=local", "--input", "workers=2", "--input", "shards=3",
+                     "--input", "configs=Quick AlohaExperiment")
+    assert_campaign_published(tmp_path, result)  # the merged artifact, its summary published once
+    artifacts = tmp_path / "act_artifacts"
+    assert (the_one(artifacts, "opp-ci-*-model") / "model.tar").is_file()
+    shards = sorted(artifacts.glob("opp-ci-*-shard-*"))
+    assert [p.name.rsplit("-", 1)[1] for p in shards] == ["1", "2", "3"]
+    merged = json.loads((the_one(artifacts, "opp-ci-*-run") / "campaign.json").read_text())
+    by_shard = {i: {(r["config"], r["run"]) for r in merged["runs"] if r["shard"] == i} for i in (1, 2, 3)}
+    assert all(by_shard.values()) and sum(map(len, by_shard.values())) == len(merged["runs"]) == 9
+    for index, shard in enumerate(shards, 1):  # each shard ran its own runs, and nothing else
+        own = json.loads((shard / "campaign.json").read_text())
+        assert {(r["config"], r["run"]) for r in own["runs"]} == by_shard[index]
+    trace = (tmp_path / "act_trace").read_text()
+    assert trace.count("upload-artifact opp-ci-") == 5  # model, three shards, the merged campaign
+    assert "cache opp-ci-history-simulations-" in trace and "-shard-2" in trace

@@ -22,11 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 ACTIONS = sorted((ROOT / "actions").glob("*/action.yml"))
 #: The command each action hands its inputs to.
 COMMANDS = {"run-campaign": "run", "image-settings": "image settings", "start-cluster": "cluster up",
-            "stop-cluster": "cluster down", "publish-results": "publish", "build-image": "image digest"}
+            "stop-cluster": "cluster down", "publish-results": "publish", "build-image": "image digest",
+            "build-model": "image model", "merge-shards": "merge"}
 #: The settings behind each command's flags (for their declared defaults).
 SETTINGS = {"run": RUN_FLAGS, "cluster up": (*CLUSTER_FLAGS, "ecs.region"), "cluster down": ("ecs.region",),
             "image settings": ("image.base", "image.build", "image.packages"),
-            "image digest": ("image.base", "image.build", "image.packages")}
+            "image digest": ("image.base", "image.build", "image.packages"),
+            "image model": ("image.base", "image.build", "image.packages")}
 #: Defaults an action states that are not a flag's default, and the Python constant they must equal.
 NAMED_DEFAULTS = {("build-image", "build-command"): image.MAKE_BUILD, ("build-image", "base-image"): image.DEFAULT_BASE,
                   ("image-settings", "base-image"): image.DEFAULT_BASE}

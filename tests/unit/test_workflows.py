@@ -44,9 +44,10 @@ def steps(workflow: dict[str, Any]):
             yield job_id, job, step
 
 
-def test_there_are_six_actions_and_three_example_triggers():
+def test_there_are_eight_actions_and_three_example_triggers():
     assert {p.parent.name for p in ACTIONS} == {
-        "image-settings", "build-image", "start-cluster", "run-campaign", "publish-results", "stop-cluster"}
+        "image-settings", "build-image", "start-cluster", "run-campaign", "publish-results", "stop-cluster",
+        "build-model", "merge-shards"}
     triggers = set()
     for path in (ROOT / "examples" / "workflows").glob("*.yml"):
         triggers |= set(load(path)["on"])
@@ -174,7 +175,7 @@ def test_pull_request_example_gives_forks_no_credentials():
 
 def test_dispatch_example_has_the_campaign_inputs():
     example = load(ROOT / "examples" / "workflows" / "dispatch.yml")
-    assert {"configs", "runs", "workers", "backend"} <= set(example["on"]["workflow_dispatch"]["inputs"])
+    assert {"configs", "runs", "workers", "backend", "shards"} <= set(example["on"]["workflow_dispatch"]["inputs"])
     assert example["jobs"]["campaign"]["uses"].startswith("opp-ci/opp-ci/.github/workflows/campaign.yml@")
 
 
