@@ -32,11 +32,14 @@ class Packed:
 
 
 def check_archive(archive: Path) -> None:
-    """A bad archive name or place fails before the build, not after it."""
+    """A bad archive name or place fails before the build, not after it; its directory is made."""
     if not archive.name.endswith((".tar", ".tar.gz", ".tgz")):
         raise UserError(f"--archive {archive}: name it .tar, .tar.gz or .tgz")
-    if not archive.resolve().parent.is_dir():
-        raise UserError(f"--archive {archive}: directory {archive.resolve().parent} does not exist")
+    try:
+        archive.resolve().parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"--archive {archive}: cannot make its directory ({error.strerror}); give another "
+                        f"place") from None
 
 
 def pack(context: Path, archive: Path) -> Packed:

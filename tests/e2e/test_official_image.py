@@ -101,20 +101,31 @@ def ca_bundle() -> tuple[dict[str, str], list[str]]:
     return {"PIP_CERT": cert, "SSL_CERT_FILE": cert}, [f"{cert}:{cert}:ro"]
 
 
-def run_job_on_local_backend(image: str, repository: Path, project_dir: str, build_command: str, **inputs: str):
-    """The `run` job with the outputs `plan` gives on the local backend, in `image`."""
+def local_plan(build_command: str, workers: str = "2", shards: int = 1) -> dict[str, str]:
+    """What the plan job outputs on the local backend, in the OMNeT++ base image."""
+    base = "ghcr.io/omnetpp/omnetpp:u24.04-6.1.0"
+    return {"backend": "local", "cloud": "false", "fork": "false", "in-image": "true", "container": base,
+            "run-workers": workers, "run-build-command": build_command, "campaign": "gh-1-1",
+            "base-image": base, "build-command": build_command, "packages": "", "baseline-run-id": "",
+            "sharded": str(shards > 1).lower(), "shards": str(shards),
+            "shard-list": json.dumps(list(range(1, shards + 1)))}
+
+
+def run_job_on_local_backend(image: str, repository: Path, project_dir: str, build_command: str, shards: int = 1,
+                             job: str = "run", matrix: dict | None = None, **inputs: str):
+    """A job of the reusable workflow (`run` unless told) with the outputs `plan` gives on the local backend,
+    in `image`; sharded, build-model has succeeded before the run jobs."""
     from job_container import run_job
 
     env, mounts = ca_bundle()
-    base = "ghcr.io/omnetpp/omnetpp:u24.04-6.1.0"
-    plan = {"backend": "local", "cloud": "false", "fork": "false", "in-image": "true", "container": base,
-            "run-workers": inputs.get("workers", "2"), "run-build-command": build_command, "campaign": "gh-1-1",
-            "base-image": base, "build-command": build_command, "packages": "", "baseline-run-id": ""}
-    return run_job(WORKFLOW, "run", image=image, workspace=repository,
+    plan = local_plan(build_command, inputs.get("workers", "2"), shards)
+    return run_job(WORKFLOW, job, image=image, workspace=repository,
                    inputs={"project-dir": project_dir, "workers": "2", **inputs},
                    needs={"plan": {"result": "success", "outputs": plan},
-                          "start": {"result": "skipped", "outputs": {}}},
-                   actions={"opp-ci/opp-ci@v1": ROOT}, env=env, extra_mounts=mounts, step_timeout=1500)
+                          "start": {"result": "skipped", "outputs": {}},
+                          "build-model": {"result": "success" if shards > 1 else "skipped", "outputs": {}}},
+                   actions={"opp-ci/opp-ci@v1": ROOT}, env=env, extra_mounts=mounts, step_timeout=1500,
+                   contexts={"matrix": matrix or {"shard": 1}})
 
 
 def uploaded_campaign(repository: Path, result) -> dict:
@@ -135,6 +146,24 @@ def test_the_local_run_job_builds_aloha_from_its_sources_in_the_base_and_runs_it
     assert campaign["environment"]["omnetpp"] == "6.1" and campaign["environment"]["compiler"]
     assert "opp_makemake -f --deep -O out -o aloha" in result.log
     assert result.container == "ghcr.io/omnetpp/omnetpp:u24.04-6.1.0"  # what the workflow would run
+
+
+def test_a_shard_job_runs_the_model_build_model_built_once_in_the_base(omnetpp_image, omnetpp_root, tmp_path):
+    """`shards: 2`: build-model builds aloha from its sources and packs it; the second shard's job, on a fresh
+    checkout with no build product, unpacks it and runs its share of the runs without building."""
+    builder = aloha_repository(omnetpp_root, tmp_path / "builder")
+    built = run_job_on_local_backend(omnetpp_image, builder, "aloha", MAKEMAKE.format(name="aloha"), shards=2,
+                                     job="build-model")
+    assert built.conclusion == "success", built.log[-6000:]
+    assert "opp_makemake -f --deep -O out -o aloha" in built.log
+    shard = aloha_repository(omnetpp_root, tmp_path / "shard")  # a runner of its own: the sources only
+    result = run_job_on_local_backend(omnetpp_image, shard, "aloha", MAKEMAKE.format(name="aloha"), shards=2,
+                                      matrix={"shard": 2}, configs="PureAlohaExperiment")
+    campaign = uploaded_campaign(shard, result)
+    assert result.outputs["artifact-name"] == "opp-ci-1-1-shard-2"
+    assert campaign["shard"]["index"] == 2 and campaign["shard"]["count"] == 2
+    assert 0 < campaign["totals"]["total"] == campaign["totals"]["passed"] < len(campaign["shard"]["runs"])
+    assert "opp_makemake" not in result.log  # not built again
 
 
 def test_the_local_run_job_runs_the_standin_in_the_same_base(omnetpp_image, tmp_path):

@@ -28,7 +28,7 @@ def test_the_model_built_once_runs_elsewhere_from_its_archive(tmp_path):
     (repository / ".git").mkdir()
     (repository / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     os.symlink("simulations", repository / "models")
-    archive = tmp_path / "built.tar.gz"
+    archive = tmp_path / "made" / "built.tar.gz"  # its directory is made
     done = opp_ci("image", "model", str(repository), "--project-dir", "simulations", "--build-command", "make",
                   "--archive", str(archive))
     assert done.returncode == 0, done.stderr
@@ -50,10 +50,11 @@ def test_the_model_built_once_runs_elsewhere_from_its_archive(tmp_path):
 
 @pytest.mark.parametrize("archive, message", [
     ("built.zip", "name it .tar, .tar.gz or .tgz"),
-    ("missing/built.tar", "does not exist"),
+    ("a-file/built.tar", "cannot make its directory"),
 ])
 def test_a_bad_archive_is_refused_before_the_build(tmp_path, archive, message):
     project = copy_standin(tmp_path / "standin", build=False)
+    (tmp_path / "a-file").write_text("not a directory\n")
     done = opp_ci("image", "model", str(project), "--build-command", "make", "--archive", str(tmp_path / archive))
     assert done.returncode == 2 and message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

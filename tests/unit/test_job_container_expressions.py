@@ -40,7 +40,8 @@ def plan_outputs(backend: str, run_in_image: Any = True) -> dict[str, str]:
     in_image = str(not cloud and run_in_image is True).lower()
     return {"backend": backend, "cloud": str(cloud).lower(), "fork": "false", "in-image": in_image,
             "container": "ghcr.io/x/y:1" if in_image == "true" else "", "run-workers": "",
-            "run-build-command": "" if cloud else "make", "base-image": "ghcr.io/x/y:1", "build-command": "make"}
+            "run-build-command": "" if cloud else "make", "base-image": "ghcr.io/x/y:1", "build-command": "make",
+            "sharded": "false", "shards": "1", "shard-list": "[1]"}
 
 
 def context(backend: str = "local", run_in_image: Any = True, status: str = "success", **more: Any) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def context(backend: str = "local", run_in_image: Any = True, status: str = "suc
         "steps": {"x": {"outputs": {"z": "1"}, "outcome": "success", "conclusion": "success"},
                   "plan": {"outputs": {"in-image": plan_outputs(backend, run_in_image)["in-image"]}},
                   "image": {"outputs": {"base-image": "ghcr.io/x/y:1"}}},
-        "env": {"IN_IMAGE": "true"}, "matrix": {}, "secrets": {}, "vars": {}, "runner": {"os": "Linux"},
+        "env": {"IN_IMAGE": "true"}, "matrix": {"shard": 1}, "secrets": {}, "vars": {}, "runner": {"os": "Linux"},
         "job": {}, STATUS: status, **more}
 
 
