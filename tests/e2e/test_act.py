@@ -100,14 +100,6 @@ def assert_built_once_before_the_runs(log: str) -> None:
     assert progress and built[0] < progress[0]
 
 
-def test_dispatch_example_runs_the_campaign_on_the_local_backend(act_binary, act_stubs, tmp_path):
-    repo = make_repository(tmp_path / "repo", "dispatch.yml")
-    result = run_act(act_binary, repo, "workflow_dispatch", "dispatch.yml", act_stubs, tmp_path,
-                     "--input", "backend=local", "--input", "workers=2", "--input", "configs=Quick AlohaExperiment")
-    assert_campaign_published(tmp_path, result)
-    assert "Job 'build'" not in result.stdout  # skipped: no image on the local backend
-
-
 def test_push_example_builds_the_model_and_runs_it_on_the_local_backend(act_binary, act_stubs, tmp_path):
     repo = make_repository(tmp_path / "repo", "campaign-on-push.yml",
                            {"backend: ecs": "backend: local", "workers: '16'": "workers: '2'"})
@@ -152,13 +144,15 @@ def test_pull_request_from_a_fork_gets_no_credentials_and_runs_locally(act_binar
 
 def test_dispatch_with_three_shards_builds_once_runs_three_shards_and_publishes_one_report(act_binary, act_stubs,
                                                                                           tmp_path):
-    """`shards: 3` on the local backend: build-model builds and packs the model once, three run jobs each
-    unpack it and run one shard without building, merge joins them into the one artifact publish reports."""
+    """The dispatch example with `shards: 3` on the local backend: build-model builds and packs the model once,
+    three run jobs each unpack it and run one shard without building, merge joins them into the one artifact
+    publish reports. (The push and pull-request examples run the unsharded local path.)"""
     repo = make_repository(tmp_path / "repo", "dispatch.yml")
     result = run_act(act_binary, repo, "workflow_dispatch", "dispatch.yml", act_stubs, tmp_path,
                      "--input", "backend=local", "--input", "workers=2", "--input", "shards=3",
                      "--input", "configs=Quick AlohaExperiment")
     assert_campaign_published(tmp_path, result)  # the merged artifact, its summary published once
+    assert "Job 'build'" not in result.stdout  # skipped: no image on the local backend
     artifacts = tmp_path / "act_artifacts"
     assert (the_one(artifacts, "opp-ci-*-model") / "model.tar").is_file()
     shards = sorted(artifacts.glob("opp-ci-*-shard-*"))
