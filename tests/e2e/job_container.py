@@ -355,6 +355,10 @@ class JobResult:
         return "".join(self.summaries)
 
 
+#: $RUNNER_TEMP in a job container, as GitHub mounts it.
+CONTAINER_TEMP = "/__w/_temp"
+
+
 @dataclass
 class StubContext:
     """What a stub sees: the host side of the job."""
@@ -366,12 +370,17 @@ class StubContext:
     github: dict[str, Any]
     env: dict[str, str]
     log: Callable[[str], None]
+    temp: Path | None = None  # the host side of $RUNNER_TEMP (/__w/_temp)
 
     def host_path(self, path: str) -> Path:
-        """A step's path (relative to the workspace, under it in the container, or ~/…) on the host."""
+        """A step's path (relative to the workspace, under it in the container, under $RUNNER_TEMP, or ~/…) on
+        the host."""
         path = path.strip()
         if path == "~" or path.startswith("~/"):
             return self.home / path[2:]
+        if self.temp is not None and posixpath.isabs(path) and posixpath.commonpath(
+                [posixpath.normpath(path), CONTAINER_TEMP]) == CONTAINER_TEMP:
+            return self.temp / posixpath.relpath(posixpath.normpath(path), CONTAINER_TEMP)
         if posixpath.isabs(path):
             relative = posixpath.relpath(posixpath.normpath(path), self.container_workspace)
             if relative.startswith(".."):
@@ -536,7 +545,7 @@ class _Job:
             self.result.stub_calls.append((ref, with_inputs))
             self.log(f"stub {ref} {with_inputs}")
             stub_context = StubContext(ref, self.workspace, self.workspace.parent / "artifacts", self.runner / "home",
-                                       self.cworkspace, scope.contexts["github"], env, self.log)
+                                       self.cworkspace, scope.contexts["github"], env, self.log, self.runner / "_temp")
             try:
                 return "success", dict(self.stubs[ref](with_inputs, stub_context) or {})
             except Exception as error:  # a stub's failure is the step's
@@ -693,7 +702,7 @@ def run_job(workflow: Path, job: str, *, image: str, workspace: Path, inputs: di
     needs = needs or {}
     base = {"github": github_context, "inputs": all_inputs, "needs": needs, "steps": {},
             "matrix": {}, "secrets": {}, "vars": {}, "strategy": {}, "job": {"status": "success"},
-            "runner": {"os": "Linux", "arch": "X64", "name": "job-container", "temp": "/__w/_temp"},
+            "runner": {"os": "Linux", "arch": "X64", "name": "job-container", "temp": CONTAINER_TEMP},
             **(contexts or {})}
     results = {str((n or {}).get("result", "success")) for n in needs.values()}
     status = next((s for s in ("failure", "cancelled") if s in results), "success" if results <= {"success"} else "")
@@ -715,7 +724,7 @@ def run_job(workflow: Path, job: str, *, image: str, workspace: Path, inputs: di
     (runner / "workflow" / "event.json").write_text(json.dumps(github_context["event"]))
     variables = {
         "CI": "true", "GITHUB_ACTIONS": "true", "HOME": "/github/home", "GITHUB_WORKSPACE": cworkspace,
-        "RUNNER_TEMP": "/__w/_temp", "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64", "RUNNER_TOOL_CACHE": "/__t",
+        "RUNNER_TEMP": CONTAINER_TEMP, "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64", "RUNNER_TOOL_CACHE": "/__t",
         **{f"GITHUB_{k.upper()}": to_str(github_context[k]) for k in (
             "repository", "repository_owner", "run_id", "run_number", "run_attempt", "sha", "ref", "ref_name",
             "base_ref", "head_ref", "event_name", "event_path", "job", "actor", "server_url", "api_url", "workflow")}}

@@ -111,6 +111,14 @@ def local_plan(build_command: str, workers: str = "2", shards: int = 1) -> dict[
             "shard-list": json.dumps(list(range(1, shards + 1)))}
 
 
+def job_needs(job: str) -> list[str]:
+    """The jobs `job` of the reusable workflow needs (what GitHub hands it as `needs`)."""
+    from job_container import load_workflow
+
+    needs = load_workflow(WORKFLOW)["jobs"][job].get("needs", [])
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
 def run_job_on_local_backend(image: str, repository: Path, project_dir: str, build_command: str, shards: int = 1,
                              job: str = "run", matrix: dict | None = None, **inputs: str):
     """A job of the reusable workflow (`run` unless told) with the outputs `plan` gives on the local backend,
@@ -119,11 +127,11 @@ def run_job_on_local_backend(image: str, repository: Path, project_dir: str, bui
 
     env, mounts = ca_bundle()
     plan = local_plan(build_command, inputs.get("workers", "2"), shards)
+    needs = {"plan": {"result": "success", "outputs": plan}, "start": {"result": "skipped", "outputs": {}},
+             "build-model": {"result": "success" if shards > 1 else "skipped", "outputs": {}}}
     return run_job(WORKFLOW, job, image=image, workspace=repository,
                    inputs={"project-dir": project_dir, "workers": "2", **inputs},
-                   needs={"plan": {"result": "success", "outputs": plan},
-                          "start": {"result": "skipped", "outputs": {}},
-                          "build-model": {"result": "success" if shards > 1 else "skipped", "outputs": {}}},
+                   needs={name: needs[name] for name in job_needs(job)},
                    actions={"opp-ci/opp-ci@v1": ROOT}, env=env, extra_mounts=mounts, step_timeout=1500,
                    contexts={"matrix": matrix or {"shard": 1}})
 

@@ -165,6 +165,10 @@ def test_the_artifact_stubs_copy_on_the_host(tmp_path):
     assert (tmp_path / "artifacts" / "n" / "logs" / "a.log").read_text() == "a" and outputs["artifact-url"]
     DEFAULT_STUBS["actions/download-artifact@v4"]({"pattern": "n*", "merge-multiple": "true", "path": "back"}, stub)
     assert (workspace / "back" / "logs" / "a.log").is_file()
+    temp = StubContext("ref", workspace, tmp_path / "artifacts", tmp_path / "home", "/__w/r/r", {}, {}, print,
+                       tmp_path / "temp")
+    assert temp.host_path("/__w/_temp/opp-ci-model") == tmp_path / "temp" / "opp-ci-model"  # $RUNNER_TEMP
+    assert temp.host_path("/__w/r/r/out") == workspace / "out"
     with pytest.raises(FileExistsError):
         DEFAULT_STUBS["actions/upload-artifact@v4"]({"name": "n", "path": "out"}, stub)
 
