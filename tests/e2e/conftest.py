@@ -64,7 +64,8 @@ STUBS = {
         script='echo "checkout" >> "$ACT_TRACE"'),
     "actions/upload-artifact@v4": dict(
         description="copies PATH to $ACT_ARTIFACTS/NAME",
-        inputs=["name", "path", "retention-days", "if-no-files-found"], outputs=["artifact-id", "artifact-url"],
+        inputs=["name", "path", "retention-days", "if-no-files-found", "overwrite"],
+        outputs=["artifact-id", "artifact-url"],
         env={"NAME": "${{ inputs.name }}", "SOURCE": "${{ inputs.path }}"},
         script='echo "upload-artifact $NAME" >> "$ACT_TRACE"\n'
                'mkdir -p "$ACT_ARTIFACTS/$NAME" && cp -r "$SOURCE"/. "$ACT_ARTIFACTS/$NAME"/\n'
@@ -84,6 +85,9 @@ STUBS = {
     "actions/cache@v4": dict(
         description="no cache here", inputs=["path", "key", "restore-keys"], outputs=["cache-hit"],
         env={"KEY": "${{ inputs.key }}"}, script='echo "cache $KEY" >> "$ACT_TRACE"'),
+    "actions/cache/restore@v4": dict(
+        description="no cache here", inputs=["path", "key", "restore-keys"], outputs=["cache-hit"],
+        env={"KEY": "${{ inputs.key }}"}, script='echo "cache restore $KEY" >> "$ACT_TRACE"'),
     # Cloud actions must not run on the local backend: their stand-ins fail the job if they do.
     **{ref: dict(description="must not run on the local backend", inputs=["role-to-assume", "aws-region"],
                  outputs=[], env={}, script=f'echo "{ref} ran" >> "$ACT_TRACE"; exit 1')
@@ -103,7 +107,9 @@ _SETUP_PYTHON_MAIN = textwrap.dedent("""\
     const watcher = spawn(process.execPath, [path.join(__dirname, "watch.js"), process.env.GITHUB_STEP_SUMMARY, saved],
                           {detached: true, stdio: "ignore"});
     watcher.unref();
-    fs.writeFileSync(saved + ".pid", String(watcher.pid));
+    // One watcher per job, and the jobs of a matrix share GITHUB_JOB: its pid is kept beside the job's own
+    // summary file, which no other job has.
+    fs.writeFileSync(path.join(path.dirname(process.env.GITHUB_STEP_SUMMARY), "opp-ci-watch.pid"), String(watcher.pid));
     """)
 _SETUP_PYTHON_WATCH = textwrap.dedent("""\
     const fs = require("fs");
@@ -124,7 +130,7 @@ _SETUP_PYTHON_WATCH = textwrap.dedent("""\
     """)
 _SETUP_PYTHON_POST = textwrap.dedent("""\
     const fs = require("fs"), path = require("path");
-    const pidFile = path.join(process.env.ACT_SUMMARIES, process.env.GITHUB_JOB + ".md.pid");
+    const pidFile = path.join(path.dirname(process.env.GITHUB_STEP_SUMMARY), "opp-ci-watch.pid");
     setTimeout(() => { try { process.kill(Number(fs.readFileSync(pidFile, "utf8"))); } catch (e) {} }, 500);
     """)
 
@@ -175,7 +181,12 @@ def act_binary() -> str:
 def act_stubs(tmp_path: Path) -> dict[str, Path]:
     """Local stand-ins for every remote action the workflows use: ref → directory."""
     stubs = {}
-    for ref, spec in STUBS.items():
+    for ref, spec in sorted(STUBS.items(), key=lambda item: item[0].count("/")):
+        name, version = ref.split("@")
+        owner, repo, *sub = name.split("/")
+        if sub:  # an action in a subdirectory (actions/cache/restore): inside its repository's stand-in
+            write_composite_stub(stubs[f"{owner}/{repo}@{version}"] / "/".join(sub), ref, spec)
+            continue
         directory = tmp_path / "stubs" / ref.replace("/", "_").replace("@", "_")
         write_composite_stub(directory, ref, spec)
         stubs[ref] = directory

@@ -433,6 +433,7 @@ def _download_artifact(with_inputs: dict[str, str], context: StubContext) -> dic
 DEFAULT_STUBS: dict[str, Callable[[dict[str, str], StubContext], dict[str, str]]] = {
     "actions/checkout@v4": lambda with_inputs, context: {},
     "actions/cache@v4": lambda with_inputs, context: {"cache-hit": "false"},
+    "actions/cache/restore@v4": lambda with_inputs, context: {"cache-hit": "false"},
     "actions/setup-python@v5": lambda with_inputs, context: {"python-version": with_inputs.get("python-version", "")},
     "actions/upload-artifact@v4": _upload_artifact, "actions/download-artifact@v4": _download_artifact,
 }

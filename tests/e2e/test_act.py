@@ -183,4 +183,5 @@ def test_dispatch_with_three_shards_builds_once_runs_three_shards_and_publishes_
         assert {(r["config"], r["run"]) for r in own["runs"]} == by_shard[index]
     trace = (tmp_path / "act_trace").read_text()
     assert trace.count("upload-artifact opp-ci-") == 5  # model, three shards, the merged campaign
-    assert "cache opp-ci-history-simulations-" in trace and "-shard-2" in trace
+    assert "cache restore opp-ci-history-simulations-" in trace  # once, for build-model to pack with the model
+    assert trace.count("cache opp-ci-history-simulations-") == 1  # merge saves the merged history; shards none
