@@ -191,9 +191,11 @@ def list_runs_for(request: ListPayload, simulation: Simulation) -> dict[str, Any
             **_where_runs_run(simulation.working_dir)}
 
 
+@functools.cache
 def _where_runs_run(directory: Path) -> dict[str, Any]:
     """The worker's OMNeT++ (applied when it started) and environment, for campaign.json: where the runs
-    run, not where the campaign was started."""
+    run, not where the campaign was started. Asked once per worker, not at every config's listing (it
+    starts opp_run -v, git and the compiler)."""
     from opp_ci import omnetpp_root, provenance
 
     found = omnetpp_root.locate()

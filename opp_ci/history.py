@@ -74,9 +74,15 @@ def write_history(out_dir: Path, records: Iterable[_Timed], earlier: Mapping[str
     save_history(out_dir, history)
 
 
+def usable(seconds: float | None) -> float | None:
+    """A history's time, unless it is none a run can take (a history edited by hand: NaN, infinite, negative)."""
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
+
+
 def smoothed(before: float | None, newest: float) -> float:
     """A run's new entry: the newest time averaged with the entry before (none, or unusable: the newest)."""
-    if before is None or not math.isfinite(before) or before < 0:
+    before = usable(before)
+    if before is None:
         return round(newest, 3)
     return round(SMOOTHING * newest + (1 - SMOOTHING) * before, 3)
 

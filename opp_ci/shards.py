@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from opp_ci import output
 from opp_ci.errors import UserError
-from opp_ci.history import HISTORY_FILE, read_history_file, run_key
+from opp_ci.history import HISTORY_FILE, read_history_file, run_key, usable
 
 if TYPE_CHECKING:
     from opp_ci.planning import PlannedRun
@@ -112,7 +112,7 @@ def _group(planned: PlannedRun) -> str:
 def expected_times(planned: Sequence[PlannedRun], history: Mapping[str, float]) -> list[tuple[float, bool]]:
     """Each run's expected wall seconds, and whether the history knew it (else: its group's median)."""
     import statistics  # 5 ms that `opp-ci run` without --shard does not need
-    known = [_usable(history.get(run_key(p.info.config, p.info.itervars, p.history_row))) for p in planned]
+    known = [usable(history.get(run_key(p.info.config, p.info.itervars, p.history_row))) for p in planned]
     by_group: dict[str, list[float]] = defaultdict(list)
     for run, seconds in zip(planned, known, strict=True):
         if seconds is not None:
@@ -124,14 +124,13 @@ def expected_times(planned: Sequence[PlannedRun], history: Mapping[str, float]) 
             for run, seconds in zip(planned, known, strict=True)]
 
 
-def _usable(seconds: float | None) -> float | None:
-    """A history's time, unless it is none a run can take (a history edited by hand: NaN, infinite, negative)."""
-    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
-
-
 def assign(planned: Sequence[PlannedRun], history: Mapping[str, float], count: int) -> list[int]:
-    """The shard (1-based) of each planned run, LPT over the expected times."""
-    expected = [seconds for seconds, _known in expected_times(planned, history)]
+    """The shard (1-based) of each planned run, LPT over the expected times the history gives."""
+    return assign_expected(planned, [seconds for seconds, _known in expected_times(planned, history)], count)
+
+
+def assign_expected(planned: Sequence[PlannedRun], expected: Sequence[float], count: int) -> list[int]:
+    """The shard (1-based) of each planned run, LPT over its `expected` seconds."""
     units: dict[str, list[int]] = {}
     for position, run in enumerate(planned):
         units.setdefault(_unit_key(run), []).append(position)
@@ -172,10 +171,10 @@ class ShardPlan:
 
     @classmethod
     def make(cls, planned: Sequence[PlannedRun], history_file: Path, count: int) -> ShardPlan:
-        history = read_history_file(history_file)
-        shards = assign(planned, history, count)
+        expected = expected_times(planned, read_history_file(history_file))  # once: the median per group
+        shards = assign_expected(planned, [seconds for seconds, _known in expected], count)
         entries = [_entry(run, shard, seconds, known) for run, shard, (seconds, known)
-                   in zip(planned, shards, expected_times(planned, history), strict=True)]
+                   in zip(planned, shards, expected, strict=True)]
         return cls(count, sorted(entries, key=lambda e: e["order"]), str(history_file))
 
     @property
