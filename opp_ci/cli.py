@@ -119,7 +119,7 @@ def run(project_dir: Path, redis_password_parameter: str | None, build_command: 
     output.info(f"{totals['passed']}/{totals['total']} runs passed ({totals['failed']} failed, "
                 f"{totals['timeout']} timed out, {totals['error']} errors) in {result.wall_seconds:.1f}s; "
                 f"outputs in {campaign_spec.out.resolve()}")
-    sys.exit(0 if result.all_passed else 1)
+    sys.exit(0 if result.passed else 1)
 
 
 def _interrupt(signum, frame) -> None:
@@ -169,7 +169,7 @@ def report(out_dir: Path, recheck: bool, baseline: Path | None, **comparison) ->
         result.write(out_dir)
     write_reports(result, out_dir)
     output.info(f"wrote {out_dir / 'junit.xml'} and {out_dir / 'summary.md'}")
-    sys.exit(0 if result.all_passed else 1)
+    sys.exit(0 if result.passed else 1)
 
 
 

@@ -271,7 +271,7 @@ def publish_check_run(repo: Repository, name: str, sha: str, campaign: Campaign,
     extra = {"details_url": details_url} if details_url else {}
     check_run = repo.create_check_run(
         name=name, head_sha=sha, status="completed",
-        conclusion="success" if campaign.all_passed else "failure",
+        conclusion="success" if campaign.passed else "failure",
         output=check_run_output(campaign, summary, first), **extra,
     )
     for batch in rest:

@@ -144,6 +144,14 @@ def _options() -> tuple[Option, ...]:
         Option("alpha", Kind.FLOAT, 0.05, "Significance level of the statistical comparison."),
         Option("correction", Kind.STRING, "holm", "Correction for many comparisons.",
                choices=("holm", "bh", "none")),
+        Option("confirm", Kind.INT, None, "Run each failed run this many times more on the same build: results that "
+               "differ between attempts are nondeterministic (default: 2 in a pull request's workflow, else 0).",
+               metavar="N"),
+        Option("fail-on", Kind.STRING, "any", "Which failures fail the campaign: any, or only those this change "
+               "made (changed: triaged changed or unknown; nondeterministic and baseline-outdated ones are reported).",
+               choices=("any", "changed")),
+        Option("quarantine", Kind.TABLE, {}, "Run or row name (a glob) -> {reason = \"...\", expires = YYYY-MM-DD}: "
+               "its failures are run and reported but do not fail the campaign until it expires.", env=None, cli=False),
         Option("metrics", Kind.STRINGS, [], "Scalars compared statistically over the repetitions, e.g. "
                "'channelUtilization:*' (repeatable); the others are compared run by run.", metavar="GLOB"),
         # --- fingerprint suites: INET's and OMNeT++'s fingerprint CSV files, run as they are ---

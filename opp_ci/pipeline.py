@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opp_ci import outdir, output
+from opp_ci import outdir, output, triage
 from opp_ci.backends import Backend, Infrastructure, get_backend
 from opp_ci.checks import Check, judge_campaign, prepare_runs
 from opp_ci.errors import UserError
@@ -146,6 +146,7 @@ def run_campaign(spec: CampaignSpec, backend: Backend, display_factory: Any, lis
                                             sharding)
             mark_shard(campaign, sharding)
             _fail_on_lost_redis(campaign, planned, checks, out_dir)
+            confirm_failures(spec, checks, campaign, planned, infrastructure, out_dir, display_factory)
         finish(campaign, started, infrastructure.extra)
         return judge_and_report(checks, campaign, out_dir)
     finally:
@@ -168,6 +169,17 @@ def mark_shard(campaign: Campaign, sharding: dict[str, Any] | None) -> None:
     campaign.extra[SHARD_KEY] = sharding
     for record in campaign.runs:
         record.shard = sharding["index"]
+
+
+def confirm_failures(spec: CampaignSpec, checks: list[Check], campaign: Campaign, planned: list[PlannedRun],
+                     infrastructure: Infrastructure, out_dir: Path, display_factory: Any) -> None:
+    """With --confirm N, each failed run runs N times more (`opp_ci.confirmation`); not while recording
+    fingerprints (`baseline update`: every run expects a dummy, and fails)."""
+    if spec.checks.confirm > 0 and not spec.checks.record_fingerprints:
+        from opp_ci.confirmation import confirm_failures as confirm
+
+        confirm(spec.checks.confirm, checks, campaign, planned, infrastructure, out_dir, display_factory,
+                spec.workers)
 
 
 def checks_for(spec: CampaignSpec) -> list[Check]:
@@ -250,8 +262,15 @@ def new_campaign(spec: CampaignSpec, identifier: str, runs: list[RunRecord]) -> 
     return Campaign(
         campaign=identifier, runs=runs, backend=spec.backend, command=spec.command,
         started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        extra={"project": str(spec.project_dir), **spec.environment},
+        extra={"project": str(spec.project_dir), **spec.environment, triage.GATE_KEY: gate_settings(spec)},
     )
+
+
+def gate_settings(spec: CampaignSpec) -> dict[str, Any]:
+    """The triage's and the gate's settings, kept in campaign.json (`opp_ci.triage`)."""
+    checks = spec.checks
+    confirm = 0 if checks.record_fingerprints else checks.confirm
+    return triage.gate_settings(confirm, checks.fail_on, checks.quarantine, checks.baseline)
 
 
 def finish(campaign: Campaign, started: float, extra: dict[str, Any]) -> None:
@@ -295,6 +314,7 @@ def judge_and_report(checks: list[Check], campaign: Campaign, out_dir: Path) -> 
     from opp_ci.report import write_reports  # junit_xml and the charts: 13 ms that a starting campaign waited for
 
     judge_campaign(checks, campaign, out_dir)
+    triage.judge(campaign, out_dir)
     campaign.write(out_dir)
     write_reports(campaign, out_dir)
     return campaign

@@ -168,6 +168,8 @@ class RunRecord(RunOutcome):
     test: str | None = None  # the row's `workingdir args`: its test name
     repeat: int = 0  # which repetition of the row (--repeat)
     shard: int | None = None  # the shard (`--shard I/N`) that ran it; None: the campaign was not sharded
+    #: Why a run that did not pass failed (`opp_ci.triage`): its finding, the evidence, every attempt's result.
+    triage: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.execution is None:
@@ -240,6 +242,15 @@ class Campaign:
     @property
     def all_passed(self) -> bool:
         return all(r.status is RunStatus.PASSED for r in self.runs)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the campaign passes: the gate's decision (`opp_ci.triage`: `--fail-on`, the quarantine) when it
+        made one, else whether every run passed."""
+        gate = self.extra.get("gate")
+        if isinstance(gate, dict) and isinstance(gate.get("passed"), bool):
+            return gate["passed"]
+        return self.all_passed
 
     def to_json(self) -> dict[str, Any]:
         return {

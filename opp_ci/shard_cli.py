@@ -98,7 +98,7 @@ def merge_command(directories: tuple[Path, ...], parent: Path | None, out: Path,
     missing = merged.extra["shard"]["missing"]
     output.info(f"merged {len(directories)} shard output(s) into {out}: {totals['passed']}/{totals['total']} runs "
                 f"passed" + (f"; shard(s) {', '.join(map(str, missing))} did not report" if missing else ""))
-    sys.exit(0 if merged.all_passed else 1)
+    sys.exit(0 if merged.passed else 1)
 
 
 COMMANDS = (plan_command, merge_command)

@@ -1,0 +1,298 @@
+"""Triage: why each run that did not pass failed, and whether that fails the campaign (the judge stage's last step).
+
+Every record that did not pass gets `triage` in campaign.json::
+
+    {"finding": "nondeterministic" | "baseline-outdated" | "changed" | "unknown",
+     "evidence": ["one line each", ...],
+     "results": [what each attempt produced, the first run's first],   # with --confirm
+     "environment": {"omnetpp": ["6.1.0", "6.2.0"], ...},              # baseline-outdated, when it differs
+     "quarantine": {"entry": NAME, "reason": ..., "expires": DATE}}   # when an entry covers it
+
+The order of the questions: results that differ between attempts of the same build (`--confirm`) are
+nondeterministic, whatever the baseline says; a stable result the baseline campaign (`--baseline`, the base
+branch's artifact) produced as well is baseline-outdated (the base branch fails the same way); one it did not
+is changed; without a baseline it is unknown. What a run produced is compared, never its verdict: its
+calculated fingerprints, its exit code and its scalars.
+
+The gate (`--fail-on`, `[quarantine]`) is kept in campaign.json with its settings, so that `report --recheck`
+and `merge` decide it again from the file alone.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from opp_ci.errors import UserError
+from opp_ci.records import Campaign, RunRecord, RunStatus
+
+#: campaign.json's key of the gate: its settings and its decision.
+GATE_KEY = "gate"
+#: Environment keys that say nothing about the simulation's behaviour (they differ between any two commits).
+UNCOMPARED_ENVIRONMENT = ("commit", "image")
+#: How long the quarantine entry a nondeterministic finding proposes lasts.
+PROPOSED_QUARANTINE_DAYS = 30
+#: Runs whose failure is confirmed by running them again (an infrastructure error is retried instead).
+CONFIRMED_STATUSES = (RunStatus.FAILED, RunStatus.TIMEOUT)
+
+
+#: How many times more a failed run runs in a pull request's workflow, unless `confirm` says otherwise.
+PULL_REQUEST_CONFIRM = 2
+
+
+def default_confirm(environ: Mapping[str, str]) -> int:
+    """`confirm`'s default: PULL_REQUEST_CONFIRM in a pull request's workflow (where a failure's cause decides
+    whether the change may merge), else 0."""
+    return PULL_REQUEST_CONFIRM if environ.get("GITHUB_EVENT_NAME", "").startswith("pull_request") else 0
+
+
+class Finding(StrEnum):
+    NONDETERMINISTIC = "nondeterministic"  # results differ between attempts on the same build
+    BASELINE_OUTDATED = "baseline-outdated"  # the baseline campaign produced the same: not this change's doing
+    CHANGED = "changed"  # the baseline produced something else (or did not have the run)
+    UNKNOWN = "unknown"  # no baseline to compare with
+
+
+#: What `--fail-on changed` still fails on.
+CHANGE_FINDINGS = (Finding.CHANGED, Finding.UNKNOWN)
+
+
+# --- what a run produced ---
+
+
+def produced(record: RunRecord, out_dir: Path) -> dict[str, Any]:
+    """What one attempt of a run produced, comparable between attempts and campaigns: the exit code (or
+    `timeout`), the calculated fingerprints, and a digest of its scalars."""
+    from opp_ci.fingerprints.log import run_output
+
+    fingerprints = record.fingerprint_calculated
+    if record.suite_row:
+        fingerprints = ", ".join(run_output(record, out_dir).log.calculated) or fingerprints
+    result: dict[str, Any] = {"exit": "timeout" if record.execution is RunStatus.TIMEOUT else record.exit_code}
+    if fingerprints:
+        result["fingerprints"] = fingerprints
+    scalars = scalar_digest(out_dir / name for name in record.result_files if name.endswith(".sca"))
+    if scalars:
+        result["scalars"] = scalars
+    return result
+
+
+def scalar_digest(files: Iterable[Path]) -> str | None:
+    """A short digest of every scalar in these files (module, name, value; sorted); None without any."""
+    from opp_ci.results import read_all_runs
+
+    values = sorted((s.module, s.name, repr(s.value)) for run in read_all_runs([f for f in files if f.is_file()])
+                    for s in run.scalars)
+    if not values:
+        return None
+    return hashlib.sha256(json.dumps(values).encode()).hexdigest()[:16]
+
+
+def differences(results: list[dict[str, Any]]) -> list[str]:
+    """The fields that differ between attempts, each with every attempt's value."""
+    lines = []
+    for field in ("exit", "fingerprints", "scalars"):
+        values = [str(result.get(field, "-")) for result in results]
+        if len(set(values)) > 1:
+            lines.append(f"{_FIELD_NAMES[field]} differ between attempts: " + " | ".join(values))
+    return lines
+
+
+_FIELD_NAMES = {"exit": "exit codes", "fingerprints": "calculated fingerprints", "scalars": "scalars (digests)"}
+
+
+# --- matching a run across campaigns ---
+
+
+def match_key(record: RunRecord) -> tuple[Any, ...]:
+    """What identifies a run in another campaign of the same project: a suite row by its test and repetition (its
+    line may move), a config's run by its iteration variables and repetition (its number may change)."""
+    if record.test:
+        return ("row", record.test, record.repeat)
+    variables = tuple(sorted(record.itervars.items()))
+    return ("run", record.config, variables, record.repetition, None if variables else record.run)
+
+
+def run_name(record: RunRecord) -> str:
+    """The name a quarantine entry gives a run: a suite row's test (`workingdir args`), else `CONFIG #RUN`."""
+    return record.test or f"{record.config} #{record.run}"
+
+
+# --- the quarantine ---
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    pattern: str  # a run name or a glob of run names
+    reason: str
+    expires: datetime.date
+
+    def covers(self, record: RunRecord) -> bool:
+        return fnmatchcase(run_name(record), self.pattern)
+
+    def to_json(self) -> dict[str, str]:
+        return {"entry": self.pattern, "reason": self.reason, "expires": self.expires.isoformat()}
+
+
+def parse_quarantine(table: Mapping[str, Any]) -> list[QuarantineEntry]:
+    """The `[quarantine]` table of opp-ci.toml (or campaign.json's copy); a UserError naming the entry and the fix
+    for one that is not `NAME = {reason = "...", expires = YYYY-MM-DD}`."""
+    entries = []
+    for pattern, entry in table.items():
+        where = f"quarantine entry {pattern!r}"
+        if not isinstance(entry, Mapping) or set(entry) != {"reason", "expires"}:
+            raise UserError(f"{where} must be {{ reason = \"why\", expires = YYYY-MM-DD }} and nothing else")
+        if not isinstance(entry["reason"], str) or not entry["reason"].strip():
+            raise UserError(f"{where}: reason must say why the run is quarantined (an issue, a cause)")
+        entries.append(QuarantineEntry(pattern, entry["reason"].strip(), _date(entry["expires"], where)))
+    return entries
+
+
+def _date(value: Any, where: str) -> datetime.date:
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    try:
+        return datetime.date.fromisoformat(str(value))
+    except ValueError:
+        raise UserError(f"{where}: expires {value!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def proposed_entry(record: RunRecord, today: datetime.date) -> str:
+    """The opp-ci.toml lines that would quarantine a nondeterministic run for PROPOSED_QUARANTINE_DAYS."""
+    expires = today + datetime.timedelta(days=PROPOSED_QUARANTINE_DAYS)
+    return (f"[quarantine]\n{json.dumps(run_name(record))} = {{ reason = \"nondeterministic: results differ "
+            f"between attempts\", expires = {expires.isoformat()} }}")
+
+
+# --- the baseline campaign ---
+
+
+@dataclass
+class Baseline:
+    """The campaign a pull request is compared with (the base branch's), its records by `match_key`."""
+
+    campaign: Campaign
+    out_dir: Path
+    records: dict[tuple[Any, ...], RunRecord]
+
+    @classmethod
+    def read(cls, out_dir: str | Path | None) -> Baseline | None:
+        """The baseline in `out_dir`; None without one (or when it cannot be read: the comparison says why)."""
+        if not out_dir or not (Path(out_dir) / "campaign.json").is_file():
+            return None
+        try:
+            campaign = Campaign.read(Path(out_dir))
+        except (ValueError, OSError):
+            return None
+        return cls(campaign, Path(out_dir), {match_key(record): record for record in campaign.runs})
+
+    def produced(self, record: RunRecord) -> dict[str, Any] | None:
+        base = self.records.get(match_key(record))
+        return None if base is None else produced(base, self.out_dir)
+
+    def environment_differences(self, campaign: Campaign) -> dict[str, list[str]]:
+        """The environment values (campaign.json `environment`) that differ: {key: [baseline's, this one's]}."""
+        base, ours = self.campaign.extra.get("environment") or {}, campaign.extra.get("environment") or {}
+        keys = [k for k in dict.fromkeys([*base, *ours]) if k not in UNCOMPARED_ENVIRONMENT]
+        return {k: [str(base.get(k, "-")), str(ours.get(k, "-"))] for k in keys if base.get(k) != ours.get(k)}
+
+
+# --- the triage of one record ---
+
+
+def describe_result(result: Mapping[str, Any]) -> str:
+    parts = [f"fingerprints {result['fingerprints']}"] if "fingerprints" in result else []
+    parts.append("timed out" if result.get("exit") == "timeout" else f"exit code {result.get('exit')}")
+    if "scalars" in result:
+        parts.append(f"scalars {result['scalars']}")
+    return ", ".join(parts)
+
+
+def triage_record(record: RunRecord, out_dir: Path, baseline: Baseline | None,
+                  environment: dict[str, list[str]]) -> dict[str, Any]:
+    """The finding on one record that did not pass, and its evidence."""
+    earlier = (record.triage or {}).get("results")
+    results = earlier if earlier else [produced(record, out_dir)]
+    found: dict[str, Any] = {"results": results}
+    if len({json.dumps(r, sort_keys=True) for r in results}) > 1:
+        return {"finding": Finding.NONDETERMINISTIC.value, "evidence": differences(results), **found}
+    stable = f"the same result in {len(results)} attempts" if len(results) > 1 else "not run again (--confirm 0)"
+    if baseline is None:
+        return {"finding": Finding.UNKNOWN.value, "evidence": [
+            f"{stable}; no baseline campaign to compare with (--baseline DIR: the base branch's output)"], **found}
+    base = baseline.produced(record)
+    if base is None:
+        return {"finding": Finding.CHANGED.value, "evidence": [
+            f"the baseline campaign {baseline.campaign.campaign} has no such run; {stable}"], **found}
+    if base == results[0]:
+        evidence = [f"the baseline campaign {baseline.campaign.campaign} produced the same: {describe_result(base)}"]
+        if environment:
+            evidence.append("environment differs from the baseline's: " + "; ".join(
+                f"{key} {was} → {now}" for key, (was, now) in environment.items()))
+        return {"finding": Finding.BASELINE_OUTDATED.value, "evidence": evidence, **found,
+                **({"environment": environment} if environment else {})}
+    return {"finding": Finding.CHANGED.value, "evidence": [
+        f"the baseline produced {describe_result(base)}; this run {describe_result(results[0])} ({stable})"], **found}
+
+
+# --- the gate ---
+
+
+def gate_settings(confirm: int, fail_on: str, quarantine: Mapping[str, Any], baseline: str | None) -> dict[str, Any]:
+    """What campaign.json keeps of the gate's settings (the quarantine as opp-ci.toml has it, dates as text)."""
+    entries = parse_quarantine(quarantine)
+    return {"confirm": confirm, "fail_on": fail_on, "baseline": baseline,
+            "quarantine": {e.pattern: {"reason": e.reason, "expires": e.expires.isoformat()} for e in entries}}
+
+
+def judge(campaign: Campaign, out_dir: Path, today: datetime.date | None = None) -> dict[str, Any]:
+    """Triages every record that did not pass and decides the gate, both kept in campaign.json."""
+    settings = campaign.extra.get(GATE_KEY)
+    if not isinstance(settings, dict):
+        return {}
+    today = today or datetime.date.today()
+    baseline = Baseline.read(settings.get("baseline"))
+    environment = baseline.environment_differences(campaign) if baseline else {}
+    entries = parse_quarantine(settings.get("quarantine") or {})
+    for record in campaign.runs:
+        if record.status is RunStatus.PASSED:
+            record.triage = None
+            continue
+        record.triage = triage_record(record, out_dir, baseline, environment)
+        entry = next((e for e in entries if e.covers(record)), None)
+        if entry is not None:
+            record.triage["quarantine"] = {**entry.to_json(), "expired": entry.expires < today}
+    decision = decide(campaign.runs, settings.get("fail_on", "any"), entries, today)
+    settings.update(decision)
+    return decision
+
+
+def decide(records: list[RunRecord], fail_on: str, entries: list[QuarantineEntry],
+           today: datetime.date) -> dict[str, Any]:
+    """Which failures fail the campaign: every one with `any`, only changed and unknown ones with `changed`;
+    never one an unexpired quarantine entry covers. An expired entry fails the campaign, whatever its runs did."""
+    failing = tolerated = quarantined = 0
+    for record in records:
+        if record.status is RunStatus.PASSED:
+            continue
+        triage = record.triage or {}
+        entry = triage.get("quarantine")
+        if entry and not entry["expired"]:
+            quarantined += 1
+        elif fail_on == "any" or triage.get("finding") in CHANGE_FINDINGS or not triage:
+            failing += 1
+        else:
+            tolerated += 1
+    expired = [f"quarantine entry {e.pattern!r} expired on {e.expires.isoformat()} ({e.reason}): fix the run and "
+               f"remove the entry, or extend `expires`" for e in entries if e.expires < today]
+    return {"passed": failing == 0 and not expired, "failing": failing, "tolerated": tolerated,
+            "quarantined": quarantined, "expired": expired}
