@@ -70,8 +70,8 @@ def _comparison_options(function):
 #: The settings `opp-ci run` has flags for, in --help order.
 RUN_FLAGS = ("backend", "command", "config", "runs", "ini", "arg", "sim-time-limit", "cpu-time-limit", "timeout",
              "retries", "workers", "redis-url", "store", "out", "resume", "ecs.image", "ecs.region", "ecs.spot",
-             "github-output", "check", "baseline", "suite", "match", "exclude", "tag", "exclude-tag", "ingredients",
-             "repeat", "shard", "history")
+             "github-output", "check", "baseline", "confirm", "fail-on", "suite", "match", "exclude", "tag",
+             "exclude-tag", "ingredients", "repeat", "shard", "history")
 
 
 @cli.command()
@@ -89,7 +89,8 @@ def run(project_dir: Path, redis_password_parameter: str | None, build_command: 
 
     Reads PROJECT_DIR/opp-ci.toml (flags win over it), asks the simulation for its runs, runs them
     through a Redis queue and writes campaign.json, results/, logs/, junit.xml and summary.md.
-    Exit status: 0 all runs passed, 1 some did not, 2 bad input or environment.
+    Exit status: 0 all runs passed (or every failure is one --fail-on or [quarantine] lets pass), 1 some did
+    not, 2 bad input or environment.
     """
     flags = {key: given[key.replace("ecs.", "").replace("-", "_")] for key in RUN_FLAGS}
     if flags["baseline"]:
@@ -119,6 +120,9 @@ def run(project_dir: Path, redis_password_parameter: str | None, build_command: 
     output.info(f"{totals['passed']}/{totals['total']} runs passed ({totals['failed']} failed, "
                 f"{totals['timeout']} timed out, {totals['error']} errors) in {result.wall_seconds:.1f}s; "
                 f"outputs in {campaign_spec.out.resolve()}")
+    from opp_ci.triage import report_gate
+
+    report_gate(result)
     sys.exit(0 if result.passed else 1)
 
 

@@ -71,7 +71,8 @@ def summary_markdown(campaign: Campaign) -> str:
     """GitHub-flavoured Markdown: totals, failures first with their error, the slowest runs. It is also the
     job summary, the check run's text and the PR comment: untrusted text only through the `md_*` functions."""
     totals = campaign.totals()
-    verdict = "✅ all runs passed" if campaign.all_passed else "❌ some runs did not pass"
+    verdict = ("✅ all runs passed" if campaign.all_passed else "✅ passed: every failure is let pass"
+               if campaign.passed else "❌ some runs did not pass")
     lines = [
         f"## OMNeT++ campaign {md_code(campaign.campaign)}: {verdict}",
         "",
@@ -81,7 +82,7 @@ def summary_markdown(campaign: Campaign) -> str:
         f"| {_seconds(campaign.wall_seconds)} | {_seconds(sum(r.cpu_seconds for r in campaign.runs))} |",
         "",
     ]
-    lines += failures_markdown(campaign.runs)
+    lines += failures_markdown(campaign.runs, campaign.extra.get("gate"))
     lines += regression_markdown(campaign.extra.get("regression"))
     lines += suite_markdown(campaign)
     lines += _retried(campaign.runs)
@@ -90,32 +91,84 @@ def summary_markdown(campaign: Campaign) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The summary's groups of failures, in its order: what this change did first, what it did not last.
+FAILURE_GROUPS = (
+    ("changed", "Changed: the baseline campaign produced something else"),
+    ("unknown", "Not explained: no baseline campaign to compare with"),
+    (None, "Not triaged"),
+    ("baseline-outdated", "Baseline out of date: the baseline campaign produced the same"),
+    ("nondeterministic", "Nondeterministic: results differ between attempts on the same build"),
+    ("quarantined", "Quarantined: reported, not failing the check"),
+)
+
+
 def failure_groups(bad: list[RunRecord]) -> list[tuple[str, list[RunRecord]]]:
-    """The runs that did not pass, under the headings the summary shows them: (heading, runs) in order.
-    Today one group; the triage (issue 25) returns one group per kind of failure here."""
-    return [("Runs that did not pass", bad)]
+    """The runs that did not pass, under the headings the summary shows them, by their triage
+    (`opp_ci.triage`): (heading, runs) in FAILURE_GROUPS' order, empty groups left out."""
+    by_group: dict[str | None, list[RunRecord]] = defaultdict(list)
+    for record in bad:
+        by_group[_triage_group(record)].append(record)
+    if list(by_group) == [None]:
+        return [("Runs that did not pass", bad)]
+    return [(heading, by_group[key]) for key, heading in FAILURE_GROUPS if by_group.get(key)]
 
 
-def failures_markdown(records: list[RunRecord]) -> list[str]:
-    """The first section after the totals: each run that did not pass with a short error (the metrics a
+def _triage_group(record: RunRecord) -> str | None:
+    triage = record.triage or {}
+    quarantine = triage.get("quarantine")
+    return "quarantined" if quarantine and not quarantine.get("expired") else triage.get("finding")
+
+
+def failures_markdown(records: list[RunRecord], gate: dict | None = None) -> list[str]:
+    """The first section after the totals: the gate's verdict when it let failures pass or an entry expired, then
+    each run that did not pass with a short error and the triage's evidence, grouped by finding (the metrics a
     regression changed are in the comparison's table, by parameter point, not repeated per run)."""
     bad = sorted((r for r in records if r.status is not RunStatus.PASSED), key=lambda r: r.key)
-    lines: list[str] = []
+    lines: list[str] = _gate_markdown(gate or {})
     room = LISTED_FAILURES
     for heading, group in failure_groups(bad):
-        lines += [f"### {heading} ({len(group)})", "", "| | config | run | error | log |", "|---|---|---|---|---|"]
+        lines += [f"### {heading} ({len(group)})", "", "| | config | run | error | evidence | log |",
+                  "|---|---|---|---|---|---|"]
         lines += [_failure_row(record) for record in group[:room]]
         if len(group) > room:
             lines.append(f"\n…and {len(group) - room} more: see campaign.json or junit.xml.")
         lines.append("")
+        if heading.startswith("Nondeterministic"):
+            lines += _quarantine_proposal(group)
         room = max(0, room - len(group))
     return lines
 
 
+def _gate_markdown(gate: dict) -> list[str]:
+    lines = [f"> ❌ {md_inline(message)}" for message in gate.get("expired", [])]
+    let_pass = [f"{gate[key]} {what}" for key, what in (("tolerated", "let pass by `--fail-on changed`"),
+                                                       ("quarantined", "quarantined")) if gate.get(key)]
+    if let_pass:
+        lines.append(f"> Failures that do not fail the check: {', '.join(let_pass)}.")
+    return [*lines, ""] if lines else []
+
+
+def _quarantine_proposal(group: list[RunRecord]) -> list[str]:
+    """The opp-ci.toml entries that would quarantine these runs while their nondeterminism is fixed."""
+    from datetime import date
+
+    from opp_ci.triage import proposed_entry
+
+    entries = [proposed_entry(record, date.today()).split("\n", 1)[1] for record in group[:LISTED_FAILURES]]
+    return ["To quarantine them while the cause is found, add to `opp-ci.toml`:", "",
+            *md_fence("\n".join(["[quarantine]", *dict.fromkeys(entries)]), "toml").splitlines(), ""]
+
+
 def _failure_row(record: RunRecord) -> str:
     log = md_code(record.log, cell=True) if record.log else ""
+    triage = record.triage or {}
+    evidence = "; ".join(triage.get("evidence", []))
+    if triage.get("quarantine"):
+        entry = triage["quarantine"]
+        evidence += f"; quarantined until {entry['expires']}: {entry['reason']}" + (
+            " (expired)" if entry.get("expired") else "")
     return (f"| {_ICONS[record.status]} {record.status.value} | {md_cell(record.config)} "
-            f"| {md_cell(record.name)} | {md_cell(short_error(record.error))} | {log} |")
+            f"| {md_cell(record.name)} | {md_cell(short_error(record.error))} | {md_cell(evidence)} | {log} |")
 
 
 def short_error(error: str | None) -> str:

@@ -296,3 +296,20 @@ def decide(records: list[RunRecord], fail_on: str, entries: list[QuarantineEntry
                f"remove the entry, or extend `expires`" for e in entries if e.expires < today]
     return {"passed": failing == 0 and not expired, "failing": failing, "tolerated": tolerated,
             "quarantined": quarantined, "expired": expired}
+
+
+def report_gate(campaign: Campaign) -> None:
+    """Says on the console what the gate decided beyond "every run passed": expired entries (errors), failures let
+    pass, and the findings' counts."""
+    from opp_ci import output
+
+    gate = campaign.extra.get(GATE_KEY)
+    if not isinstance(gate, dict) or "passed" not in gate:
+        return
+    for message in gate.get("expired", []):
+        output.error(message)
+    findings = [(record.triage or {}).get("finding") for record in campaign.runs if record.triage]
+    counts = ", ".join(f"{findings.count(f.value)} {f.value}" for f in Finding if f.value in findings)
+    if counts:
+        output.info(f"triage: {counts}; {gate['failing']} failing the check, {gate['tolerated']} let pass by "
+                    f"--fail-on {gate['fail_on']}, {gate['quarantined']} quarantined")
