@@ -169,7 +169,10 @@ def report(out_dir: Path, recheck: bool, baseline: Path | None, **comparison) ->
 
     result = _read_campaign(out_dir)
     if recheck:
+        from opp_ci import triage
+
         result = _recheck(out_dir, result, baseline, comparison)
+        triage.judge(result, out_dir)
         result.write(out_dir)
     write_reports(result, out_dir)
     output.info(f"wrote {out_dir / 'junit.xml'} and {out_dir / 'summary.md'}")

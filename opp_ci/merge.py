@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opp_ci import outdir, output
+from opp_ci import outdir, output, triage
 from opp_ci.errors import UserError
 from opp_ci.history import read_history, run_key, save_history, write_history
 from opp_ci.naming import new_campaign_id
@@ -95,6 +95,7 @@ def merge(directories: list[Path], out: Path) -> Campaign:
             _copy_files(shard, out_dir)
         _merge_history(shards, merged, out_dir)
         _judge_again(shards, merged, out_dir)
+        triage.judge(merged, out_dir)  # the gate decided over every shard's runs
         merged.write(out_dir)
         from opp_ci.report import write_reports
 

@@ -255,7 +255,8 @@ def gate_settings(confirm: int, fail_on: str, quarantine: Mapping[str, Any], bas
 
 
 def judge(campaign: Campaign, out_dir: Path, today: datetime.date | None = None) -> dict[str, Any]:
-    """Triages every record that did not pass and decides the gate, both kept in campaign.json."""
+    """Triages every record that did not pass and decides the gate, both kept in campaign.json. When the baseline
+    the campaign was triaged against is not here, the findings it gave are kept (the gate is decided again)."""
     settings = campaign.extra.get(GATE_KEY)
     if not isinstance(settings, dict):
         return {}
@@ -263,11 +264,13 @@ def judge(campaign: Campaign, out_dir: Path, today: datetime.date | None = None)
     baseline = Baseline.read(settings.get("baseline"))
     environment = baseline.environment_differences(campaign) if baseline else {}
     entries = parse_quarantine(settings.get("quarantine") or {})
+    keep = baseline is None and bool(settings.get("baseline"))  # a baseline named, not here (`merge` elsewhere)
     for record in campaign.runs:
         if record.status is RunStatus.PASSED:
             record.triage = None
             continue
-        record.triage = triage_record(record, out_dir, baseline, environment)
+        if not (keep and (record.triage or {}).get("finding")):
+            record.triage = triage_record(record, out_dir, baseline, environment)
         entry = next((e for e in entries if e.covers(record)), None)
         if entry is not None:
             record.triage["quarantine"] = {**entry.to_json(), "expired": entry.expires < today}
