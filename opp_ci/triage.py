@@ -195,10 +195,6 @@ class Baseline:
             return None
         return cls(campaign, Path(out_dir), {match_key(record): record for record in campaign.runs})
 
-    def produced(self, record: RunRecord) -> dict[str, Any] | None:
-        base = self.records.get(match_key(record))
-        return None if base is None else produced(base, self.out_dir)
-
     def environment_differences(self, campaign: Campaign) -> dict[str, list[str]]:
         """The environment values (campaign.json `environment`) that differ: {key: [baseline's, this one's]}."""
         base, ours = self.campaign.extra.get("environment") or {}, campaign.extra.get("environment") or {}
@@ -219,29 +215,43 @@ def describe_result(result: Mapping[str, Any]) -> str:
 
 def triage_record(record: RunRecord, out_dir: Path, baseline: Baseline | None,
                   environment: dict[str, list[str]]) -> dict[str, Any]:
-    """The finding on one record that did not pass, and its evidence."""
+    """The finding on one record that did not pass, its evidence, and every attempt's result."""
     earlier = (record.triage or {}).get("results")
     results = earlier if earlier else [produced(record, out_dir)]
-    found: dict[str, Any] = {"results": results}
     if len({json.dumps(r, sort_keys=True) for r in results}) > 1:
-        return {"finding": Finding.NONDETERMINISTIC.value, "evidence": differences(results), **found}
-    stable = f"the same result in {len(results)} attempts" if len(results) > 1 else "not run again (--confirm 0)"
+        finding, evidence, extra = Finding.NONDETERMINISTIC, differences(results), {}
+    else:
+        stable = f"the same result in {len(results)} attempts" if len(results) > 1 else "not run again (--confirm 0)"
+        finding, evidence, extra = _stable(record, results[0], stable, baseline, environment)
+    return {"finding": finding.value, "evidence": evidence, "results": results, **extra}
+
+
+def _stable(record: RunRecord, result: dict[str, Any], stable: str, baseline: Baseline | None,
+            environment: dict[str, list[str]]) -> tuple[Finding, list[str], dict[str, Any]]:
+    """The finding on a result every attempt produced: from what the baseline's run produced."""
+    if record.status is RunStatus.ERROR:
+        return Finding.UNKNOWN, ["the infrastructure failed (not the simulation): nothing to compare; run it "
+                                 "again"], {}
     if baseline is None:
-        return {"finding": Finding.UNKNOWN.value, "evidence": [
-            f"{stable}; no baseline campaign to compare with (--baseline DIR: the base branch's output)"], **found}
-    base = baseline.produced(record)
-    if base is None:
-        return {"finding": Finding.CHANGED.value, "evidence": [
-            f"the baseline campaign {baseline.campaign.campaign} has no such run; {stable}"], **found}
-    if base == results[0]:
-        evidence = [f"the baseline campaign {baseline.campaign.campaign} produced the same: {describe_result(base)}"]
-        if environment:
-            evidence.append("environment differs from the baseline's: " + "; ".join(
-                f"{key} {was} → {now}" for key, (was, now) in environment.items()))
-        return {"finding": Finding.BASELINE_OUTDATED.value, "evidence": evidence, **found,
-                **({"environment": environment} if environment else {})}
-    return {"finding": Finding.CHANGED.value, "evidence": [
-        f"the baseline produced {describe_result(base)}; this run {describe_result(results[0])} ({stable})"], **found}
+        return Finding.UNKNOWN, [f"{stable}; no baseline campaign to compare with (--baseline DIR: the base "
+                                 f"branch's output)"], {}
+    name, base_record = baseline.campaign.campaign, baseline.records.get(match_key(record))
+    if base_record is None:
+        return Finding.CHANGED, [f"the baseline campaign {name} has no such run; {stable}"], {}
+    if base_record.status is RunStatus.ERROR:
+        why = (base_record.error or "error").splitlines()[0][:200]
+        return Finding.UNKNOWN, [f"the baseline's run has no result to compare (its infrastructure failed: "
+                                 f"{why}); {stable}"], {}
+    base = produced(base_record, baseline.out_dir)
+    if base != result:
+        return Finding.CHANGED, [f"the baseline produced {describe_result(base)}; this run "
+                                 f"{describe_result(result)} ({stable})"], {}
+    evidence = [f"the baseline campaign {name} produced the same: {describe_result(base)}"]
+    if not environment:
+        return Finding.BASELINE_OUTDATED, evidence, {}
+    differs = "; ".join(f"{key} {was} → {now}" for key, (was, now) in environment.items())
+    return Finding.BASELINE_OUTDATED, [*evidence, f"environment differs from the baseline's: {differs}"], \
+        {"environment": environment}
 
 
 # --- the gate ---

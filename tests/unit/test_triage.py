@@ -131,3 +131,11 @@ def test_a_suite_row_is_matched_by_its_test_and_a_run_by_its_variables_not_its_n
     moved = failed(run=5)
     moved.itervars = failed(run=1).itervars
     assert match_key(moved) == match_key(failed(run=1))
+
+
+def test_an_infrastructure_error_on_either_side_is_unknown_not_a_change(tmp_path):
+    error = failed(run=1, calculated=None)
+    error.status, error.error = RunStatus.ERROR, "worker died"
+    assert triage_record(error, tmp_path, baseline_of(failed(run=1)), {})["finding"] == "unknown"
+    found = triage_record(failed(run=1), tmp_path, baseline_of(error), {})
+    assert found["finding"] == "unknown" and "infrastructure failed: worker died" in found["evidence"][0]
