@@ -151,3 +151,27 @@ def test_aloha_built_once_and_packed_runs_where_nothing_is_built(omnetpp_root, t
                  "-j", "2", "-o", str(out), env=env)
     assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     assert json.loads((out / "campaign.json").read_text())["totals"]["passed"] == 2
+
+
+def test_a_real_sample_made_nondeterministic_is_triaged_so_and_a_stable_failure_is_not(
+        aloha_campaign, aloha_project, omnetpp_root, tmp_path):
+    """aloha seeded from its process id (`seed-set = ${processid}`: a model that seeds from the clock) fails its
+    fingerprint differently at every attempt: --confirm 2 finds it nondeterministic, and proposes the quarantine
+    entry; PureAloha1 with a planted wrong fingerprint fails the same way three times: unknown (no baseline)."""
+    shutil.copytree(aloha_project, tmp_path / "aloha", symlinks=True)  # built by aloha_campaign
+    with (tmp_path / "aloha" / "omnetpp.ini").open("a") as ini:
+        ini.write("\n[Config Unstable]\nextends = PureAloha1\nseed-set = ${processid}\n")
+    (tmp_path / "triage.csv").write_text(
+        "/aloha/, ./aloha -f omnetpp.ini -c Unstable -r 0,   100s, 701f-3e9a/tplx, PASS, unstable\n"
+        "/aloha/, ./aloha -f omnetpp.ini -c PureAloha1 -r 0, 100s, 701f-0000/tplx, PASS, planted\n")
+    (tmp_path / "opp-ci.toml").write_text('command = "opp_run"\nsuite = ["triage.csv"]\n')
+    out = tmp_path / "out"
+    done = opp_ci("run", str(tmp_path), "--no-build", "--confirm", "2", "-j", "2", "-o", str(out),
+                  env=opp_ci_env(omnetpp_root))
+    assert done.returncode == 1, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    runs = {r["test"].split(" -c ")[1].split()[0]: r for r in json.loads((out / "campaign.json").read_text())["runs"]}
+    unstable, planted = runs["Unstable"]["triage"], runs["PureAloha1"]["triage"]
+    assert unstable["finding"] == "nondeterministic", unstable
+    assert len({r["fingerprints"] for r in unstable["results"]}) == 3  # every attempt's fingerprint, all kept
+    assert planted["finding"] == "unknown" and [r["fingerprints"] for r in planted["results"]] == ["701f-3e9a/tplx"] * 3
+    assert '"/aloha/ ./aloha -f omnetpp.ini -c Unstable -r 0" = { reason' in (out / "summary.md").read_text()
