@@ -21,6 +21,7 @@ from opp_ci.errors import UserError
 from opp_ci.output import warning
 from opp_ci.records import Campaign, RunRecord, RunStatus
 from opp_ci.safe_text import md_url, plain_text
+from opp_ci.triage import GATE_KEY, let_pass
 
 if TYPE_CHECKING:
     from github import Github
@@ -206,21 +207,23 @@ def write_step_summary(path: Path | None, markdown: str) -> bool:
 # --- check run and annotations ---
 
 
-def annotation(record: RunRecord, out_dir: Path, workspace: Path) -> dict[str, Any]:
-    """One failure annotation for a run that did not pass, pointing at the file a check could not read,
-    else at its log file."""
+def annotation(record: RunRecord, out_dir: Path, workspace: Path, fails_gate: bool = True) -> dict[str, Any]:
+    """One annotation for a run that did not pass, pointing at the file a check could not read, else at its log
+    file; with the triage's finding and evidence, a warning when the failure does not fail the check."""
     broken = next((v.file for v in record.verdicts if v.file), None)
     target = out_dir / (broken or record.log or "campaign.json")
     with contextlib.suppress(ValueError):
         target = target.resolve().relative_to(workspace.resolve())
     note = "\n…"
-    message = plain_text(record.error or f"run {record.status.value}")
-    title = plain_text(" ".join(f"{record.config} {record.name}: {record.status.value}".split()))
+    triage = record.triage or {}
+    message = plain_text("\n".join([record.error or f"run {record.status.value}", *triage.get("evidence", [])]))
+    finding = f" ({triage['finding']})" if triage.get("finding") else ""
+    title = plain_text(" ".join(f"{record.config} {record.name}: {record.status.value}{finding}".split()))
     result = {
         "path": plain_text(target),
         "start_line": 1,
         "end_line": 1,
-        "annotation_level": "failure",
+        "annotation_level": "failure" if fails_gate else "warning",
         "title": cut_chars(title, ANNOTATION_TITLE_CHARS, "…"),
         "message": cut_bytes(message, ANNOTATION_MESSAGE_BYTES, note),
     }
@@ -231,7 +234,8 @@ def annotation(record: RunRecord, out_dir: Path, workspace: Path) -> dict[str, A
 
 def annotations(campaign: Campaign, out_dir: Path, workspace: Path) -> list[dict[str, Any]]:
     bad = sorted((r for r in campaign.runs if r.status is not RunStatus.PASSED), key=lambda r: r.key)
-    return [annotation(r, out_dir, workspace) for r in bad]
+    gate = campaign.extra.get(GATE_KEY) or {}
+    return [annotation(r, out_dir, workspace, let_pass(r, gate.get("fail_on", "any")) is None) for r in bad]
 
 
 def batches(items: list[Any], size: int = ANNOTATIONS_PER_REQUEST) -> list[list[Any]]:

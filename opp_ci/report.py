@@ -59,7 +59,8 @@ def _test_case(record: RunRecord) -> TestCase:
         stdout=output,
         file=xml_text(record.log) if record.log else None,
     )
-    message = xml_text(record.error or record.status.value)
+    finding = (record.triage or {}).get("finding")
+    message = xml_text((f"[{finding}] " if finding else "") + (record.error or record.status.value))
     if record.status in (RunStatus.FAILED, RunStatus.TIMEOUT):
         case.add_failure_info(message=message, output=output, failure_type=record.status.value)
     elif record.status is RunStatus.ERROR:

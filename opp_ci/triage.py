@@ -289,22 +289,28 @@ def judge(campaign: Campaign, out_dir: Path, today: datetime.date | None = None)
     return decision
 
 
+def let_pass(record: RunRecord, fail_on: str) -> str | None:
+    """Why a failed run does not fail the campaign: "quarantined" (an unexpired entry covers it), "tolerated"
+    (`--fail-on changed` and this change did not cause it); None when it fails the campaign."""
+    triage = record.triage or {}
+    entry = triage.get("quarantine")
+    if entry and not entry.get("expired"):
+        return "quarantined"
+    if fail_on == "any" or not triage or triage.get("finding") in CHANGE_FINDINGS:
+        return None
+    return "tolerated"
+
+
 def decide(records: list[RunRecord], fail_on: str, entries: list[QuarantineEntry],
            today: datetime.date) -> dict[str, Any]:
     """Which failures fail the campaign: every one with `any`, only changed and unknown ones with `changed`;
     never one an unexpired quarantine entry covers. An expired entry fails the campaign, whatever its runs did."""
     failing = tolerated = quarantined = 0
     for record in records:
-        if record.status is RunStatus.PASSED:
-            continue
-        triage = record.triage or {}
-        entry = triage.get("quarantine")
-        if entry and not entry["expired"]:
-            quarantined += 1
-        elif fail_on == "any" or triage.get("finding") in CHANGE_FINDINGS or not triage:
-            failing += 1
-        else:
-            tolerated += 1
+        if record.status is not RunStatus.PASSED:
+            how = let_pass(record, fail_on)
+            failing, tolerated, quarantined = (failing + (how is None), tolerated + (how == "tolerated"),
+                                               quarantined + (how == "quarantined"))
     expired = [f"quarantine entry {e.pattern!r} expired on {e.expires.isoformat()} ({e.reason}): fix the run and "
                f"remove the entry, or extend `expires`" for e in entries if e.expires < today]
     return {"passed": failing == 0 and not expired, "failing": failing, "tolerated": tolerated,

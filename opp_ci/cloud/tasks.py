@@ -14,6 +14,7 @@ from opp_ci.cloud.tags import Names, ecs_tags
 from opp_ci.cloud.waiting import wait_tasks
 from opp_ci.errors import UserError
 from opp_ci.options import parse_duration
+from opp_ci.provenance import IMAGE_VARIABLE
 from opp_ci.tls import CA_VARIABLE, CAMPAIGN_SERVER_NAME, SERVER_NAME_VARIABLE
 
 #: At most this many tasks per run_task call, and per describe_tasks call (ECS's limits).
@@ -184,6 +185,7 @@ def worker_container(options: EcsOptions, campaign: str, redis_url: str, store_u
             {"name": "OPP_CI_CAMPAIGN", "value": campaign},
             {"name": CA_VARIABLE, "value": ca},
             {"name": SERVER_NAME_VARIABLE, "value": CAMPAIGN_SERVER_NAME},
+            {"name": IMAGE_VARIABLE, "value": options.image},  # campaign.json's environment names it
         ],
         "secrets": [{"name": "OPP_CI_REDIS_PASSWORD", "valueFrom": password_arn}],
     }

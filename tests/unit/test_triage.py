@@ -139,3 +139,15 @@ def test_an_infrastructure_error_on_either_side_is_unknown_not_a_change(tmp_path
     assert triage_record(error, tmp_path, baseline_of(failed(run=1)), {})["finding"] == "unknown"
     found = triage_record(failed(run=1), tmp_path, baseline_of(error), {})
     assert found["finding"] == "unknown" and "infrastructure failed: worker died" in found["evidence"][0]
+
+
+def test_a_failure_let_pass_is_a_warning_annotation_with_its_finding_and_evidence(tmp_path):
+    from opp_ci.github import annotations
+
+    tolerated = failed(run=1, triage={"finding": "nondeterministic", "evidence": ["fingerprints differ: a | b"]})
+    changed = failed(run=2, triage={"finding": "changed", "evidence": ["the baseline produced x"]})
+    campaign = Campaign("pr", [tolerated, changed], extra={"gate": {"fail_on": "changed"}})
+    first, second = annotations(campaign, tmp_path, tmp_path)
+    assert (first["annotation_level"], second["annotation_level"]) == ("warning", "failure")
+    assert first["title"].endswith("failed (nondeterministic)")
+    assert first["message"].endswith("\nfingerprints differ: a | b")
