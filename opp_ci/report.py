@@ -59,13 +59,21 @@ def _test_case(record: RunRecord) -> TestCase:
         stdout=output,
         file=xml_text(record.log) if record.log else None,
     )
-    finding = (record.triage or {}).get("finding")
-    message = xml_text((f"[{finding}] " if finding else "") + (record.error or record.status.value))
+    message = xml_text(record.error or record.status.value)
+    details = xml_text("\n".join([*_triage_lines(record), record.log_tail or ""])) or None
     if record.status in (RunStatus.FAILED, RunStatus.TIMEOUT):
-        case.add_failure_info(message=message, output=output, failure_type=record.status.value)
+        case.add_failure_info(message=message, output=details, failure_type=record.status.value)
     elif record.status is RunStatus.ERROR:
-        case.add_error_info(message=message, output=output, error_type="infrastructure")
+        case.add_error_info(message=message, output=details, error_type="infrastructure")
     return case
+
+
+def _triage_lines(record: RunRecord) -> list[str]:
+    """The finding and its evidence, first in a failure's text (the log's tail follows)."""
+    triage = record.triage or {}
+    if not triage.get("finding"):
+        return []
+    return [f"triage: {triage['finding']}", *(f"  {line}" for line in triage.get("evidence", [])), ""]
 
 
 def summary_markdown(campaign: Campaign) -> str:
