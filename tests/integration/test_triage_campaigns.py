@@ -95,6 +95,8 @@ def test_each_failure_is_triaged_by_its_cause(project, baseline, tagged, tmp_pat
                                               for r in kept["runs"])
     assert "triage: 1 nondeterministic, 1 baseline-outdated, 1 changed, 1 unknown" in done.stderr
     assert_summary_groups_by_triage((out / "summary.md").read_text())
+    junit = (out / "junit.xml").read_text()
+    assert junit.count("triage: ") == 4 and "triage: baseline-outdated" in junit
 
 
 def assert_summary_groups_by_triage(summary: str) -> None:
