@@ -229,3 +229,22 @@ def test_a_shard_killed_half_way_shows_the_runs_it_did_not_run(standin_project, 
     runs = campaign(merged)["runs"]
     not_run = [r for r in runs if r["error"] and r["error"].startswith("not run: shard 1/2 ended before running it")]
     assert len(runs) == 6 and len(not_run) == 3 - done_before and all(r["shard"] == 1 for r in not_run)
+
+
+def test_the_gate_is_decided_over_every_shards_runs_with_the_findings_the_shards_made(suite, tagged, tmp_path):
+    """Each shard triages its own failures (Jitter, run twice more, is nondeterministic); merge decides the gate
+    over all of them: with --fail-on changed the merged campaign passes, as the unsharded one does; an expired
+    quarantine entry in the shards' settings fails the merged campaign."""
+    more = ("--suite", "unstable.csv", "--suite", "suite.csv", "--confirm", "2", "--fail-on", "changed")
+    shards = run_shards(tagged, suite, tmp_path, 2, *more)
+    merged = tmp_path / "merged"
+    assert tagged.run("merge", *map(str, shards), "-o", str(merged)).returncode == 0
+    gate = campaign(merged)["gate"]
+    assert (gate["failing"], gate["tolerated"], gate["passed"]) == (0, 1, True)
+    [jitter] = [r for r in campaign(merged)["runs"] if r["status"] != "passed"]
+    assert jitter["triage"]["finding"] == "nondeterministic" and len(jitter["triage"]["results"]) == 3
+    toml = suite / "opp-ci.toml"
+    toml.write_text(toml.read_text() + '\n[quarantine]\n"*Jitter*" = { reason = "inet#929", expires = 2020-01-01 }\n')
+    shards = run_shards(tagged, suite, tmp_path / "expired", 2, *more)
+    done = tagged.run("merge", *map(str, shards), "-o", str(tmp_path / "merged-expired"))
+    assert done.returncode == 1 and campaign(tmp_path / "merged-expired")["gate"]["expired"]
