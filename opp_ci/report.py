@@ -103,7 +103,7 @@ def summary_markdown(campaign: Campaign) -> str:
 #: The summary's groups of failures, in its order: what this change did first, what it did not last.
 FAILURE_GROUPS = (
     ("changed", "Changed: the baseline campaign produced something else"),
-    ("unknown", "Not explained: no baseline campaign to compare with"),
+    ("unknown", "Not explained: nothing to compare with (no baseline campaign, or no result on one side)"),
     (None, "Not triaged"),
     ("baseline-outdated", "Baseline out of date: the baseline campaign produced the same"),
     ("nondeterministic", "Nondeterministic: results differ between attempts on the same build"),
