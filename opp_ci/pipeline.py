@@ -295,6 +295,10 @@ def judge_and_report(checks: list[Check], campaign: Campaign, out_dir: Path) -> 
     from opp_ci.report import write_reports  # junit_xml and the charts: 13 ms that a starting campaign waited for
 
     judge_campaign(checks, campaign, out_dir)
+    if checks:  # runs whose fingerprints changed: the patch that accepts them
+        from opp_ci.fingerprints.acceptance import propose
+
+        propose(checks, campaign, out_dir)
     campaign.write(out_dir)
     write_reports(campaign, out_dir)
     return campaign
