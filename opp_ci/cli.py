@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from opp_ci import __version__, options, output, spec
+from opp_ci.accept_cli import accept_group
 from opp_ci.cloud_cli import COMMANDS
 from opp_ci.errors import UserError
 from opp_ci.naming import QUEUE_NAME, WORKER_STORE
@@ -477,7 +478,7 @@ def omnetpp_command(as_exports: bool, if_found: bool) -> None:
                f"(found in {found.found_in})")
 
 
-for _command in COMMANDS + SHARD_COMMANDS:
+for _command in (*COMMANDS, *SHARD_COMMANDS, accept_group):
     cli.add_command(_command)
 
 
