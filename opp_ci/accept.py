@@ -154,9 +154,13 @@ def read_proposal(out_dir: Path) -> tuple[dict[str, Any] | None, str]:
         raise UserError(f"{out_dir / PATCH_FILE}: cannot read it ({error.strerror})") from None
 
 
-def pushed_reply(sha: str, branch: str, proposal: dict[str, Any] | None) -> str:
+def _rows(proposal: dict[str, Any] | None) -> str:
     rows = (proposal or {}).get("rows")
-    what = f" ({rows} row{'' if rows == 1 else 's'})" if isinstance(rows, int) else ""
+    return f"{rows} row{'' if rows == 1 else 's'}" if isinstance(rows, int) else "?"
+
+
+def pushed_reply(sha: str, branch: str, proposal: dict[str, Any] | None) -> str:
+    what = f" ({_rows(proposal)})" if proposal else ""
     return (f"✅ Accepted the new fingerprints{what}: pushed {md_code(sha)} to {md_code(branch)}. "
             f"A push made with the workflow's token starts no workflow: push again, or re-run the campaign, to "
             f"check it.")
@@ -171,7 +175,7 @@ def patch_reply(proposal: dict[str, Any] | None, patch: str) -> str:
     lines = ["This pull request comes from a fork: opp-ci cannot push to its branch. Its author can accept the new "
              f"fingerprints by applying this patch with `git apply` in the project directory (it changes {files}), "
              "or with `opp-ci baseline update --from OUT_DIR` and the campaign's artifact.", "",
-             f"<details><summary>The patch ({proposal.get('rows', '?')} rows)</summary>", "",
+             f"<details><summary>The patch ({_rows(proposal)})</summary>", "",
              md_fence(shown, "diff"), "", "</details>"]
     if len(shown) < len(patch):
         lines += ["", f"✂️ Cut to fit GitHub's limit ({len(shown)} of {len(patch)} characters shown): the whole patch "
