@@ -11,15 +11,16 @@ rows (runs of the store, rows of a suite) that change, and the start of the patc
 from __future__ import annotations
 
 import copy
-import difflib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from opp_ci import output
+from opp_ci.fingerprints import patches
 from opp_ci.fingerprints.baseline import suite_updates, update_from_campaign
 from opp_ci.fingerprints.checks import FingerprintCheck, SuiteCheck
+from opp_ci.fingerprints.stores import FingerprintStore, InetCsvStore, open_store
 from opp_ci.fingerprints.suites import Action
 from opp_ci.fingerprints.verdicts import FingerprintVerdict
 from opp_ci.records import Campaign, RunStatus
@@ -45,6 +46,7 @@ class FileUpdate:
     new: str
     rows: int
     suite: bool = False
+    ini: str | None = None  # an INET CSV store: the ini file whose rows it prefers (InetCsvStore.ini)
 
 
 def needs_update(campaign: Campaign) -> bool:
@@ -74,7 +76,11 @@ def propose(checks: list[Any], campaign: Campaign, out_dir: Path) -> list[FileUp
 def store_updates(check: FingerprintCheck, project: Path, campaign: Campaign) -> list[FileUpdate]:
     """The fingerprint store with every run's calculated fingerprints recorded, as `baseline update --from`
     records them, on a copy of the store (its file is not written)."""
-    store = copy.deepcopy(check.store)
+    return store_update(copy.deepcopy(check.store), project, campaign)
+
+
+def store_update(store: FingerprintStore, project: Path, campaign: Campaign) -> list[FileUpdate]:
+    """`store` (a copy: it is changed) with the campaign's calculated fingerprints, when any changed."""
     path = Path(store.path)
     relative = _relative(path, project)
     if relative is None:
@@ -88,7 +94,7 @@ def store_updates(check: FingerprintCheck, project: Path, campaign: Campaign) ->
         store.path = Path(scratch) / path.name
         store.save()
         new = store.path.read_text(encoding="utf-8")
-    return [FileUpdate(relative, old, new, rows)]
+    return [FileUpdate(relative, old, new, rows, ini=getattr(store, "ini", None))]
 
 
 def suite_file_updates(project: Path, files: list[str], campaign: Campaign, out_dir: Path) -> list[FileUpdate]:
@@ -122,25 +128,14 @@ def write_proposal(updates: list[FileUpdate], campaign: Campaign, out_dir: Path)
     campaign.extra[KEY] = {
         "files": [update.path for update in updates], "rows": sum(update.rows for update in updates),
         "suites": [update.path for update in updates if update.suite], "directory": UPDATE_DIR,
+        "ini": {update.path: update.ini for update in updates if update.ini},
         "patch": PATCH_FILE, "patch_chars": len(patch), "preview": preview(patch, PREVIEW_CHARS),
     }
 
 
 def unified_patch(updates: list[FileUpdate]) -> str:
     """A unified diff of the files (`git apply` and `patch -p1` read it), in the order given."""
-    parts = []
-    for update in updates:
-        before = f"a/{update.path}" if update.old is not None else "/dev/null"
-        parts += difflib.unified_diff(_lines(update.old or ""), _lines(update.new), before, f"b/{update.path}")
-    return "".join(parts)
-
-
-def _lines(text: str) -> list[str]:
-    """The lines of `text` with their ends; a last line without one carries diff's marker for that."""
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n\\ No newline at end of file\n"
-    return lines
+    return patches.unified_patch([(update.path, update.old, update.new) for update in updates])
 
 
 def preview(patch: str, limit: int) -> str:
@@ -149,3 +144,43 @@ def preview(patch: str, limit: int) -> str:
         return patch
     head = patch[:limit]
     return head[: head.rfind("\n") + 1]
+
+
+# --- `opp-ci merge`: the shards' proposals done again over all runs ---
+
+
+def merge_proposals(shards: list[tuple[Path, Campaign]], merged: Campaign, out_dir: Path) -> list[FileUpdate]:
+    """The proposal of the merged campaign: each file as the project had it (undone from a shard's updated file
+    and patch: the merge job has no checkout), updated with every shard's runs, as one campaign would be."""
+    originals: dict[str, tuple[str | None, dict[str, Any]]] = {}
+    for directory, campaign in shards:
+        proposal = campaign.extra.get(KEY)
+        if not isinstance(proposal, dict):
+            continue
+        diffs = patches.by_file((directory / str(proposal.get("patch") or PATCH_FILE)).read_text(encoding="utf-8"))
+        for path in proposal.get("files", []):
+            if path not in originals and path in diffs:
+                updated = (directory / UPDATE_DIR / path).read_text(encoding="utf-8")
+                originals[path] = (patches.original(updated, diffs[path]), proposal)
+    if not originals or not needs_update(merged):
+        return []
+    with tempfile.TemporaryDirectory(prefix="opp-ci-accept-") as scratch:
+        updates = [update for path, (text, proposal) in originals.items()
+                   for update in _again(Path(scratch), path, text, proposal, merged, out_dir)]
+    if updates:
+        write_proposal(updates, merged, out_dir)
+    return updates
+
+
+def _again(project: Path, path: str, text: str | None, proposal: dict[str, Any], merged: Campaign,
+           out_dir: Path) -> list[FileUpdate]:
+    """One file's update, computed on its original text put at its place in a scratch project."""
+    if text is not None:
+        (project / path).parent.mkdir(parents=True, exist_ok=True)
+        (project / path).write_text(text, encoding="utf-8")
+    if path in (proposal.get("suites") or []):
+        return suite_file_updates(project, [path], merged, out_dir)
+    store = open_store(project / path)
+    if isinstance(store, InetCsvStore):
+        store.ini = (proposal.get("ini") or {}).get(path)
+    return store_update(store, project, merged)

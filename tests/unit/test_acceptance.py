@@ -7,7 +7,18 @@ import hashlib
 import json
 from pathlib import Path
 
-from opp_ci.fingerprints.acceptance import KEY, PATCH_FILE, UPDATE_DIR, FileUpdate, propose, unified_patch
+import pytest
+
+from opp_ci.fingerprints import patches
+from opp_ci.fingerprints.acceptance import (
+    KEY,
+    PATCH_FILE,
+    UPDATE_DIR,
+    FileUpdate,
+    merge_proposals,
+    propose,
+    unified_patch,
+)
 from opp_ci.fingerprints.baseline import update_from_campaign, update_suites
 from opp_ci.fingerprints.checks import FingerprintCheck, SuiteCheck, rows_of
 from opp_ci.fingerprints.stores import RunId, open_store
@@ -130,3 +141,46 @@ def test_the_summary_shows_the_patch_collapsed_and_cuts_a_long_one(tmp_path):
     summary = summary_markdown(campaign)
     assert len(summary) < 30000
     assert f"of {len(long_patch)} characters shown): the whole patch is `baseline-update.patch`" in summary
+
+
+# --- the patch undone, and the shards' proposals merged ---
+
+PAIRS = [("a\nb\nc\n", "a\nB\nc\n"), ("x\ny", "x\nz\n"), ("x\ny", "x\nz"), ("x\ny\n", "x\nz"), ("", "new\n"),
+         ("--- a\n+++ b\nkeep\n", "--- a\n+++ c\nkeep\n"),  # lines that look like a file's header
+         ("".join(f"{i}\n" for i in range(40)), "".join(f"{i if i % 13 else 'x'}\n" for i in range(40)))]
+
+
+@pytest.mark.parametrize(("old", "new"), PAIRS)
+def test_a_patch_is_undone_from_the_file_it_made(old, new):
+    diffs = patches.by_file(patches.unified_patch([("first.csv", old, new), ("second.csv", "1\n2\n", "1\n3\n")]))
+    assert set(diffs) == {"first.csv", "second.csv"}
+    assert patches.original(new, diffs["first.csv"]) == old
+    assert patches.original("1\n3\n", diffs["second.csv"]) == "1\n2\n"
+
+
+def test_a_new_file_is_undone_to_none():
+    diff = patches.by_file(patches.unified_patch([("new.json", None, "{}\n")]))["new.json"]
+    assert diff.new_file and patches.original("{}\n", diff) is None
+
+
+def test_merged_shards_propose_what_one_campaign_of_all_their_runs_proposes(tmp_path):
+    """Each shard's proposal holds its own runs; merge undoes one to the project's store (it has no checkout)
+    and records every shard's runs, as one campaign would."""
+    project, check = store_project(tmp_path)
+    records = [store_record(0, "aaaa-0000", "1111-1111"), store_record(1, "bbbb-1111", "2222-2222")]
+    shards = []
+    for index, record in enumerate(records, 1):
+        shard = Campaign(f"s{index}", [record], extra={"project": str(project)})
+        (tmp_path / f"shard{index}").mkdir()
+        propose([FingerprintCheck(open_store(check.store.path), ["tplx"])], shard, tmp_path / f"shard{index}")
+        shards.append((tmp_path / f"shard{index}", shard))
+    (tmp_path / "one").mkdir()
+    propose([check], Campaign("one", records, extra={"project": str(project)}), tmp_path / "one")
+    (tmp_path / "merged").mkdir()
+    merged = Campaign("m", records, extra={"project": "/the/shards/project"})
+
+    [update] = merge_proposals(shards, merged, tmp_path / "merged")
+    assert update.rows == 2 and merged.extra[KEY]["rows"] == 2
+    assert (tmp_path / "merged" / PATCH_FILE).read_text() == (tmp_path / "one" / PATCH_FILE).read_text()
+    assert (tmp_path / "merged" / UPDATE_DIR / "fingerprints" / "store.json").read_text() == \
+        (tmp_path / "one" / UPDATE_DIR / "fingerprints" / "store.json").read_text()
