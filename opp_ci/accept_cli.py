@@ -59,7 +59,7 @@ def accept_group() -> None:
 @accept_group.command("check")
 @_github_options
 @click.option("--github-output", envvar="GITHUB_OUTPUT", type=click.Path(dir_okay=False, path_type=Path),
-              help="Append pr, head-ref, head-repo, head-sha, same-repo, run-id, artifact (or refusal) to this file "
+              help="Append pr, head-ref, head-repo, head-sha, same-repo, run-id, artifact (or problem) to this file "
                    "(default $GITHUB_OUTPUT).")
 def check_command(event_path: str | None, repository: str | None, api_url: str, github_output: Path | None) -> None:
     """Check a `/opp-ci accept` comment: on a pull request, by someone with write access (else exit 1); find the
@@ -71,10 +71,10 @@ def check_command(event_path: str | None, repository: str | None, api_url: str, 
     with _github(api_url, request.repository) as repo:
         try:
             permission = accept.check_permission(repo, request)
-        except accept.Refused as refused:
-            write_outputs(github_output, {"refusal": refused.message})
+            target = accept.find_target(repo, request)
+        except UserError as problem:  # the answer on the pull request
+            write_outputs(github_output, {"problem": problem.message})
             raise
-        target = accept.find_target(repo, request)
     write_outputs(github_output, target.outputs())
     where = "this repository" if target.same_repo else f"the fork {target.head_repo or '(deleted)'}"
     output.info(f"@{request.commenter} ({permission}) accepts on pull request #{target.pr}: branch {target.head_ref} "
@@ -88,7 +88,7 @@ def check_command(event_path: str | None, repository: str | None, api_url: str, 
               help="The campaign's artifact: without --pushed, answer with its patch (a fork's pull request).")
 @click.option("--pushed", metavar="SHA", help="Say that this commit was pushed to the pull request's branch.")
 @click.option("--branch", metavar="NAME", help="With --pushed: the branch it was pushed to.")
-@click.option("--message", metavar="TEXT", help="Answer with this text instead (e.g. check's refusal).")
+@click.option("--message", metavar="TEXT", help="Answer with this text instead (e.g. check's problem).")
 def reply_command(event_path: str | None, repository: str | None, api_url: str, pr: int | None,
                   from_dir: Path | None, pushed: str | None, branch: str | None, message: str | None) -> None:
     """Answer the `/opp-ci accept` comment on the pull request: the commit pushed, or (a fork) the patch."""

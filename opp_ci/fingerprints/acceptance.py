@@ -11,6 +11,7 @@ rows (runs of the store, rows of a suite) that change, and the start of the patc
 from __future__ import annotations
 
 import copy
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,8 @@ def needs_update(campaign: Campaign) -> bool:
 def propose(checks: list[Any], campaign: Campaign, out_dir: Path) -> list[FileUpdate]:
     """When runs failed their fingerprint check: the updated files and the patch written to `out_dir`, and
     recorded in the campaign; the project directory is only read."""
+    clear(out_dir)
+    campaign.extra.pop(KEY, None)
     project = campaign.extra.get("project")
     if not project or not needs_update(campaign):
         return []
@@ -71,6 +74,15 @@ def propose(checks: list[Any], campaign: Campaign, out_dir: Path) -> list[FileUp
     if updates:
         write_proposal(updates, campaign, out_dir)
     return updates
+
+
+def clear(out_dir: Path) -> None:
+    """Removes an earlier proposal (of a campaign resumed in the same output directory, which opp-ci claimed:
+    the files there are its own)."""
+    if (out_dir / PATCH_FILE).is_file() and not (out_dir / PATCH_FILE).is_symlink():
+        (out_dir / PATCH_FILE).unlink()
+    if (out_dir / UPDATE_DIR).is_dir() and not (out_dir / UPDATE_DIR).is_symlink():
+        shutil.rmtree(out_dir / UPDATE_DIR)
 
 
 def store_updates(check: FingerprintCheck, project: Path, campaign: Campaign) -> list[FileUpdate]:
@@ -152,6 +164,7 @@ def preview(patch: str, limit: int) -> str:
 def merge_proposals(shards: list[tuple[Path, Campaign]], merged: Campaign, out_dir: Path) -> list[FileUpdate]:
     """The proposal of the merged campaign: each file as the project had it (undone from a shard's updated file
     and patch: the merge job has no checkout), updated with every shard's runs, as one campaign would be."""
+    clear(out_dir)
     originals: dict[str, tuple[str | None, dict[str, Any]]] = {}
     for directory, campaign in shards:
         proposal = campaign.extra.get(KEY)

@@ -107,7 +107,7 @@ def test_check_refuses_a_commenter_who_may_only_read(api, tmp_path):
     done = accept(tmp_path, url, "check")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "@maintainer has read access to example/model: accepting new fingerprints needs write access" in done.stderr
-    assert outputs(tmp_path)["refusal"].startswith("@maintainer has read access")
+    assert outputs(tmp_path)["problem"].startswith("@maintainer has read access")
     assert not recorder.calls("GET", PULLS) and not recorder.calls("GET", ARTIFACTS)
 
 

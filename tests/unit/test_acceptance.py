@@ -184,3 +184,14 @@ def test_merged_shards_propose_what_one_campaign_of_all_their_runs_proposes(tmp_
     assert (tmp_path / "merged" / PATCH_FILE).read_text() == (tmp_path / "one" / PATCH_FILE).read_text()
     assert (tmp_path / "merged" / UPDATE_DIR / "fingerprints" / "store.json").read_text() == \
         (tmp_path / "one" / UPDATE_DIR / "fingerprints" / "store.json").read_text()
+
+
+def test_a_campaign_that_no_longer_mismatches_leaves_no_earlier_proposal_behind(tmp_path):
+    project, check = store_project(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    propose([check], Campaign("c", [store_record(1, "abcd-ef01", "2222-2222")], extra={"project": str(project)}), out)
+    assert (out / PATCH_FILE).is_file() and (out / UPDATE_DIR).is_dir()
+    again = Campaign("c", [store_record(1, "2222-2222", "2222-2222")], extra={"project": str(project), KEY: {}})
+    assert propose([check], again, out) == []  # resumed in the same directory: the run passes now
+    assert not (out / PATCH_FILE).exists() and not (out / UPDATE_DIR).exists() and KEY not in again.extra
