@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from accept_campaign import STORE, mismatching_campaign, recorded_store
+from accept_campaign import RUNS, STORE, mismatching_campaign, opp_ci, recorded_store
 from github_api import TOKEN, Recorder, serve_proxy, start_prism
 from projects import copy_standin
 
@@ -143,3 +143,25 @@ def test_a_push_is_answered_with_its_commit(api, tmp_path, campaign):
     [posted] = recorder.calls("POST", rf"/repos/{REPOSITORY}/issues/7/comments")
     assert posted.status == 201
     assert posted.body["body"].startswith("✅ Accepted the new fingerprints (1 row): pushed `c0ffee1` to `feature`.")
+
+
+def test_merged_shards_propose_the_patch_one_campaign_proposes(tmp_path):
+    """`opp-ci merge` has the shards' output directories only (the merge job checks nothing out): its patch over
+    all runs is the one campaign's, with both changed fingerprints, one from each shard."""
+    project = copy_standin(tmp_path / "model")
+    store = json.loads(recorded_store(tmp_path))
+    store["fingerprints"][0]["fingerprint"] = "0bad-0000"  # runs 0 and 1 wrong: shards 1/2 and 2/2 have one each
+    (project / STORE).write_text(json.dumps(store, indent=2) + "\n")
+    for index in (1, 2):
+        opp_ci("run", str(project), *RUNS, "--workers", "1", "--check", "fingerprints", "--shard", f"{index}/2",
+               "--out", str(tmp_path / f"shard{index}"), expect=(1,))
+        assert json.loads((tmp_path / f"shard{index}" / "campaign.json").read_text())["baseline_update"]["rows"] == 1
+    opp_ci("merge", str(tmp_path / "shard1"), str(tmp_path / "shard2"), "--out", str(tmp_path / "merged"),
+           expect=(1,))
+    one = mismatching_campaign(project, tmp_path / "one")
+
+    patch = (tmp_path / "merged" / "baseline-update.patch").read_text()
+    assert patch == (one / "baseline-update.patch").read_text()
+    assert patch.count('\n-      "fingerprint": "0bad-') == 2
+    assert json.loads((tmp_path / "merged" / "campaign.json").read_text())["baseline_update"]["rows"] == 2
+    assert "Accept the new fingerprints (2 rows)" in (tmp_path / "merged" / "summary.md").read_text()
