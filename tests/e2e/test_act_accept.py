@@ -92,7 +92,7 @@ def campaign_artifact(tmp_path: Path, repo: Path) -> Path:
     return mismatching_campaign(built, tmp_path / "act_artifacts" / ARTIFACT)
 
 
-def github_answers(head_repo: str, sha: str) -> dict[tuple[str, str], Any]:
+def github_answers(head_repo: str, sha: str, permission: str = "admin") -> dict[tuple[str, str], Any]:
     def pull(reply: dict) -> dict:
         repo = {**(reply["head"].get("repo") or {}), "full_name": head_repo}
         return {**reply, "number": 7, "head": {**reply["head"], "ref": "feature", "sha": sha, "repo": repo}}
@@ -103,12 +103,12 @@ def github_answers(head_repo: str, sha: str) -> dict[tuple[str, str], Any]:
                                                  "workflow_run": {**example["workflow_run"], "id": 4242,
                                                                   "head_sha": sha}}]}
 
-    return {("GET", PERMISSION): lambda reply: {**reply, "permission": "admin"}, ("GET", PULLS): pull,
+    return {("GET", PERMISSION): lambda reply: {**reply, "permission": permission}, ("GET", PULLS): pull,
             ("GET", ARTIFACTS): artifacts}
 
 
-def accept_with_act(act_binary: str, act_stubs: dict[str, Path], tmp_path: Path, prism: int,
-                    head_repo: str) -> tuple[Recorder, Path, str]:
+def accept_with_act(act_binary: str, act_stubs: dict[str, Path], tmp_path: Path, prism: int, head_repo: str,
+                    permission: str = "admin") -> tuple[Recorder, Path, str]:
     repo, bare, sha = pull_request_branch(tmp_path)
     campaign_artifact(tmp_path, repo)
     event = tmp_path / "event.json"
@@ -119,12 +119,14 @@ def accept_with_act(act_binary: str, act_stubs: dict[str, Path], tmp_path: Path,
     stubs = {**act_stubs, "actions/checkout@v4": tmp_path / "stubs" / "checkout-branch"}
     stubs["actions/checkout@v4"].mkdir(parents=True)
     (stubs["actions/checkout@v4"] / "action.yml").write_text(CHECKOUT)
-    recorder = Recorder(prism, generated=[PERMISSION, PULLS], answers=github_answers(head_repo, sha))
+    recorder = Recorder(prism, generated=[PERMISSION, PULLS], answers=github_answers(head_repo, sha, permission))
     with serve_proxy(recorder) as url:
         result = run_act(act_binary, repo, "issue_comment", "accept.yml", stubs, tmp_path, "-e", str(event),
                          "--env", f"GITHUB_API_URL={url}", "--env", f"ACT_GIT_REMOTE={bare}",
                          "-s", f"GITHUB_TOKEN={TOKEN}")
-    assert result.returncode == 0, f"act failed, see {tmp_path / 'act.log'}:\n{result.stdout[-5000:]}"
+    refused = permission not in ("admin", "maintain", "write")
+    assert (result.returncode != 0) == refused, f"act: exit {result.returncode}, see {tmp_path / 'act.log'}:\n" \
+        f"{result.stdout[-5000:]}"
     assert TOKEN not in result.stdout + result.stderr
     return recorder, bare, sha
 
@@ -166,3 +168,15 @@ def test_a_pull_request_from_a_fork_is_answered_with_the_patch_and_nothing_is_pu
     patch = (tmp_path / "act_artifacts" / ARTIFACT / "baseline-update.patch").read_text()
     assert f"```diff\n{patch.rstrip()}\n```" in answer.body["body"]
     assert "checkout" not in (tmp_path / "act_trace").read_text()
+
+
+def test_a_commenter_who_may_only_read_is_refused_with_an_answer(act_binary, act_stubs, tmp_path, prism):
+    recorder, bare, head = accept_with_act(act_binary, act_stubs, tmp_path, prism, REPOSITORY, permission="read")
+
+    assert git(bare, "rev-parse", "feature") == head
+    [answer] = recorder.calls("POST", COMMENTS)
+    assert answer.status == 201
+    assert answer.body["body"] == ("@maintainer has read access to example/model: accepting new fingerprints needs "
+                                   "write access (admin, maintain or write)")
+    trace = (tmp_path / "act_trace").read_text()
+    assert "download-artifact" not in trace and "checkout" not in trace
