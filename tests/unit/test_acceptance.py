@@ -195,3 +195,40 @@ def test_a_campaign_that_no_longer_mismatches_leaves_no_earlier_proposal_behind(
     again = Campaign("c", [store_record(1, "2222-2222", "2222-2222")], extra={"project": str(project), KEY: {}})
     assert propose([check], again, out) == []  # resumed in the same directory: the run passes now
     assert not (out / PATCH_FILE).exists() and not (out / UPDATE_DIR).exists() and KEY not in again.extra
+
+
+INET_STORE = """# working directory, command line arguments, simulation time limit, fingerprint, expected result, tags
+.,  -f omnetpp.ini -c Aloha -r 0,  10s,  1111-1111/tplx,  PASS,  quick
+.,  -f omnetpp.ini -c Aloha -r 1,  10s,  2222-2222/tplx,  PASS,  quick
+"""
+
+
+def test_an_inet_csv_store_is_patched_in_its_row_alone(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "fingerprints.csv").write_text(INET_STORE)
+    check = FingerprintCheck(open_store(project / "fingerprints.csv"), ["tplx"])
+    campaign = Campaign("c", [store_record(0, "1111-1111", "1111-1111"), store_record(1, "abcd-ef01", "2222-2222")],
+                        extra={"project": str(project)})
+    propose([check], campaign, tmp_path)
+    assert (project / "fingerprints.csv").read_text() == INET_STORE
+    changed = [line for line in (tmp_path / PATCH_FILE).read_text().splitlines() if line[:1] in "+-"]
+    assert changed[2:] == ["-.,  -f omnetpp.ini -c Aloha -r 1,  10s,  2222-2222/tplx,  PASS,  quick",
+                           "+.,  -f omnetpp.ini -c Aloha -r 1,  10s,  abcd-ef01/tplx,  PASS,  quick"]
+
+
+def test_merged_shards_of_a_suite_propose_both_rows(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "suite.csv").write_text(SUITE)
+    records = [suite_record(2, "0bad-0001", "03f6-d1ca"), suite_record(3, "0bad-0002", "2ed3-2ea9")]
+    shards = []
+    for index, record in enumerate(records, 1):
+        shard = Campaign(f"s{index}", [record], extra={"project": str(project)})
+        (tmp_path / f"shard{index}").mkdir()
+        propose([SuiteCheck(rows_of(project, ["suite.csv"]), [])], shard, tmp_path / f"shard{index}")
+        shards.append((tmp_path / f"shard{index}", shard))
+    (tmp_path / "merged").mkdir()
+    [update] = merge_proposals(shards, Campaign("m", records), tmp_path / "merged")
+    assert update.suite and update.rows == 2 and update.old == SUITE
+    assert "0bad-0001/tplx" in update.new and "0bad-0002/tplx" in update.new
