@@ -29,6 +29,7 @@ ACTION_ONLY = frozenset({
     "upload", "artifact-name", "retention-days",  # publish-results: actions/upload-artifact
     "publish",  # publish-results: whether the publishing step runs at all
     "repository",  # build-image: the ECR repository, for `opp-ci ecr ensure` and the build's cache scope
+    "step",  # accept: which of `opp-ci accept check` and `opp-ci accept reply` it calls
 })
 
 #: Inputs named for what they hold (a list), where the repeatable flag is singular.

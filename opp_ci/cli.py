@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from opp_ci import __version__, options, output, spec
+from opp_ci.accept_cli import accept_group
 from opp_ci.cloud_cli import COMMANDS
 from opp_ci.errors import UserError
 from opp_ci.naming import QUEUE_NAME, WORKER_STORE
@@ -320,7 +321,12 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
         if target.note:
             output.info(target.note)
         recorded, out_dir = pipeline.execute(campaign_spec), campaign_spec.out
+    from opp_ci.triage import run_name, without_nondeterministic
+
+    recorded, unstable = without_nondeterministic(recorded)
     changes, skipped = target.update(recorded, out_dir)
+    skipped += [f"{run_name(record)}: nondeterministic (its results differ between attempts): quarantine it, "
+                f"not its fingerprint" for record in unstable]
     for line in [change.describe() for change in changes] + [f"SKIP   {line}" for line in skipped]:
         click.echo(line)
     output.info(f"{target.counts(changes)}, {len(skipped)} without a fingerprint; wrote {target.written}")
@@ -484,7 +490,7 @@ def omnetpp_command(as_exports: bool, if_found: bool) -> None:
                f"(found in {found.found_in})")
 
 
-for _command in COMMANDS + SHARD_COMMANDS:
+for _command in (*COMMANDS, *SHARD_COMMANDS, accept_group):
     cli.add_command(_command)
 
 

@@ -4,7 +4,8 @@ Every run of the plan appears once: the records the shards collected (with the s
 run no shard reported (its shard failed, or was never given, or ended early) a record that says it was not run
 and why; the plan each shard keeps in campaign.json names those runs. Result files and logs are copied, the
 reports are written by the report writers `run` uses, the run-time histories are joined, the fingerprint suite's
-counts added up and the comparison with a baseline done again over all runs.
+counts added up, the comparison with a baseline and the patch that accepts new fingerprints done again over all
+runs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from opp_ci.records import CAMPAIGN_FILE, Campaign, MalformedRecord, RunRecord, 
 from opp_ci.shards import SHARD_KEY, record_identity
 
 #: What merge keeps of a shard's campaign.json `extra` as it is (the rest is merged or done again).
-_MERGED_KEYS = (SHARD_KEY, "suite", "regression", "infrastructure_error", "queue_jobs", "cost")
+_MERGED_KEYS = (SHARD_KEY, "suite", "regression", "infrastructure_error", "queue_jobs", "cost", "baseline_update")
 
 
 @dataclass
@@ -96,6 +97,7 @@ def merge(directories: list[Path], out: Path) -> Campaign:
         _merge_history(shards, merged, out_dir)
         _judge_again(shards, merged, out_dir)
         triage.judge(merged, out_dir)  # the gate decided over every shard's runs
+        _accept_again(shards, merged, out_dir)
         merged.write(out_dir)
         from opp_ci.report import write_reports
 
@@ -254,3 +256,10 @@ def _judge_again(shards: list[ShardOutput], merged: Campaign, out_dir: Path) -> 
 
     settings = regression.Settings.from_mapping(stored.get("settings") or {})
     regression.compare_campaigns(baseline, out_dir, settings, candidate=merged)
+
+
+def _accept_again(shards: list[ShardOutput], merged: Campaign, out_dir: Path) -> None:
+    """The patch that accepts the new fingerprints, over all runs (each shard's covers its own runs)."""
+    from opp_ci.fingerprints.acceptance import merge_proposals
+
+    merge_proposals([(shard.directory, shard.campaign) for shard in shards], merged, out_dir)

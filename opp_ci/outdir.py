@@ -25,7 +25,8 @@ LOCK = ".opp-ci-lock"
 #: The local backend's store, in the output directory (the same file system as the results: files move, not copy).
 STORE_DIR = ".opp-ci-store"
 #: What a campaign writes into its output directory.
-OUTPUTS = (CAMPAIGN_FILE, "junit.xml", "summary.md", RESULTS_DIR, "logs", "plots", STORE_DIR, "confirm")
+OUTPUTS = (CAMPAIGN_FILE, "junit.xml", "summary.md", RESULTS_DIR, "logs", "plots", STORE_DIR, "confirm",
+           "baseline-update", "baseline-update.patch")
 
 #: opp-ci's own reports, which `opp-ci report` and `compare` rewrite after the campaign: opp-ci's by name.
 REPORTS = (CAMPAIGN_FILE, "junit.xml", "summary.md")

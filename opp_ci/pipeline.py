@@ -315,6 +315,10 @@ def judge_and_report(checks: list[Check], campaign: Campaign, out_dir: Path) -> 
 
     judge_campaign(checks, campaign, out_dir)
     triage.judge(campaign, out_dir)
+    if checks:  # runs whose fingerprints changed: the patch that accepts them
+        from opp_ci.fingerprints.acceptance import propose
+
+        propose(checks, campaign, out_dir)
     campaign.write(out_dir)
     write_reports(campaign, out_dir)
     return campaign

@@ -94,6 +94,7 @@ def summary_markdown(campaign: Campaign) -> str:
     lines += failures_markdown(campaign.runs, campaign.extra.get("gate"))
     lines += regression_markdown(campaign.extra.get("regression"))
     lines += suite_markdown(campaign)
+    lines += acceptance_markdown(campaign.extra.get("baseline_update"))
     lines += _retried(campaign.runs)
     lines += _slowest(campaign.runs)
     lines += _extras(campaign)
@@ -225,6 +226,32 @@ def accept_command(files: list[str]) -> str:
     """`opp-ci baseline update --suite FILE... --from OUT_DIR`, shell-quoted to copy as it is."""
     suites = [word for name in files for word in ("--suite", str(name))]
     return shell_join(["opp-ci", "baseline", "update", *suites, "--from"]) + " OUT_DIR"
+
+
+def acceptance_markdown(proposal: dict | None) -> list[str]:
+    """The patch that accepts the new fingerprints (opp_ci.fingerprints.acceptance), collapsed: how to accept it
+    with one comment or one command, and the patch (its start, when long: the whole one is in the artifact)."""
+    if not isinstance(proposal, dict) or not proposal.get("files"):
+        return []
+    command = accept_command(proposal.get("suites") or []) if proposal.get("suites") else \
+        "opp-ci baseline update --from OUT_DIR"
+    patch, total = str(proposal.get("preview", "")), proposal.get("patch_chars", 0)
+    lines = [f"<details><summary>Accept the new fingerprints ({_rows(proposal.get('rows'))})</summary>",
+             "", "If they are right: comment `/opp-ci accept` on this pull request (a maintainer; a pull request "
+             "from a fork gets the patch as an answer), or run in the project directory, OUT_DIR being this "
+             "campaign's output directory (its artifact):", "", md_fence(command, "sh"), "",
+             f"or apply {md_code(proposal.get('patch', 'baseline-update.patch'))} from the artifact with "
+             f"`git apply`. It changes {', '.join(md_code(f) for f in proposal['files'])}:", "",
+             md_fence(patch, "diff"), ""]
+    if len(patch) < int(total or 0):
+        lines += [f"✂️ The patch is cut here ({len(patch)} of {md_inline(total)} characters shown): the whole patch "
+                  f"is {md_code(proposal.get('patch', 'baseline-update.patch'))} in the artifact.", ""]
+    return [*lines, "</details>", ""]
+
+
+def _rows(count: object) -> str:
+    number = count if isinstance(count, int) else 0
+    return f"{number} row" if number == 1 else f"{number} rows"
 
 
 def _slowest(records: list[RunRecord]) -> list[str]:

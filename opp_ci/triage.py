@@ -332,3 +332,14 @@ def report_gate(campaign: Campaign) -> None:
     if counts:
         output.info(f"triage: {counts}; {gate['failing']} failing the check, {gate['tolerated']} let pass by "
                     f"--fail-on {gate['fail_on']}, {gate['quarantined']} quarantined")
+
+
+def without_nondeterministic(campaign: Campaign) -> tuple[Campaign, list[RunRecord]]:
+    """The campaign without its runs triaged nondeterministic, and those runs: a fingerprint one attempt happened
+    to calculate is not one to accept (`baseline update --from`, the proposed patch); quarantine them instead."""
+    unstable = [r for r in campaign.runs if (r.triage or {}).get("finding") == Finding.NONDETERMINISTIC.value]
+    if not unstable:
+        return campaign, []
+    kept = [r for r in campaign.runs if r not in unstable]
+    return Campaign(campaign.campaign, kept, campaign.backend, campaign.command, campaign.started_at,
+                    campaign.finished_at, campaign.wall_seconds, campaign.extra), unstable

@@ -11,7 +11,7 @@ from typing import Any
 from opp_ci.fingerprints.checks import FingerprintCheck
 from opp_ci.fingerprints.log import run_output
 from opp_ci.fingerprints.stores import Change, FingerprintStore, RunId, describe_changes, split_calculated
-from opp_ci.fingerprints.suites import Action, RowChange, read_suite, update_suite, write_update
+from opp_ci.fingerprints.suites import Action, RowChange, SuiteUpdate, read_suite, update_suite, write_update
 from opp_ci.fingerprints.verdicts import Expected
 from opp_ci.records import Campaign
 
@@ -63,7 +63,19 @@ def update_suites(project_dir: Path, files: list[str], campaign: Campaign, out_d
                   ) -> tuple[list[RowChange], list[str]]:
     """Rewrites the fingerprint fields of the suite files in place with what the campaign's runs
     calculated (the first repetition of each row); returns the changes and the rows that had none."""
+    updates, skipped = suite_updates(project_dir, files, campaign, out_dir)
     changes: list[RowChange] = []
+    for file, update in updates.items():
+        write_update(Path(project_dir) / file, update)
+        changes += update.changes
+    return changes, skipped
+
+
+def suite_updates(project_dir: Path, files: list[str], campaign: Campaign, out_dir: Path
+                  ) -> tuple[dict[str, SuiteUpdate], list[str]]:
+    """The new text of each suite file (by its name in `files`) with what the campaign's runs calculated,
+    nothing written; and the rows that had no calculated fingerprint."""
+    updates: dict[str, SuiteUpdate] = {}
     skipped: list[str] = []
     for file in files:
         path = Path(project_dir) / file
@@ -79,10 +91,8 @@ def update_suites(project_dir: Path, files: list[str], campaign: Campaign, out_d
                 elif line in by_line and by_line[line].expected is not Expected.ERROR:  # an error row has none
                     skipped.append(f"{record.suite_row} {record.test}: no calculated fingerprint "
                                    f"({record.error or record.status.value})")
-        update = update_suite(path.read_text(encoding="utf-8"), rows, calculated)
-        write_update(path, update)
-        changes += update.changes
-    return changes, skipped
+        updates[file] = update_suite(path.read_text(encoding="utf-8"), rows, calculated)
+    return updates, skipped
 
 
 @dataclass

@@ -97,6 +97,19 @@ def test_each_failure_is_triaged_by_its_cause(project, baseline, tagged, tmp_pat
     assert_summary_groups_by_triage((out / "summary.md").read_text())
     junit = (out / "junit.xml").read_text()
     assert junit.count("triage: ") == 4 and "triage: baseline-outdated" in junit
+    assert_nondeterministic_fingerprints_are_not_accepted(project, out, tagged)
+
+
+def assert_nondeterministic_fingerprints_are_not_accepted(project: Path, out: Path, tagged) -> None:
+    """The proposed patch and `baseline update --from` take every changed row's fingerprint but Jitter's (one
+    attempt's happenstance): Jitter's row is skipped with the reason."""
+    patch = (out / "baseline-update.patch").read_text()
+    added = [line for line in patch.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert any("-c Long" in line for line in added) and any("-c Short -r 0" in line for line in added)
+    assert not any("Jitter" in line for line in added), patch
+    done = tagged.run("baseline", "update", str(project), "--from", str(out))
+    assert "SKIP   /inet/ -f omnetpp.ini -c Jitter -r 0: nondeterministic" in done.stdout, done.stdout
+    assert "9c11-3995/tplx" in (project / "triage.csv").read_text()  # Jitter's expectation as it was
 
 
 def assert_summary_groups_by_triage(summary: str) -> None:

@@ -23,7 +23,8 @@ ACTIONS = sorted((ROOT / "actions").glob("*/action.yml"))
 #: The command each action hands its inputs to.
 COMMANDS = {"run-campaign": "run", "image-settings": "image settings", "start-cluster": "cluster up",
             "stop-cluster": "cluster down", "publish-results": "publish", "build-image": "image digest",
-            "build-model": "image model", "merge-shards": "merge"}
+            "build-model": "image model", "merge-shards": "merge",
+            "accept": "accept reply"}
 #: The settings behind each command's flags (for their declared defaults).
 SETTINGS = {"run": RUN_FLAGS, "cluster up": (*CLUSTER_FLAGS, "ecs.region"), "cluster down": ("ecs.region",),
             "image settings": ("image.base", "image.build", "image.packages"),

@@ -44,14 +44,14 @@ def steps(workflow: dict[str, Any]):
             yield job_id, job, step
 
 
-def test_there_are_eight_actions_and_three_example_triggers():
+def test_there_are_nine_actions_and_four_example_triggers():
     assert {p.parent.name for p in ACTIONS} == {
         "image-settings", "build-image", "start-cluster", "run-campaign", "publish-results", "stop-cluster",
-        "build-model", "merge-shards"}
+        "build-model", "merge-shards", "accept"}
     triggers = set()
     for path in (ROOT / "examples" / "workflows").glob("*.yml"):
         triggers |= set(load(path)["on"])
-    assert {"push", "pull_request", "workflow_dispatch"} <= triggers
+    assert {"push", "pull_request", "workflow_dispatch", "issue_comment"} <= triggers
 
 
 @pytest.mark.parametrize("path", ACTIONS, ids=lambda p: p.parent.name)
