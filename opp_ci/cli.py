@@ -329,7 +329,8 @@ def baseline_update(project_dir: Path, ingredients, from_dir, store, configs, ru
                 f"not its fingerprint" for record in unstable]
     for line in [change.describe() for change in changes] + [f"SKIP   {line}" for line in skipped]:
         click.echo(line)
-    output.info(f"{target.counts(changes)}, {len(skipped)} without a fingerprint; wrote {target.written}")
+    output.info(f"{target.counts(changes)}, {len(skipped)} skipped (no fingerprint, or nondeterministic); "
+                f"wrote {target.written}")
     sys.exit(1 if skipped else 0)
 
 
