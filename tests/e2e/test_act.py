@@ -136,8 +136,8 @@ def test_pull_request_from_a_fork_gets_no_credentials_and_runs_locally(act_binar
                          "base": {"ref": "main", "repo": {"full_name": "example/model"}}},
         "repository": {"full_name": "example/model"},
     }))
-    # The base branch's last successful campaign: an artifact of an earlier run (id 4242, which a
-    # stand-in `gh run list` names), made here by the same campaign on the unchanged model.
+    # The base branch's last campaign: an artifact of an earlier run (id 4242, which a stand-in `gh`
+    # names), made here by the same campaign on the unchanged model.
     baseline = tmp_path / "act_artifacts" / "opp-ci-4242-1-run"
     made = subprocess.run([str(Path(sys.executable).parent / "opp-ci"), "run", str(copy_standin(tmp_path / "base")),
                            "--config", "AlohaExperiment", "--runs", "0..3", "--workers", "2", "--out", str(baseline)],
@@ -145,7 +145,16 @@ def test_pull_request_from_a_fork_gets_no_credentials_and_runs_locally(act_binar
     assert made.returncode == 0, made.stderr
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
-    (fake_bin / "gh").write_text('#!/bin/sh\n[ "$1 $2" = "run list" ] && echo 4242\n')
+    # The base branch's newest completed runs (any conclusion): 4243 left no campaign artifact (its build failed),
+    # 4242 did; the workflow takes the newest that has one.
+    (fake_bin / "gh").write_text(
+        '#!/bin/sh\n'
+        'case "$*" in\n'
+        '  "run list "*"--status completed"*) printf "4243\\n4242\\n" ;;\n'
+        '  "api repos/example/model/actions/runs/4243/artifacts "*) echo build-log ;;\n'
+        '  "api repos/example/model/actions/runs/4242/artifacts "*) printf "opp-ci-4242-1-run\\n" ;;\n'
+        '  *) exit 1 ;;\n'
+        'esac\n')
     (fake_bin / "gh").chmod(0o755)
 
     result = run_act(act_binary, repo, "pull_request", "pull-request.yml", act_stubs, tmp_path,
