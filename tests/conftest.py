@@ -4,6 +4,7 @@ real servers on random ports and always stop them."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,12 @@ def pytest_terminal_summary(terminalreporter) -> None:
         figures = ", ".join(f"{n} {outcome}" for outcome, n in counts.items())
         where = os.environ.get(OMNETPP_VARIABLE) or "none"
         terminalreporter.write_line(f"real OMNeT++ tier (marker omnetpp, {where}): {figures}")
+
+
+@pytest.fixture(scope="module")
+def prism(tmp_path_factory) -> Iterator[int]:
+    """`prism mock` of api.github.com (GitHub's OpenAPI description) on 127.0.0.1; yields its port."""
+    from github_api import start_prism
+
+    with start_prism(tmp_path_factory.mktemp("prism")) as port:
+        yield port

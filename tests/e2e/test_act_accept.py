@@ -13,13 +13,12 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from accept_campaign import STORE, mismatching_campaign, recorded_store
-from github_api import TOKEN, Recorder, serve_proxy, start_prism
+from github_api import TOKEN, Recorder, serve_proxy
 from projects import copy_standin
 from test_act import EXAMPLES, run_act
 
@@ -49,12 +48,6 @@ runs:
         cd "$GITHUB_WORKSPACE" && git init -q && git remote add origin "$ACT_GIT_REMOTE"
         git fetch -q origin "$REF" && git checkout -q -B "$REF" FETCH_HEAD
 """
-
-
-@pytest.fixture(scope="module")
-def prism(tmp_path_factory) -> Iterator[int]:
-    with start_prism(tmp_path_factory.mktemp("prism")) as port:
-        yield port
 
 
 def git(repo: Path, *args: str) -> str:

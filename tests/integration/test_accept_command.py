@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from accept_campaign import RUNS, STORE, mismatching_campaign, opp_ci, recorded_store
-from github_api import TOKEN, Recorder, serve_proxy, start_prism
+from github_api import TOKEN, Recorder, serve_proxy
 from projects import copy_standin
 
 REPOSITORY = "example/model"
@@ -25,12 +25,6 @@ PERMISSION = rf"/repos/{REPOSITORY}/collaborators/[^/]+/permission"
 ARTIFACTS = rf"/repos/{REPOSITORY}/actions/artifacts"
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def prism(tmp_path_factory) -> Iterator[int]:
-    with start_prism(tmp_path_factory.mktemp("prism")) as port:
-        yield port
 
 
 @pytest.fixture

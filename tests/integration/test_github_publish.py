@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from comment_campaign import big_campaign
-from github_api import TOKEN, Recorder, serve_proxy, start_prism
+from github_api import TOKEN, Recorder, serve_proxy
 
 from opp_ci import github, output
 from opp_ci.records import Campaign, RunRecord, RunStatus
@@ -35,13 +35,6 @@ pytestmark = pytest.mark.integration
 
 
 # --- prism and the recording proxy (tests/github_api.py) ---
-
-
-@pytest.fixture(scope="module")
-def prism(tmp_path_factory) -> Iterator[int]:
-    """`prism mock` of api.github.com on 127.0.0.1; yields its port."""
-    with start_prism(tmp_path_factory.mktemp("prism")) as port:
-        yield port
 
 
 @pytest.fixture
