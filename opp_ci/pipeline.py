@@ -146,9 +146,13 @@ def run_campaign(spec: CampaignSpec, backend: Backend, display_factory: Any, lis
                                             sharding)
             mark_shard(campaign, sharding)
             _fail_on_lost_redis(campaign, planned, checks, out_dir)
-            confirm_failures(spec, checks, campaign, planned, infrastructure, out_dir, display_factory)
+            if spec.checks.confirm > 0:  # which runs failed decides what runs again: judged now, and only now
+                judge_campaign(checks, campaign, out_dir)
+                confirm_failures(spec, campaign, planned, infrastructure, out_dir, display_factory)
         finish(campaign, started, infrastructure.extra)
-        return judge_and_report(checks, campaign, out_dir)
+        if spec.checks.confirm == 0:
+            judge_campaign(checks, campaign, out_dir)
+        return report(checks, campaign, out_dir)
     finally:
         outdir.release(out_dir)
 
@@ -171,15 +175,12 @@ def mark_shard(campaign: Campaign, sharding: dict[str, Any] | None) -> None:
         record.shard = sharding["index"]
 
 
-def confirm_failures(spec: CampaignSpec, checks: list[Check], campaign: Campaign, planned: list[PlannedRun],
+def confirm_failures(spec: CampaignSpec, campaign: Campaign, planned: list[PlannedRun],
                      infrastructure: Infrastructure, out_dir: Path, display_factory: Any) -> None:
-    """With --confirm N, each failed run runs N times more (`opp_ci.confirmation`); not while recording
-    fingerprints (`baseline update`: every run expects a dummy, and fails)."""
-    if spec.checks.confirm > 0 and not spec.checks.record_fingerprints:
-        from opp_ci.confirmation import confirm_failures as confirm
+    """With --confirm N, each failed run of the judged campaign runs N times more (`opp_ci.confirmation`)."""
+    from opp_ci.confirmation import confirm_failures as confirm
 
-        confirm(spec.checks.confirm, checks, campaign, planned, infrastructure, out_dir, display_factory,
-                spec.workers)
+    confirm(spec.checks.confirm, campaign, planned, infrastructure, out_dir, display_factory, spec.workers)
 
 
 def checks_for(spec: CampaignSpec) -> list[Check]:
@@ -269,8 +270,8 @@ def new_campaign(spec: CampaignSpec, identifier: str, runs: list[RunRecord]) -> 
 def gate_settings(spec: CampaignSpec) -> dict[str, Any]:
     """The triage's and the gate's settings, kept in campaign.json (`opp_ci.triage`)."""
     checks = spec.checks
-    confirm = 0 if checks.record_fingerprints else checks.confirm
-    return triage.gate_settings(confirm, checks.fail_on, checks.quarantine, checks.baseline)
+    return {"confirm": checks.confirm, "fail_on": checks.fail_on, "baseline": checks.baseline,
+            "quarantine": checks.quarantine}
 
 
 def finish(campaign: Campaign, started: float, extra: dict[str, Any]) -> None:
@@ -310,10 +311,16 @@ def _fail_on_lost_redis(campaign: Campaign, planned: list[PlannedRun], checks: l
 
 
 def judge_and_report(checks: list[Check], campaign: Campaign, out_dir: Path) -> Campaign:
-    """The checks' verdicts on every record, then campaign.json, junit.xml and summary.md."""
+    """The checks' verdicts on every record, then the reports."""
+    judge_campaign(checks, campaign, out_dir)
+    return report(checks, campaign, out_dir)
+
+
+def report(checks: list[Check], campaign: Campaign, out_dir: Path) -> Campaign:
+    """Of a judged campaign: the triage and the gate, the patch that accepts new fingerprints, then campaign.json,
+    junit.xml and summary.md."""
     from opp_ci.report import write_reports  # junit_xml and the charts: 13 ms that a starting campaign waited for
 
-    judge_campaign(checks, campaign, out_dir)
     triage.judge(campaign, out_dir)
     if checks:  # runs whose fingerprints changed: the patch that accepts them
         from opp_ci.fingerprints.acceptance import propose

@@ -112,15 +112,15 @@ FAILURE_GROUPS = (
 )
 
 
-def failure_groups(bad: list[RunRecord]) -> list[tuple[str, list[RunRecord]]]:
+def failure_groups(bad: list[RunRecord]) -> list[tuple[str | None, str, list[RunRecord]]]:
     """The runs that did not pass, under the headings the summary shows them, by their triage
-    (`opp_ci.triage`): (heading, runs) in FAILURE_GROUPS' order, empty groups left out."""
+    (`opp_ci.triage`): (group, heading, runs) in FAILURE_GROUPS' order, empty groups left out."""
     by_group: dict[str | None, list[RunRecord]] = defaultdict(list)
     for record in bad:
         by_group[_triage_group(record)].append(record)
     if list(by_group) == [None]:
-        return [("Runs that did not pass", bad)]
-    return [(heading, by_group[key]) for key, heading in FAILURE_GROUPS if by_group.get(key)]
+        return [(None, "Runs that did not pass", bad)]
+    return [(key, heading, by_group[key]) for key, heading in FAILURE_GROUPS if by_group.get(key)]
 
 
 def _triage_group(record: RunRecord) -> str | None:
@@ -136,14 +136,14 @@ def failures_markdown(records: list[RunRecord], gate: dict | None = None) -> lis
     bad = sorted((r for r in records if r.status is not RunStatus.PASSED), key=lambda r: r.key)
     lines: list[str] = _gate_markdown(gate or {})
     room = LISTED_FAILURES
-    for heading, group in failure_groups(bad):
+    for key, heading, group in failure_groups(bad):
         lines += [f"### {heading} ({len(group)})", "", "| | config | run | error | evidence | log |",
                   "|---|---|---|---|---|---|"]
         lines += [_failure_row(record) for record in group[:room]]
         if len(group) > room:
             lines.append(f"\n…and {len(group) - room} more: see campaign.json or junit.xml.")
         lines.append("")
-        if heading.startswith("Nondeterministic"):
+        if key == "nondeterministic":
             lines += _quarantine_proposal(group)
         room = max(0, room - len(group))
     return lines
@@ -164,7 +164,7 @@ def _quarantine_proposal(group: list[RunRecord]) -> list[str]:
 
     from opp_ci.triage import proposed_entry
 
-    entries = [proposed_entry(record, date.today()).split("\n", 1)[1] for record in group[:LISTED_FAILURES]]
+    entries = [proposed_entry(record, date.today()) for record in group[:LISTED_FAILURES]]
     return ["To quarantine them while the cause is found, add to `opp-ci.toml`:", "",
             *md_fence("\n".join(["[quarantine]", *dict.fromkeys(entries)]), "toml").splitlines(), ""]
 

@@ -64,20 +64,20 @@ class CheckSettings:
     record_fingerprints: bool = False  # `baseline update`: every run expects a dummy fingerprint
     confirm: int = 0  # how many times more a failed run runs (opp_ci/triage.py)
     fail_on: str = "any"
-    quarantine: dict[str, Any] = field(default_factory=dict)  # the [quarantine] table, checked
+    #: The [quarantine] table, checked before anything starts (a malformed entry is a UserError), dates as text.
+    quarantine: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings, environ: Mapping[str, str] = os.environ) -> CheckSettings:
-        from opp_ci.triage import default_confirm, parse_quarantine
+        from opp_ci.triage import default_confirm, quarantine_table
 
         confirm = settings["confirm"] if settings["confirm"] is not None else default_confirm(environ)
         if confirm < 0:
             raise UserError(f"confirm: {confirm} must be 0 or more (how many times more a failed run runs)")
-        parse_quarantine(settings["quarantine"])  # a malformed entry fails before anything starts
         return cls(check=settings["check"], fingerprints=settings["fingerprints"],
                    fingerprint_ingredients=settings["fingerprint-ingredients"], baseline=settings["baseline"],
                    comparison={k: settings[k] for k in COMPARISON_KEYS}, confirm=confirm,
-                   fail_on=settings["fail-on"], quarantine=dict(settings["quarantine"]))
+                   fail_on=settings["fail-on"], quarantine=quarantine_table(settings["quarantine"]))
 
 
 @dataclass

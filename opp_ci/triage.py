@@ -23,8 +23,9 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -39,8 +40,6 @@ GATE_KEY = "gate"
 UNCOMPARED_ENVIRONMENT = ("commit", "image")
 #: How long the quarantine entry a nondeterministic finding proposes lasts.
 PROPOSED_QUARANTINE_DAYS = 30
-#: Runs whose failure is confirmed by running them again (an infrastructure error is retried instead).
-CONFIRMED_STATUSES = (RunStatus.FAILED, RunStatus.TIMEOUT)
 
 
 #: How many times more a failed run runs in a pull request's workflow, unless `confirm` says otherwise.
@@ -166,11 +165,16 @@ def _date(value: Any, where: str) -> datetime.date:
         raise UserError(f"{where}: expires {value!r} is not a date; write it as YYYY-MM-DD") from None
 
 
+def quarantine_table(table: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """The `[quarantine]` table checked (`parse_quarantine`), as campaign.json keeps it (dates as text)."""
+    return {e.pattern: {"reason": e.reason, "expires": e.expires.isoformat()} for e in parse_quarantine(table)}
+
+
 def proposed_entry(record: RunRecord, today: datetime.date) -> str:
-    """The opp-ci.toml lines that would quarantine a nondeterministic run for PROPOSED_QUARANTINE_DAYS."""
+    """The `[quarantine]` line that would quarantine a nondeterministic run for PROPOSED_QUARANTINE_DAYS."""
     expires = today + datetime.timedelta(days=PROPOSED_QUARANTINE_DAYS)
-    return (f"[quarantine]\n{json.dumps(run_name(record))} = {{ reason = \"nondeterministic: results differ "
-            f"between attempts\", expires = {expires.isoformat()} }}")
+    return (f"{json.dumps(run_name(record))} = {{ reason = \"nondeterministic: results differ between attempts\", "
+            f"expires = {expires.isoformat()} }}")
 
 
 # --- the baseline campaign ---
@@ -257,13 +261,6 @@ def _stable(record: RunRecord, result: dict[str, Any], stable: str, baseline: Ba
 # --- the gate ---
 
 
-def gate_settings(confirm: int, fail_on: str, quarantine: Mapping[str, Any], baseline: str | None) -> dict[str, Any]:
-    """What campaign.json keeps of the gate's settings (the quarantine as opp-ci.toml has it, dates as text)."""
-    entries = parse_quarantine(quarantine)
-    return {"confirm": confirm, "fail_on": fail_on, "baseline": baseline,
-            "quarantine": {e.pattern: {"reason": e.reason, "expires": e.expires.isoformat()} for e in entries}}
-
-
 def judge(campaign: Campaign, out_dir: Path, today: datetime.date | None = None) -> dict[str, Any]:
     """Triages every record that did not pass and decides the gate, both kept in campaign.json. When the baseline
     the campaign was triaged against is not here, the findings it gave are kept (the gate is decided again)."""
@@ -281,6 +278,7 @@ def judge(campaign: Campaign, out_dir: Path, today: datetime.date | None = None)
             continue
         if not (keep and (record.triage or {}).get("finding")):
             record.triage = triage_record(record, out_dir, baseline, environment)
+        record.triage.pop("quarantine", None)  # a kept finding's entry may be gone from the settings
         entry = next((e for e in entries if e.covers(record)), None)
         if entry is not None:
             record.triage["quarantine"] = {**entry.to_json(), "expired": entry.expires < today}
@@ -305,16 +303,11 @@ def decide(records: list[RunRecord], fail_on: str, entries: list[QuarantineEntry
            today: datetime.date) -> dict[str, Any]:
     """Which failures fail the campaign: every one with `any`, only changed and unknown ones with `changed`;
     never one an unexpired quarantine entry covers. An expired entry fails the campaign, whatever its runs did."""
-    failing = tolerated = quarantined = 0
-    for record in records:
-        if record.status is not RunStatus.PASSED:
-            how = let_pass(record, fail_on)
-            failing, tolerated, quarantined = (failing + (how is None), tolerated + (how == "tolerated"),
-                                               quarantined + (how == "quarantined"))
+    counts = Counter(let_pass(record, fail_on) for record in records if record.status is not RunStatus.PASSED)
     expired = [f"quarantine entry {e.pattern!r} expired on {e.expires.isoformat()} ({e.reason}): fix the run and "
                f"remove the entry, or extend `expires`" for e in entries if e.expires < today]
-    return {"passed": failing == 0 and not expired, "failing": failing, "tolerated": tolerated,
-            "quarantined": quarantined, "expired": expired}
+    return {"passed": counts[None] == 0 and not expired, "failing": counts[None], "tolerated": counts["tolerated"],
+            "quarantined": counts["quarantined"], "expired": expired}
 
 
 def report_gate(campaign: Campaign) -> None:
@@ -337,9 +330,8 @@ def report_gate(campaign: Campaign) -> None:
 def without_nondeterministic(campaign: Campaign) -> tuple[Campaign, list[RunRecord]]:
     """The campaign without its runs triaged nondeterministic, and those runs: a fingerprint one attempt happened
     to calculate is not one to accept (`baseline update --from`, the proposed patch); quarantine them instead."""
-    unstable = [r for r in campaign.runs if (r.triage or {}).get("finding") == Finding.NONDETERMINISTIC.value]
-    if not unstable:
-        return campaign, []
-    kept = [r for r in campaign.runs if r not in unstable]
-    return Campaign(campaign.campaign, kept, campaign.backend, campaign.command, campaign.started_at,
-                    campaign.finished_at, campaign.wall_seconds, campaign.extra), unstable
+    def unstable(record: RunRecord) -> bool:
+        return (record.triage or {}).get("finding") == Finding.NONDETERMINISTIC.value
+
+    kept = [record for record in campaign.runs if not unstable(record)]
+    return replace(campaign, runs=kept), [record for record in campaign.runs if unstable(record)]

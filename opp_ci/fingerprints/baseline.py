@@ -41,7 +41,8 @@ class StoreFile:
 
     @classmethod
     def of(cls, spec: Any) -> StoreFile:
-        spec.checks = replace(spec.checks, check=[], baseline=None, record_fingerprints=True)
+        # every run expects a dummy fingerprint, and fails: none is run again to confirm it
+        spec.checks = replace(spec.checks, check=[], baseline=None, record_fingerprints=True, confirm=0)
         return cls(FingerprintCheck.from_spec(spec))  # checks the ingredients, too
 
     @property

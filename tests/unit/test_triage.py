@@ -104,7 +104,7 @@ def test_judge_marks_the_covering_entry_and_keeps_the_gate_in_the_campaign(tmp_p
 def test_the_proposed_entry_is_one_opp_ci_reads_back():
     record = failed(run=4, test='/inet/ -f omnetpp.ini -c "Jitter" -r 0')
     text = proposed_entry(record, TODAY)
-    [entry] = parse_quarantine(tomllib.loads(text)["quarantine"])
+    [entry] = parse_quarantine(tomllib.loads(f"[quarantine]\n{text}")["quarantine"])
     assert entry.pattern == record.test and entry.expires == datetime.date(2027, 1, 5) and entry.covers(record)
 
 
